@@ -1,0 +1,783 @@
+//! `fsctl materialize`: scan each needed view once, then per service assemble vectors, write
+//! them under a new snapshot id and commit the snapshot only once every write was acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::Global;
+use crate::assemble::{Assembler, ColumnCounts, ViewInput};
+use crate::error::Error;
+use crate::offline::{LatestRows, ViewScan, Window};
+use crate::online::{
+    self, CommandSink, Flip, KeySpace, Manifest, RedisTarget, RespFile, RunLock, SetCommand,
+};
+use crate::progress::Progress;
+use crate::repo::{Repo, Service, format_duration_ms, parse_duration_ms};
+use crate::time::{format_us, now_us, parse_instant_us};
+
+/// Materialize feature services into Redis.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Feature service to materialize (repeatable; default: every service)
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Window start (RFC 3339 or YYYY-MM-DD, UTC); default: end minus each view's ttl
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Window end and as-of time (default: now). Pass the scheduler's interval end so that a
+    /// retried run is an idempotent no-op.
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Compute and report, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the exact Redis command stream as RESP to FILE instead of to Redis
+    #[arg(long, value_name = "FILE")]
+    pub emit_resp: Option<PathBuf>,
+    /// Also write the manifest (JSON) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub manifest_out: Option<PathBuf>,
+    /// Rewrite a snapshot that is already committed, and allow moving `current` back in time
+    #[arg(long)]
+    pub force: bool,
+    /// Wait up to this long for another run's lock (e.g. 30s, 5m) instead of failing at once
+    #[arg(long, value_name = "DURATION")]
+    pub wait_lock: Option<String>,
+    /// Commit even when the result has zero entities
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+/// Lease of the run lock; renewed every third of it while the run is alive.
+const LOCK_LEASE: Duration = Duration::from_secs(30);
+/// Entities assembled and written per chunk (bounds memory of encoded vectors in flight).
+const CHUNK: usize = 16 * 1024;
+/// SET commands per pipeline batch.
+const BATCH: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    /// committed | already_committed | dry_run | emitted
+    pub status: &'static str,
+    pub snapshot: String,
+    pub fingerprint: String,
+    pub entities: u64,
+    pub keys_written: u64,
+    pub bytes_written: u64,
+    pub null_entity_rows: u64,
+    pub imputed: BTreeMap<String, u64>,
+    pub retries: u64,
+    pub phases_ms: BTreeMap<&'static str, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+}
+
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let progress = global.progress();
+    let started = Instant::now();
+    let repo = global.load_repo()?;
+    let reports = materialize(&repo, args, progress)?;
+    if let Some(path) = &args.manifest_out {
+        let manifests: Vec<&Manifest> =
+            reports.iter().filter_map(|r| r.manifest.as_ref()).collect();
+        let json = match manifests.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            many => serde_json::to_string_pretty(many)?,
+        };
+        std::fs::write(path, json + "\n")
+            .map_err(|e| Error::Input(format!("--manifest-out {}: {e}", path.display())))?;
+    }
+    if global.json() {
+        let doc = serde_json::json!({
+            "command": "materialize",
+            "services": reports,
+            "elapsed_ms": started.elapsed().as_millis() as u64,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if !global.quiet {
+        print!("{}", render_text(&reports, started.elapsed()));
+    }
+    Ok(())
+}
+
+fn render_text(reports: &[ServiceReport], took: Duration) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let _ = match r.status {
+            "already_committed" => writeln!(
+                out,
+                "{}: snapshot {} is already committed; nothing to do (use --force to rewrite)",
+                r.service, r.snapshot
+            ),
+            status => {
+                let verb = match status {
+                    "dry_run" => "dry run, nothing written",
+                    "emitted" => "RESP stream written, not committed to Redis",
+                    _ => "committed",
+                };
+                let _ = writeln!(out, "{}: snapshot {} {verb}", r.service, r.snapshot);
+                let _ = writeln!(
+                    out,
+                    "  fingerprint {}  entities {}  keys {}  bytes {}  null-key rows skipped {}  retries {}",
+                    r.fingerprint,
+                    r.entities,
+                    r.keys_written,
+                    r.bytes_written,
+                    r.null_entity_rows,
+                    r.retries
+                );
+                let imputed: Vec<String> = r
+                    .imputed
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(f, n)| format!("{f}={n}"))
+                    .collect();
+                if !imputed.is_empty() {
+                    let _ = writeln!(out, "  imputed {}", imputed.join(" "));
+                }
+                let phases: Vec<String> = r
+                    .phases_ms
+                    .iter()
+                    .map(|(p, ms)| format!("{p} {:.2}s", *ms as f64 / 1000.0))
+                    .collect();
+                writeln!(out, "  phases {}", phases.join(", "))
+            }
+        };
+    }
+    let _ = writeln!(out, "done in {:.2}s", took.as_secs_f64());
+    out
+}
+
+/// Per-view window: `[end - ttl, end]` unless `--start` is given (SPEC §2).
+fn view_window(repo: &Repo, view: usize, start: Option<i64>, end: i64) -> Window {
+    Window {
+        start_us: start.unwrap_or(end - repo.views[view].ttl_ms * 1000),
+        end_us: end,
+    }
+}
+
+/// Runs materialize for the selected services and returns one report per service.
+pub fn materialize(
+    repo: &Repo,
+    args: &Args,
+    progress: Progress,
+) -> Result<Vec<ServiceReport>, Error> {
+    let services = select_services(repo, &args.services)?;
+    let end_us = args
+        .end
+        .as_deref()
+        .map(parse_instant_us)
+        .transpose()
+        .map_err(Error::Config)?
+        .unwrap_or_else(now_us);
+    let start_us = args
+        .start
+        .as_deref()
+        .map(parse_instant_us)
+        .transpose()
+        .map_err(Error::Config)?;
+    if let Some(s) = start_us
+        && s > end_us
+    {
+        return Err(Error::Config(format!(
+            "window start {} is after its end {}",
+            format_us(s),
+            format_us(end_us)
+        )));
+    }
+    let wait_lock = match &args.wait_lock {
+        Some(d) => Duration::from_millis(
+            parse_duration_ms(d).map_err(|e| Error::Config(format!("--wait-lock: {e}")))? as u64,
+        ),
+        None => Duration::ZERO,
+    };
+    let writes_redis = !args.dry_run && args.emit_resp.is_none();
+    let target = RedisTarget::from_store(&repo.online)?;
+
+    // Plan every needed view (metadata only), with the union of features its services need.
+    let t_plan = Instant::now();
+    let mut needed: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for s in &services {
+        for f in &s.features {
+            needed.entry(f.view).or_default().insert(f.feature);
+        }
+    }
+    let mut scans: HashMap<usize, ViewScan> = HashMap::new();
+    for (&view, features) in &needed {
+        let window = view_window(repo, view, start_us, end_us);
+        scans.insert(
+            view,
+            ViewScan::plan(repo, view, features.iter().copied().collect(), window)?,
+        );
+    }
+    let plan_ms = t_plan.elapsed().as_millis() as u64;
+
+    // Which services are already committed (a rerun of the same job is a no-op).
+    let mut redis_con = if writes_redis {
+        Some(target.connect_explained()?)
+    } else {
+        None
+    };
+    let mut todo = Vec::new();
+    let mut reports = Vec::new();
+    for s in services {
+        let fingerprint = repo.fingerprint(s);
+        let snapshot = snapshot_id(repo, s, &scans, end_us);
+        let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
+        if let Some(con) = redis_con.as_mut()
+            && !args.force
+            && online::is_committed(con, &keys, &snapshot)
+                .map_err(|e| target.explain(&e, "check snapshot"))?
+        {
+            reports.push(ServiceReport {
+                service: s.name.clone(),
+                status: "already_committed",
+                snapshot,
+                fingerprint: fingerprint.to_string(),
+                entities: 0,
+                keys_written: 0,
+                bytes_written: 0,
+                null_entity_rows: 0,
+                imputed: BTreeMap::new(),
+                retries: 0,
+                phases_ms: BTreeMap::new(),
+                manifest: None,
+            });
+            continue;
+        }
+        // Refuse before any work when every expiry would already be in the past.
+        let (lowest, _) = online::expiry_bounds(end_us / 1000, s.online_ttl_ms, repo.ttl_jitter);
+        if lowest <= now_us() / 1000 {
+            return Err(Error::Config(format!(
+                "service `{}`: with --end {} and online_ttl {}, keys would expire at {} or earlier, which is \
+                 already past; use a later --end or a longer online_ttl",
+                s.name,
+                format_us(end_us),
+                format_duration_ms(s.online_ttl_ms),
+                format_us(lowest * 1000)
+            )));
+        }
+        todo.push((s, snapshot, keys));
+    }
+    if todo.is_empty() {
+        return Ok(reports);
+    }
+
+    // Scan each view that a remaining service needs, once.
+    let t_read = Instant::now();
+    let mut latest: HashMap<usize, LatestRows> = HashMap::new();
+    let views: BTreeSet<usize> = todo
+        .iter()
+        .flat_map(|(s, _, _)| s.views.iter().copied())
+        .collect();
+    for v in views {
+        let scan = scans.get_mut(&v).expect("planned");
+        let phase = progress.phase(
+            &format!("read {}", scan.view_name),
+            scan.row_groups_to_read() as u64,
+            "row groups",
+        );
+        let rows = scan.run(None, &|_| phase.inc(1))?;
+        phase.finish();
+        latest.insert(v, rows);
+    }
+    let read_ms = t_read.elapsed().as_millis() as u64;
+
+    let mut resp = match &args.emit_resp {
+        Some(path) => Some(RespFile::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| Error::Input(format!("--emit-resp {}: {e}", path.display())))?,
+        ))),
+        None => None,
+    };
+    for (s, snapshot, keys) in todo {
+        let mut job = ServiceJob {
+            repo,
+            service: s,
+            snapshot,
+            keys,
+            end_us,
+            args,
+            target: &target,
+            progress,
+        };
+        let mut report = job.run(
+            &scans,
+            &latest,
+            redis_con.as_mut(),
+            resp.as_mut(),
+            wait_lock,
+        )?;
+        report.phases_ms.insert("plan", plan_ms);
+        report.phases_ms.insert("read", read_ms);
+        reports.push(report);
+    }
+    if let Some(resp) = resp {
+        Box::new(resp).finish()?;
+    }
+    Ok(reports)
+}
+
+fn select_services<'r>(repo: &'r Repo, names: &[String]) -> Result<Vec<&'r Service>, Error> {
+    if names.is_empty() {
+        if repo.services.is_empty() {
+            return Err(Error::Config(
+                "the feature repo defines no feature_services".into(),
+            ));
+        }
+        return Ok(repo.services.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            repo.service(n).ok_or_else(|| {
+                let known: Vec<&str> = repo.services.iter().map(|s| s.name.as_str()).collect();
+                Error::Config(format!(
+                    "unknown feature service `{n}` (known: {})",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The snapshot id (SPEC §3): deterministic from the service layout, the windows, the identity
+/// of every input file and every setting that changes the bytes written. Base 36, ≤ 13 chars.
+pub fn snapshot_id(
+    repo: &Repo,
+    service: &Service,
+    scans: &HashMap<usize, ViewScan>,
+    end_us: i64,
+) -> String {
+    let mut h = Xxh3::new();
+    let mut put = |s: &str| {
+        h.update(s.as_bytes());
+        h.update(b"\n");
+    };
+    put("fsctl-snapshot-v1");
+    put(&repo.project);
+    put(&repo.online.key_prefix);
+    put(&service.name);
+    put(&repo.fingerprint(service).to_string());
+    put(&format!(
+        "end={end_us} ttl={} jitter={} zstd>{}",
+        service.online_ttl_ms, repo.ttl_jitter, repo.compress_threshold_bytes
+    ));
+    for &v in &service.views {
+        let view = &repo.views[v];
+        let source = &repo.sources[view.source];
+        let scan = &scans[&v];
+        put(&format!(
+            "view {} window {}..{}",
+            view.name, scan.window.start_us, scan.window.end_us
+        ));
+        put(&format!(
+            "source ts={} created={:?} mapping={:?}",
+            source.timestamp_field, source.created_timestamp_column, source.field_mapping
+        ));
+        for f in &view.features {
+            put(&format!("default {}={:?}", f.name, f.default));
+        }
+        for file in &scan.files {
+            put(&format!(
+                "file {} {} {}",
+                file.path, file.size, file.modified_ns
+            ));
+        }
+    }
+    base36(h.digest())
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii")
+}
+
+struct ServiceJob<'a> {
+    repo: &'a Repo,
+    service: &'a Service,
+    snapshot: String,
+    keys: KeySpace,
+    end_us: i64,
+    args: &'a Args,
+    target: &'a RedisTarget,
+    progress: Progress,
+}
+
+impl ServiceJob<'_> {
+    fn run(
+        &mut self,
+        scans: &HashMap<usize, ViewScan>,
+        latest: &HashMap<usize, LatestRows>,
+        mut con: Option<&mut redis::Connection>,
+        resp: Option<&mut RespFile<std::io::BufWriter<std::fs::File>>>,
+        wait_lock: Duration,
+    ) -> Result<ServiceReport, Error> {
+        let (repo, s) = (self.repo, self.service);
+        let as_of_ms = self.end_us / 1000;
+        let created_at = format_us(now_us());
+        let mut phases = BTreeMap::new();
+
+        // Lock, then learn what is current (the flip must not move it back in time).
+        let mut lock = None;
+        let mut expected_current = String::new();
+        if let Some(con) = con.as_deref_mut() {
+            let l = RunLock::acquire(self.target, &self.keys, LOCK_LEASE, wait_lock)?;
+            if !self.args.force
+                && online::is_committed(con, &self.keys, &self.snapshot)
+                    .map_err(|e| self.target.explain(&e, "check snapshot"))?
+            {
+                l.release();
+                return Ok(self.report("already_committed", 0, 0, 0, 0, BTreeMap::new(), None));
+            }
+            if let Some(cur) = online::read_current(con, &self.keys)
+                .map_err(|e| self.target.explain(&e, "read current"))?
+            {
+                if let Some(m) = &cur.manifest
+                    && m.as_of_ms > as_of_ms
+                    && !self.args.force
+                {
+                    return Err(Error::Refused(format!(
+                        "service `{}`: the committed snapshot {} is newer (as of {}) than this run (as of {}); \
+                         committing would move serving back in time. Use --force to do it anyway",
+                        s.name,
+                        cur.snapshot,
+                        m.as_of,
+                        format_us(self.end_us)
+                    )));
+                }
+                expected_current = cur.snapshot;
+            }
+            lock = Some(l);
+        }
+
+        let inputs: Vec<ViewInput<'_>> = s
+            .views
+            .iter()
+            .map(|v| ViewInput {
+                scan: &scans[v],
+                rows: &latest[v],
+            })
+            .collect();
+        let assembler = Assembler::new(repo, s, inputs);
+        let entities = assembler.entities();
+        if entities.is_empty() && !self.args.allow_empty {
+            return Err(Error::Refused(format!(
+                "service `{}`: zero entities in the window; refusing to commit an empty snapshot over the \
+                 current one (an empty upstream batch must not wipe serving). Use --allow-empty if intended",
+                s.name
+            )));
+        }
+
+        // Assemble, encode and write, chunk by chunk.
+        let mut sink: Option<Box<dyn CommandSink>> = if self.args.dry_run || resp.is_some() {
+            None
+        } else {
+            Some(Box::new(online::PipelinedWriter::start(self.target)?))
+        };
+        let prefix = self.keys.data_prefix(&self.snapshot);
+        let mut counts = vec![ColumnCounts::default(); s.features.len()];
+        let (mut encode_t, mut write_t) = (Duration::ZERO, Duration::ZERO);
+        let mut bytes_written = 0u64;
+        let mut resp = resp;
+        let phase = self.progress.phase(
+            &format!("write {}", s.name),
+            entities.len() as u64,
+            "entities",
+        );
+        for chunk in entities.chunks(CHUNK) {
+            if online::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let t = Instant::now();
+            let encoded = assembler.encode_chunk(chunk, &mut counts);
+            let mut commands: Vec<SetCommand> = encoded
+                .into_iter()
+                .map(|e| {
+                    let mut key = String::with_capacity(prefix.len() + e.entity.len());
+                    key.push_str(&prefix);
+                    key.push_str(e.entity);
+                    let pxat_ms = online::expiry_ms(
+                        key.as_bytes(),
+                        as_of_ms,
+                        s.online_ttl_ms,
+                        repo.ttl_jitter,
+                    );
+                    bytes_written += e.bytes.len() as u64;
+                    SetCommand {
+                        key,
+                        value: e.bytes,
+                        pxat_ms,
+                    }
+                })
+                .collect();
+            encode_t += t.elapsed();
+            let t = Instant::now();
+            while !commands.is_empty() {
+                let rest = commands.split_off(commands.len().min(BATCH));
+                let batch = std::mem::replace(&mut commands, rest);
+                if let Some(sink) = sink.as_mut() {
+                    sink.send(batch)?;
+                } else if let Some(resp) = resp.as_deref_mut() {
+                    resp.send(batch)?;
+                }
+            }
+            write_t += t.elapsed();
+            phase.inc(chunk.len() as u64);
+        }
+        phase.finish();
+        let t = Instant::now();
+        let stats = match sink {
+            Some(sink) => sink.finish()?,
+            None => Default::default(),
+        };
+        write_t += t.elapsed();
+        phases.insert("assemble_encode", encode_t.as_millis() as u64);
+        phases.insert("write", write_t.as_millis() as u64);
+
+        let null_entity_rows: u64 = s.views.iter().map(|v| latest[v].null_entity_rows).sum();
+        let mut manifest = self.manifest(
+            scans,
+            latest,
+            &counts,
+            entities.len() as u64,
+            bytes_written,
+            null_entity_rows,
+            created_at,
+        );
+        let keys_written = if self.args.dry_run {
+            0
+        } else {
+            entities.len() as u64
+        };
+        manifest.keys_written = keys_written;
+        let (_, highest) =
+            online::expiry_bounds(as_of_ms, s.online_ttl_ms.max(s.hot_ttl_ms), repo.ttl_jitter);
+
+        let t = Instant::now();
+        let status = if let Some(resp) = resp {
+            let committed_at_ms = now_us() / 1000;
+            manifest.committed_at = format_us(committed_at_ms * 1000);
+            let json = serde_json::to_string(&manifest).expect("manifest serializes");
+            let flip = Flip {
+                snapshot: &self.snapshot,
+                manifest_json: &json,
+                manifest_pxat_ms: highest,
+                committed_at_ms,
+                expected_current: "",
+            };
+            for cmd in online::commit_commands(&self.keys, &flip) {
+                let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                resp.command(&args)
+                    .map_err(|e| Error::Input(format!("--emit-resp: {e}")))?;
+            }
+            "emitted"
+        } else if let (Some(con), Some(lock)) = (con, lock) {
+            if lock.is_lost() {
+                return Err(Error::Refused(format!(
+                    "service `{}`: the run lock's lease expired during the run; not committing (rerun to complete)",
+                    s.name
+                )));
+            }
+            let committed_at_ms = now_us() / 1000;
+            manifest.committed_at = format_us(committed_at_ms * 1000);
+            let json = serde_json::to_string(&manifest).expect("manifest serializes");
+            let flip = Flip {
+                snapshot: &self.snapshot,
+                manifest_json: &json,
+                manifest_pxat_ms: highest,
+                committed_at_ms,
+                expected_current: &expected_current,
+            };
+            online::commit_snapshot(con, &self.keys, &lock, &flip).map_err(|e| {
+                Error::Refused(format!(
+                    "service `{}`: commit refused: {e}; nothing was committed",
+                    s.name
+                ))
+            })?;
+            lock.release();
+            "committed"
+        } else {
+            "dry_run"
+        };
+        phases.insert("commit", t.elapsed().as_millis() as u64);
+        let imputed = manifest.imputed.clone();
+        Ok(self
+            .report(
+                status,
+                entities.len() as u64,
+                keys_written,
+                bytes_written,
+                stats.retries,
+                phases,
+                Some(manifest),
+            )
+            .with_imputed(imputed, null_entity_rows))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        status: &'static str,
+        entities: u64,
+        keys_written: u64,
+        bytes_written: u64,
+        retries: u64,
+        phases_ms: BTreeMap<&'static str, u64>,
+        manifest: Option<Manifest>,
+    ) -> ServiceReport {
+        ServiceReport {
+            service: self.service.name.clone(),
+            status,
+            snapshot: self.snapshot.clone(),
+            fingerprint: self.repo.fingerprint(self.service).to_string(),
+            entities,
+            keys_written,
+            bytes_written,
+            null_entity_rows: 0,
+            imputed: BTreeMap::new(),
+            retries,
+            phases_ms,
+            manifest,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn manifest(
+        &self,
+        scans: &HashMap<usize, ViewScan>,
+        latest: &HashMap<usize, LatestRows>,
+        counts: &[ColumnCounts],
+        entities: u64,
+        bytes_written: u64,
+        null_entity_rows: u64,
+        created_at: String,
+    ) -> Manifest {
+        let (repo, s) = (self.repo, self.service);
+        let entity = &repo.entities[s.entity];
+        let mut imputed = BTreeMap::new();
+        let mut nulls = BTreeMap::new();
+        let mut absent = BTreeMap::new();
+        for (sf, c) in s.features.iter().zip(counts) {
+            let name = format!("{}.{}", repo.views[sf.view].name, repo.feature(*sf).name);
+            imputed.insert(name.clone(), c.imputed);
+            nulls.insert(name, c.null_kept);
+            absent.insert(repo.views[sf.view].name.clone(), c.absent);
+        }
+        let sources = s
+            .views
+            .iter()
+            .map(|v| {
+                let scan = &scans[v];
+                let info = online::SourceInfo {
+                    source: repo.sources[repo.views[*v].source].name.clone(),
+                    window: online::WindowInfo {
+                        start: format_us(scan.window.start_us),
+                        end: format_us(scan.window.end_us),
+                    },
+                    files: scan
+                        .files
+                        .iter()
+                        .map(|f| online::FileInfo {
+                            path: f.path.clone(),
+                            size: f.size,
+                            rows: f.rows,
+                            rows_read: f.rows_read,
+                        })
+                        .collect(),
+                    row_groups: scan.row_groups_total,
+                    row_groups_skipped: scan.row_groups_skipped,
+                    rows_in_window: latest[v].rows_in_window,
+                    entities: latest[v].rows.len() as u64,
+                };
+                (repo.views[*v].name.clone(), info)
+            })
+            .collect();
+        let start_us = s
+            .views
+            .iter()
+            .map(|v| scans[v].window.start_us)
+            .min()
+            .unwrap_or(self.end_us);
+        Manifest {
+            format: 1,
+            project: repo.project.clone(),
+            service: s.name.clone(),
+            snapshot: self.snapshot.clone(),
+            fingerprint: repo.fingerprint(s).to_string(),
+            schema: s
+                .features
+                .iter()
+                .map(|sf| {
+                    let f = repo.feature(*sf);
+                    online::SchemaColumn {
+                        view: repo.views[sf.view].name.clone(),
+                        name: f.name.clone(),
+                        dtype: f.dtype.to_string(),
+                        default: f
+                            .default
+                            .as_ref()
+                            .map_or(serde_json::Value::Null, |d| d.to_json()),
+                    }
+                })
+                .collect(),
+            entity: online::EntityInfo {
+                name: entity.name.clone(),
+                join_keys: entity
+                    .join_keys
+                    .iter()
+                    .map(|k| online::JoinKeyInfo {
+                        name: k.name.clone(),
+                        dtype: k.dtype.to_string(),
+                    })
+                    .collect(),
+            },
+            window: online::WindowInfo {
+                start: format_us(start_us),
+                end: format_us(self.end_us),
+            },
+            as_of: format_us(self.end_us),
+            as_of_ms: self.end_us / 1000,
+            entities,
+            keys_written: entities,
+            bytes_written,
+            null_entity_rows,
+            imputed,
+            nulls,
+            absent,
+            sources,
+            ttl: online::TtlInfo {
+                online_ms: s.online_ttl_ms,
+                hot_ms: s.hot_ttl_ms,
+                jitter: repo.ttl_jitter,
+            },
+            checks_skipped: false,
+            created_at,
+            committed_at: String::new(),
+            fsctl_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+impl ServiceReport {
+    fn with_imputed(mut self, imputed: BTreeMap<String, u64>, null_entity_rows: u64) -> Self {
+        self.imputed = imputed;
+        self.null_entity_rows = null_entity_rows;
+        self
+    }
+}

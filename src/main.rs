@@ -1,0 +1,44 @@
+//! The `fsctl` binary: parse the command line, run the command, map the error to an exit code
+//! (0 success, 1 the job failed, 2 usage or configuration error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fsctl::commands::{self, Global};
+
+/// Materialize offline Parquet feature tables into Redis for low-latency serving.
+#[derive(Parser)]
+#[command(name = "fsctl", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute the latest features per entity and commit them to Redis as a new snapshot
+    Materialize(commands::materialize::Args),
+    /// Read one entity's vector through the committed snapshot
+    Get(commands::get::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    fsctl::online::install_signal_handlers();
+    let result = match &cli.command {
+        Command::Materialize(args) => commands::materialize::run(&cli.global, args),
+        Command::Get(args) => commands::get::run(&cli.global, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let code = err
+                .downcast_ref::<fsctl::Error>()
+                .map_or(1, fsctl::Error::exit_code);
+            ExitCode::from(code)
+        }
+    }
+}

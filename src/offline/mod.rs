@@ -1,0 +1,11 @@
+//! The offline stage: which Parquet files a source reads, how their columns coerce to the
+//! declared dtypes, and the parallel scan that keeps the latest row per entity.
+
+mod coerce;
+mod files;
+mod scan;
+mod values;
+
+pub use coerce::{Coercion, coercion};
+pub use files::source_files;
+pub use scan::{Candidate, EntityMap, LatestRows, SourceFile, ViewScan, Window};

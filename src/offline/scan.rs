@@ -1,0 +1,578 @@
+//! Scanning one feature view's source: plan (metadata only), then keep the latest row per
+//! entity inside the window, in parallel over row groups.
+//!
+//! Memory is bounded by entities, not rows: each rayon worker keeps one candidate per entity
+//! (its best so far), and a candidate holds only the view's needed features, already encoded as
+//! MessagePack items. Losing rows are never decoded into values.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Int64Type, Schema, TimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::file::statistics::Statistics;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::coerce::{Coercion, coercion, normalize};
+use super::files::source_files;
+use super::values::{Column, write_item};
+use crate::entity_key::{KeyPart, render_entity};
+use crate::error::Error;
+use crate::repo::{Repo, View};
+use crate::vector::{DType, Scalar};
+
+/// An inclusive time window in UTC microseconds (SPEC §2: both ends inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub start_us: i64,
+    pub end_us: i64,
+}
+
+/// A file's identity, part of the snapshot id: the same files give the same snapshot.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceFile {
+    /// Path relative to the repo directory.
+    pub path: String,
+    pub size: u64,
+    pub modified_ns: i64,
+    pub rows: u64,
+    /// Rows read after row-group pruning (filled by the scan).
+    pub rows_read: u64,
+}
+
+/// The best row seen so far for one entity.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub event_us: i64,
+    /// Created timestamp, `i64::MIN` when absent or null (loses every tie).
+    pub created_us: i64,
+    /// File index << 40 | row within the file: scan order, the last tie-breaker.
+    pub order: u64,
+    /// The needed features' MessagePack items, nulls already imputed.
+    pub items: Box<[u8]>,
+    /// Positions (in `needed`) of values that were null or NaN in the source.
+    pub nulls: Box<[u16]>,
+}
+
+impl Candidate {
+    fn beats(&self, other: &Candidate) -> bool {
+        (self.event_us, self.created_us, self.order)
+            > (other.event_us, other.created_us, other.order)
+    }
+}
+
+pub type EntityMap = FxHashMap<Box<str>, Candidate>;
+
+/// The result of scanning a view: the latest row per entity plus what the manifest reports.
+#[derive(Debug, Default)]
+pub struct LatestRows {
+    pub rows: EntityMap,
+    pub null_entity_rows: u64,
+    pub null_timestamp_rows: u64,
+    pub rows_in_window: u64,
+}
+
+/// Everything needed to scan one view, resolved from metadata before any data is read.
+pub struct ViewScan {
+    pub view: usize,
+    pub view_name: String,
+    pub window: Window,
+    /// Feature indices (into the view) encoded in each candidate, ascending.
+    pub needed: Vec<usize>,
+    pub files: Vec<SourceFile>,
+    pub row_groups_total: usize,
+    pub row_groups_skipped: usize,
+    file_paths: Vec<PathBuf>,
+    metas: Vec<ArrowReaderMetadata>,
+    tasks: Vec<(usize, usize, u64)>,
+    key_columns: Vec<(String, DType)>,
+    ts_column: String,
+    created_column: Option<String>,
+    feature_columns: Vec<(String, DType)>,
+    /// Per needed feature: its default item, or nil.
+    default_items: Vec<Vec<u8>>,
+    has_default: Vec<bool>,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Input(format!("{}: {e}", path.display()))
+}
+
+impl ViewScan {
+    /// Lists the files, reads their footers, checks columns and types, prunes row groups.
+    pub fn plan(
+        repo: &Repo,
+        view_ix: usize,
+        needed: Vec<usize>,
+        window: Window,
+    ) -> Result<ViewScan, Error> {
+        let view: &View = &repo.views[view_ix];
+        let source = &repo.sources[view.source];
+        let entity = &repo.entities[view.entity];
+        let paths = source_files(&repo.dir, &source.name, &source.path)?;
+
+        let key_columns: Vec<(String, DType)> = entity
+            .join_keys
+            .iter()
+            .map(|k| (source.column_for(&k.name).to_owned(), k.dtype))
+            .collect();
+        let feature_columns: Vec<(String, DType)> = needed
+            .iter()
+            .map(|&i| {
+                let f = &view.features[i];
+                (source.column_for(&f.name).to_owned(), f.dtype)
+            })
+            .collect();
+        let ts_column = source.timestamp_field.clone();
+        let created_column = source.created_timestamp_column.clone();
+
+        let mut files = Vec::new();
+        let mut metas = Vec::new();
+        let mut tasks = Vec::new();
+        let mut row_groups_total = 0;
+        let mut row_groups_skipped = 0;
+        for (file_ix, path) in paths.iter().enumerate() {
+            let fs_meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+            let file = File::open(path).map_err(|e| io_err(path, e))?;
+            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+                .map_err(|e| io_err(path, format!("not a readable Parquet file ({e})")))?;
+            let schema = meta.schema().clone();
+            let col = |name: &str, role: &str| -> Result<DataType, Error> {
+                schema
+                    .field_with_name(name)
+                    .map(|f| f.data_type().clone())
+                    .map_err(|_| {
+                        Error::Input(format!(
+                            "{}: column `{name}` ({role}) not found; the file has: {}",
+                            path.display(),
+                            column_list(&schema)
+                        ))
+                    })
+            };
+            let check = |name: &str, role: &str, dtype: DType| -> Result<(), Error> {
+                let t = col(name, role)?;
+                if coercion(&t, dtype) == Coercion::Refused {
+                    return Err(Error::Input(format!(
+                        "{}: column `{name}` ({role}) has type {t}, which cannot be coerced to {dtype}",
+                        path.display()
+                    )));
+                }
+                Ok(())
+            };
+            for (name, dtype) in &key_columns {
+                check(
+                    name,
+                    &format!("join key of entity `{}`", entity.name),
+                    *dtype,
+                )?;
+            }
+            let ts_dtype = DType::Scalar(Scalar::Timestamp);
+            check(&ts_column, "timestamp_field", ts_dtype)?;
+            if let Some(c) = &created_column {
+                check(c, "created_timestamp_column", ts_dtype)?;
+            }
+            for ((name, dtype), &fi) in feature_columns.iter().zip(&needed) {
+                check(
+                    name,
+                    &format!("feature `{}.{}`", view.name, view.features[fi].name),
+                    *dtype,
+                )?;
+            }
+
+            let ts_unit = match col(&ts_column, "timestamp_field")? {
+                DataType::Timestamp(unit, _) => Some(unit),
+                _ => None,
+            };
+            let parquet_meta = meta.metadata();
+            let ts_leaf = parquet_meta
+                .file_metadata()
+                .schema_descr()
+                .columns()
+                .iter()
+                .position(|c| c.path().parts() == [ts_column.as_str()]);
+            let mut first_row = 0u64;
+            for (rg_ix, rg) in parquet_meta.row_groups().iter().enumerate() {
+                row_groups_total += 1;
+                let stats = ts_leaf.and_then(|leaf| rg.column(leaf).statistics());
+                if outside_window(stats, ts_unit, window) {
+                    row_groups_skipped += 1;
+                } else {
+                    tasks.push((file_ix, rg_ix, first_row));
+                }
+                first_row += rg.num_rows() as u64;
+            }
+            let modified_ns = fs_meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i64);
+            files.push(SourceFile {
+                path: path
+                    .strip_prefix(&repo.dir)
+                    .unwrap_or(path)
+                    .to_string_lossy()
+                    .into_owned(),
+                size: fs_meta.len(),
+                modified_ns,
+                rows: first_row,
+                rows_read: 0,
+            });
+            metas.push(meta);
+        }
+
+        let default_items = needed
+            .iter()
+            .map(|&i| {
+                let mut b = Vec::new();
+                match &view.features[i].default {
+                    Some(v) => v.write_msgpack(&mut b),
+                    None => rmp::encode::write_nil(&mut b).unwrap(),
+                }
+                b
+            })
+            .collect();
+        let has_default = needed
+            .iter()
+            .map(|&i| view.features[i].default.is_some())
+            .collect();
+        Ok(ViewScan {
+            view: view_ix,
+            view_name: view.name.clone(),
+            window,
+            needed,
+            files,
+            row_groups_total,
+            row_groups_skipped,
+            file_paths: paths,
+            metas,
+            tasks,
+            key_columns,
+            ts_column,
+            created_column,
+            feature_columns,
+            default_items,
+            has_default,
+        })
+    }
+
+    pub fn row_groups_to_read(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The encoded default (or nil) of each needed feature, for entities absent from the view.
+    pub fn default_items(&self) -> &[Vec<u8>] {
+        &self.default_items
+    }
+
+    pub fn has_default(&self, needed_pos: usize) -> bool {
+        self.has_default[needed_pos]
+    }
+
+    /// Scans every surviving row group in parallel and returns the latest row per entity.
+    /// With `only`, rows of other entities are skipped before any value is read (for `warm`).
+    pub fn run(
+        &mut self,
+        only: Option<&FxHashSet<Box<str>>>,
+        on_row_group: &(dyn Fn(u64) + Sync),
+    ) -> Result<LatestRows, Error> {
+        let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
+        let this = &*self;
+        let result = this
+            .tasks
+            .par_iter()
+            .try_fold(
+                LatestRows::default,
+                |mut acc, &(file_ix, rg_ix, first_row)| {
+                    let n = this.scan_row_group(file_ix, rg_ix, first_row, only, &mut acc)?;
+                    rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
+                    on_row_group(n);
+                    Ok::<_, Error>(acc)
+                },
+            )
+            .try_reduce(LatestRows::default, |a, b| Ok(merge(a, b)))?;
+        for (f, n) in self.files.iter_mut().zip(rows_read) {
+            f.rows_read = n.into_inner();
+        }
+        Ok(result)
+    }
+
+    fn scan_row_group(
+        &self,
+        file_ix: usize,
+        rg_ix: usize,
+        first_row: u64,
+        only: Option<&FxHashSet<Box<str>>>,
+        acc: &mut LatestRows,
+    ) -> Result<u64, Error> {
+        let path = &self.file_paths[file_ix];
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let meta = self.metas[file_ix].clone();
+        let schema = meta.schema().clone();
+        let mut wanted: Vec<&str> = self.key_columns.iter().map(|(n, _)| n.as_str()).collect();
+        wanted.push(&self.ts_column);
+        wanted.extend(self.created_column.as_deref());
+        wanted.extend(self.feature_columns.iter().map(|(n, _)| n.as_str()));
+        let roots: Vec<usize> = wanted
+            .iter()
+            .filter_map(|n| schema.index_of(n).ok())
+            .collect();
+        let mask = ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), roots);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+            .with_projection(mask)
+            .with_row_groups(vec![rg_ix])
+            .with_batch_size(16 * 1024)
+            .build()
+            .map_err(|e| io_err(path, format!("row group {rg_ix}: {e}")))?;
+
+        let mut offset = first_row;
+        let mut key_buf = String::new();
+        let mut item_buf = Vec::new();
+        let mut null_buf = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| {
+                io_err(
+                    path,
+                    format!("row group {rg_ix}: corrupt or unreadable data ({e})"),
+                )
+            })?;
+            let n = batch.num_rows();
+            self.scan_batch(
+                &batch,
+                file_ix,
+                offset,
+                only,
+                acc,
+                &mut key_buf,
+                &mut item_buf,
+                &mut null_buf,
+            )?;
+            offset += n as u64;
+        }
+        Ok(offset - first_row)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan_batch(
+        &self,
+        batch: &RecordBatch,
+        file_ix: usize,
+        offset: u64,
+        only: Option<&FxHashSet<Box<str>>>,
+        acc: &mut LatestRows,
+        key_buf: &mut String,
+        item_buf: &mut Vec<u8>,
+        null_buf: &mut Vec<u16>,
+    ) -> Result<(), Error> {
+        let path = &self.file_paths[file_ix];
+        let at = |name: &str, row: usize| {
+            format!(
+                "{}: column `{name}`, row {}",
+                path.display(),
+                offset + row as u64
+            )
+        };
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .expect("projected column")
+                .clone()
+        };
+        let norm = |name: &str, dtype: DType, rows: Option<&[u32]>| -> Result<ArrayRef, Error> {
+            normalize(&column(name), dtype).map_err(|m| {
+                let row = rows.map_or(m.row, |r| r[m.row] as usize);
+                Error::Input(format!(
+                    "{}: value {} does not fit {dtype}",
+                    at(name, row),
+                    m.value
+                ))
+            })
+        };
+        let ts_dtype = DType::Scalar(Scalar::Timestamp);
+
+        // 1. Select rows in the window with a non-null entity key.
+        let ts = norm(&self.ts_column, ts_dtype, None)?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let keys: Vec<ArrayRef> = self
+            .key_columns
+            .iter()
+            .map(|(n, d)| norm(n, *d, None))
+            .collect::<Result<_, _>>()?;
+        let mut select = Vec::with_capacity(batch.num_rows());
+        let mut rows = Vec::new();
+        for row in 0..batch.num_rows() {
+            let in_window = ts.is_valid(row) && {
+                let t = ts.value(row);
+                t >= self.window.start_us && t <= self.window.end_us
+            };
+            if ts.is_null(row) {
+                acc.null_timestamp_rows += 1;
+            }
+            let keep = in_window && {
+                let has_key = keys.iter().all(|k| k.is_valid(row));
+                if !has_key {
+                    acc.null_entity_rows += 1;
+                }
+                has_key
+            };
+            if keep {
+                rows.push(row as u32);
+            }
+            select.push(keep);
+        }
+        acc.rows_in_window += rows.len() as u64;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let filtered =
+            filter_record_batch(batch, &BooleanArray::from(select)).map_err(|e| io_err(path, e))?;
+        let fcol = |name: &str| {
+            filtered
+                .column_by_name(name)
+                .expect("projected column")
+                .clone()
+        };
+        let fnorm = |name: &str, dtype: DType| -> Result<ArrayRef, Error> {
+            normalize(&fcol(name), dtype).map_err(|m| {
+                Error::Input(format!(
+                    "{}: value {} does not fit {dtype}",
+                    at(name, rows[m.row] as usize),
+                    m.value
+                ))
+            })
+        };
+
+        // 2. Normalize the selected rows' columns (checked narrowing names file, column, row).
+        let ts = fnorm(&self.ts_column, ts_dtype)?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let created = self
+            .created_column
+            .as_deref()
+            .map(|c| fnorm(c, ts_dtype))
+            .transpose()?;
+        let created = created.as_ref().map(|c| c.as_primitive::<Int64Type>());
+        let keys: Vec<ArrayRef> = self
+            .key_columns
+            .iter()
+            .map(|(n, d)| fnorm(n, *d))
+            .collect::<Result<_, _>>()?;
+        let features: Vec<ArrayRef> = self
+            .feature_columns
+            .iter()
+            .map(|(n, d)| fnorm(n, *d))
+            .collect::<Result<_, _>>()?;
+        let features: Vec<Column<'_>> = features.iter().map(Column::new).collect();
+        let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
+
+        // 3. Keep the best row per entity; encode values only for rows that win so far.
+        let mut parts: Vec<KeyPart<'_>> = Vec::with_capacity(key_parts.len());
+        for (i, &orig) in rows.iter().enumerate() {
+            parts.clear();
+            for k in &key_parts {
+                parts.push(k.key_part(i));
+            }
+            key_buf.clear();
+            render_entity(&parts, key_buf);
+            if let Some(only) = only
+                && !only.contains(key_buf.as_str())
+            {
+                continue;
+            }
+            let probe = Candidate {
+                event_us: ts.value(i),
+                created_us: created
+                    .filter(|c| c.is_valid(i))
+                    .map_or(i64::MIN, |c| c.value(i)),
+                order: ((file_ix as u64) << 40) | (offset + u64::from(orig)),
+                items: Box::default(),
+                nulls: Box::default(),
+            };
+            let slot = acc.rows.get_mut(key_buf.as_str());
+            if let Some(current) = &slot
+                && !probe.beats(current)
+            {
+                continue;
+            }
+            item_buf.clear();
+            null_buf.clear();
+            for (pos, col) in features.iter().enumerate() {
+                if !write_item(col, i, item_buf) {
+                    null_buf.push(pos as u16);
+                    item_buf.extend_from_slice(&self.default_items[pos]);
+                }
+            }
+            let winner = Candidate {
+                items: item_buf.as_slice().into(),
+                nulls: null_buf.as_slice().into(),
+                ..probe
+            };
+            match slot {
+                Some(current) => *current = winner,
+                None => {
+                    acc.rows.insert(key_buf.as_str().into(), winner);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn merge(mut a: LatestRows, mut b: LatestRows) -> LatestRows {
+    if a.rows.len() < b.rows.len() {
+        std::mem::swap(&mut a, &mut b);
+    }
+    for (key, cand) in b.rows {
+        match a.rows.get_mut(&key) {
+            Some(cur) if !cand.beats(cur) => {}
+            Some(cur) => *cur = cand,
+            None => {
+                a.rows.insert(key, cand);
+            }
+        }
+    }
+    a.null_entity_rows += b.null_entity_rows;
+    a.null_timestamp_rows += b.null_timestamp_rows;
+    a.rows_in_window += b.rows_in_window;
+    a
+}
+
+fn column_list(schema: &Arc<Schema>) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// True when the row group's timestamp statistics prove no row falls inside the window.
+fn outside_window(stats: Option<&Statistics>, unit: Option<TimeUnit>, w: Window) -> bool {
+    let (Some(Statistics::Int64(s)), Some(unit)) = (stats, unit) else {
+        return false;
+    };
+    let (Some(&min), Some(&max)) = (s.min_opt(), s.max_opt()) else {
+        return false;
+    };
+    let to_us = |v: i64| -> i64 {
+        match unit {
+            TimeUnit::Second => v.saturating_mul(1_000_000),
+            TimeUnit::Millisecond => v.saturating_mul(1_000),
+            TimeUnit::Microsecond => v,
+            TimeUnit::Nanosecond => v.div_euclid(1_000),
+        }
+    };
+    // Nanosecond max rounds down: round the bound up so a row at the edge is never pruned.
+    let max_us = if unit == TimeUnit::Nanosecond {
+        to_us(max) + 1
+    } else {
+        to_us(max)
+    };
+    max_us < w.start_us || to_us(min) > w.end_us
+}

@@ -1,0 +1,117 @@
+//! Redis key names (SPEC §3). Data keys carry no hash tag so they spread over a cluster;
+//! a service's control keys share the tag `{service}` so one script can update them together.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+#[derive(Debug, Clone)]
+pub struct KeySpace {
+    prefix: String,
+    project: String,
+    service: String,
+}
+
+impl KeySpace {
+    pub fn new(prefix: &str, project: &str, service: &str) -> KeySpace {
+        KeySpace {
+            prefix: prefix.into(),
+            project: project.into(),
+            service: service.into(),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// `{prefix}:{project}:{service}:{snapshot}:` — append the rendered entity.
+    pub fn data_prefix(&self, snapshot: &str) -> String {
+        format!(
+            "{}:{}:{}:{snapshot}:",
+            self.prefix, self.project, self.service
+        )
+    }
+
+    pub fn data_key(&self, snapshot: &str, entity: &str) -> String {
+        let mut k = self.data_prefix(snapshot);
+        k.push_str(entity);
+        k
+    }
+
+    fn control(&self, what: &str) -> String {
+        format!(
+            "{}:{}:{{{}}}:{what}",
+            self.prefix, self.project, self.service
+        )
+    }
+
+    pub fn current(&self) -> String {
+        self.control("current")
+    }
+
+    pub fn snapshots(&self) -> String {
+        self.control("snapshots")
+    }
+
+    pub fn lock(&self) -> String {
+        self.control("lock")
+    }
+
+    pub fn manifest(&self, snapshot: &str) -> String {
+        self.control(&format!("snapshot:{snapshot}"))
+    }
+}
+
+/// A key's absolute expiry in ms (SPEC §3): `as_of + ttl × (1 + jitter × u)` with
+/// `u ∈ [-1, 1)` from a hash of the key, so expiries spread yet repeat exactly on a rerun.
+pub fn expiry_ms(key: &[u8], as_of_ms: i64, ttl_ms: i64, jitter: f64) -> i64 {
+    let unit = (xxh3_64(key) >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+    let u = unit * 2.0 - 1.0;
+    as_of_ms + (ttl_ms as f64 * (1.0 + jitter * u)).floor() as i64
+}
+
+/// Every expiry a run can produce lies in `[as_of + ttl(1-j), as_of + ttl(1+j))`.
+pub fn expiry_bounds(as_of_ms: i64, ttl_ms: i64, jitter: f64) -> (i64, i64) {
+    let lo = as_of_ms + (ttl_ms as f64 * (1.0 - jitter)).floor() as i64;
+    let hi = as_of_ms + (ttl_ms as f64 * (1.0 + jitter)).ceil() as i64;
+    (lo, hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_shapes() {
+        let k = KeySpace::new("fs", "banking", "realtime_scoring");
+        assert_eq!(
+            k.data_key("abc123", "42"),
+            "fs:banking:realtime_scoring:abc123:42"
+        );
+        assert_eq!(k.current(), "fs:banking:{realtime_scoring}:current");
+        assert_eq!(
+            k.manifest("abc123"),
+            "fs:banking:{realtime_scoring}:snapshot:abc123"
+        );
+        assert_eq!(k.snapshots(), "fs:banking:{realtime_scoring}:snapshots");
+        assert_eq!(k.lock(), "fs:banking:{realtime_scoring}:lock");
+    }
+
+    #[test]
+    fn expiries_spread_within_bounds() {
+        let (lo, hi) = expiry_bounds(1_000_000, 100_000, 0.2);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..1000 {
+            let e = expiry_ms(format!("k{i}").as_bytes(), 1_000_000, 100_000, 0.2);
+            assert!((lo..hi).contains(&e));
+            assert_eq!(
+                e,
+                expiry_ms(format!("k{i}").as_bytes(), 1_000_000, 100_000, 0.2)
+            );
+            seen.insert(e / 4000);
+        }
+        assert!(
+            seen.len() >= 9,
+            "expiries should cover the jitter range, got {seen:?}"
+        );
+    }
+}

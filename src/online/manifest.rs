@@ -1,0 +1,91 @@
+//! The snapshot manifest (SPEC §3): what a committed snapshot holds, read by serving to learn
+//! the fingerprint and by operators to audit a run. Stored as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: u32,
+    pub project: String,
+    pub service: String,
+    pub snapshot: String,
+    /// 16 lowercase hex digits.
+    pub fingerprint: String,
+    pub schema: Vec<SchemaColumn>,
+    pub entity: EntityInfo,
+    pub window: WindowInfo,
+    /// Window end, RFC 3339: the instant every TTL is measured from.
+    pub as_of: String,
+    pub as_of_ms: i64,
+    pub entities: u64,
+    pub keys_written: u64,
+    /// Sum of the vectors' value sizes in bytes.
+    pub bytes_written: u64,
+    pub null_entity_rows: u64,
+    /// Per `view.feature`: values replaced by the declared default.
+    pub imputed: BTreeMap<String, u64>,
+    /// Per `view.feature`: nulls kept as nil (no default).
+    pub nulls: BTreeMap<String, u64>,
+    /// Per view: entities of the service with no row in it (given the view's defaults).
+    pub absent: BTreeMap<String, u64>,
+    pub sources: BTreeMap<String, SourceInfo>,
+    pub ttl: TtlInfo,
+    pub checks_skipped: bool,
+    pub created_at: String,
+    pub committed_at: String,
+    pub fsctl_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SchemaColumn {
+    pub view: String,
+    pub name: String,
+    pub dtype: String,
+    pub default: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EntityInfo {
+    pub name: String,
+    pub join_keys: Vec<JoinKeyInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JoinKeyInfo {
+    pub name: String,
+    pub dtype: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WindowInfo {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceInfo {
+    pub source: String,
+    pub window: WindowInfo,
+    pub files: Vec<FileInfo>,
+    pub row_groups: usize,
+    pub row_groups_skipped: usize,
+    pub rows_in_window: u64,
+    pub entities: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileInfo {
+    pub path: String,
+    pub size: u64,
+    pub rows: u64,
+    pub rows_read: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TtlInfo {
+    pub online_ms: i64,
+    pub hot_ms: i64,
+    pub jitter: f64,
+}

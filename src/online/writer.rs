@@ -1,0 +1,305 @@
+//! Writing vectors: a `CommandSink` takes batches of `SET key value PXAT ms` and must not report
+//! success until every reply was acknowledged. Two sinks: the pipelined Redis writer (several
+//! connections, retries transient faults) and a RESP file for `redis-cli --pipe`.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use redis::Value as Reply;
+
+use super::RedisTarget;
+use crate::error::Error;
+
+/// One `SET key value PXAT expiry`.
+pub struct SetCommand {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub pxat_ms: i64,
+}
+
+/// Where vectors go. `finish` returns only once every write was acknowledged.
+pub trait CommandSink {
+    fn send(&mut self, batch: Vec<SetCommand>) -> Result<(), Error>;
+    fn finish(self: Box<Self>) -> Result<WriteStats, Error>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriteStats {
+    pub commands: u64,
+    pub retries: u64,
+}
+
+/// Set by the signal handler; writers stop between batches when it is up.
+pub static INTERRUPTED: LazyLock<Arc<AtomicBool>> =
+    LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Is this failure worth retrying (SPEC §5): connection trouble or a server that says "later".
+pub fn is_transient(e: &redis::RedisError) -> bool {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        return true;
+    }
+    matches!(
+        e.code(),
+        Some("LOADING" | "TRYAGAIN" | "BUSY" | "MASTERDOWN" | "CLUSTERDOWN")
+    )
+}
+
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Pipelines batches over `connections` parallel connections, one thread each.
+pub struct PipelinedWriter {
+    senders: Vec<SyncSender<Vec<SetCommand>>>,
+    workers: Vec<JoinHandle<()>>,
+    next: usize,
+    failure: Arc<Mutex<Option<Error>>>,
+    failed: Arc<AtomicBool>,
+    commands: Arc<AtomicU64>,
+    retries: Arc<AtomicU64>,
+}
+
+impl PipelinedWriter {
+    pub fn start(target: &RedisTarget) -> Result<PipelinedWriter, Error> {
+        let failure = Arc::new(Mutex::new(None));
+        let failed = Arc::new(AtomicBool::new(false));
+        let commands = Arc::new(AtomicU64::new(0));
+        let retries = Arc::new(AtomicU64::new(0));
+        let mut senders = Vec::new();
+        let mut workers = Vec::new();
+        for _ in 0..target.connections.max(1) {
+            let con = target.connect_explained()?;
+            let (tx, rx) = sync_channel::<Vec<SetCommand>>(2);
+            let worker = Worker {
+                target: target.clone(),
+                con: Some(con),
+                failure: failure.clone(),
+                failed: failed.clone(),
+                commands: commands.clone(),
+                retries: retries.clone(),
+            };
+            workers.push(std::thread::spawn(move || worker.run(rx)));
+            senders.push(tx);
+        }
+        Ok(PipelinedWriter {
+            senders,
+            workers,
+            next: 0,
+            failure,
+            failed,
+            commands,
+            retries,
+        })
+    }
+
+    fn take_failure(&self) -> Error {
+        self.failure
+            .lock()
+            .unwrap()
+            .take()
+            .unwrap_or(Error::Interrupted)
+    }
+}
+
+impl CommandSink for PipelinedWriter {
+    fn send(&mut self, batch: Vec<SetCommand>) -> Result<(), Error> {
+        if self.failed.load(Ordering::Relaxed) || interrupted() {
+            return Err(self.take_failure());
+        }
+        let i = self.next % self.senders.len();
+        self.next += 1;
+        self.senders[i].send(batch).map_err(|_| self.take_failure())
+    }
+
+    fn finish(self: Box<Self>) -> Result<WriteStats, Error> {
+        let this = *self;
+        drop(this.senders);
+        for w in this.workers {
+            let _ = w.join();
+        }
+        if let Some(e) = this.failure.lock().unwrap().take() {
+            return Err(e);
+        }
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
+        Ok(WriteStats {
+            commands: this.commands.load(Ordering::Relaxed),
+            retries: this.retries.load(Ordering::Relaxed),
+        })
+    }
+}
+
+struct Worker {
+    target: RedisTarget,
+    con: Option<redis::Connection>,
+    failure: Arc<Mutex<Option<Error>>>,
+    failed: Arc<AtomicBool>,
+    commands: Arc<AtomicU64>,
+    retries: Arc<AtomicU64>,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Vec<SetCommand>>) {
+        for batch in rx {
+            if self.failed.load(Ordering::Relaxed) || interrupted() {
+                return;
+            }
+            match self.write_with_retries(&batch) {
+                Ok(()) => {
+                    self.commands
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.failure.lock().unwrap().get_or_insert(e);
+                    self.failed.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// SET is idempotent, so a batch whose replies were lost is simply sent again.
+    fn write_with_retries(&mut self, batch: &[SetCommand]) -> Result<(), Error> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for c in batch {
+            pipe.cmd("SET")
+                .arg(&c.key)
+                .arg(&c.value)
+                .arg("PXAT")
+                .arg(c.pxat_ms);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(&pipe, batch) {
+                Ok(()) => return Ok(()),
+                Err((e, _)) if is_transient(&e) && attempt < MAX_ATTEMPTS && !interrupted() => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    self.con = None;
+                    std::thread::sleep(Duration::from_millis((25u64 << attempt).min(5_000)));
+                }
+                Err((e, key)) => return Err(fatal(&self.target, &e, key.as_deref(), attempt)),
+            }
+        }
+    }
+
+    /// One try: (re)connect if needed, send the pipeline, check every reply.
+    fn attempt(
+        &mut self,
+        pipe: &redis::Pipeline,
+        batch: &[SetCommand],
+    ) -> Result<(), (redis::RedisError, Option<String>)> {
+        if self.con.is_none() {
+            self.con = Some(self.target.connect().map_err(|e| (e, None))?);
+        }
+        let con = self.con.as_mut().expect("connected above");
+        let replies: Vec<Reply> = pipe.query(con).map_err(|e| (e, None))?;
+        if replies.len() != batch.len() {
+            let e = redis::RedisError::from((redis::ErrorKind::Io, "reply count mismatch"));
+            return Err((e, None));
+        }
+        for (c, r) in batch.iter().zip(replies) {
+            match r {
+                Reply::Okay => {}
+                Reply::ServerError(e) => return Err((e.into(), Some(c.key.clone()))),
+                other => {
+                    let e = redis::RedisError::from((
+                        redis::ErrorKind::Parse,
+                        "unexpected reply to SET",
+                        format!("{other:?}"),
+                    ));
+                    return Err((e, Some(c.key.clone())));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fatal(target: &RedisTarget, e: &redis::RedisError, key: Option<&str>, attempts: u32) -> Error {
+    let text = e.to_string();
+    let what = if text.contains("OOM") {
+        "Redis is out of memory (maxmemory reached with a noeviction policy); free memory or raise maxmemory, then rerun"
+    } else if text.contains("NOAUTH") || text.contains("WRONGPASS") || text.contains("NOPERM") {
+        "Redis refused the credentials, or its ACL does not allow this write"
+    } else if text.contains("WRONGTYPE") {
+        "a key fsctl writes already holds another type: is another tool using this key prefix?"
+    } else if is_transient(e) {
+        "Redis kept failing after retries"
+    } else {
+        "Redis refused a write"
+    };
+    let key = key.map(|k| format!(", key {k}")).unwrap_or_default();
+    Error::Redis(format!(
+        "{what}: {text} (server {}{key}, after {attempts} attempt{}); nothing was committed, rerun to complete",
+        target.display(),
+        if attempts == 1 { "" } else { "s" }
+    ))
+}
+
+/// Writes the command stream as RESP, for `redis-cli --pipe`.
+pub struct RespFile<W: Write> {
+    out: W,
+    commands: u64,
+}
+
+impl<W: Write> RespFile<W> {
+    pub fn new(out: W) -> Self {
+        RespFile { out, commands: 0 }
+    }
+
+    /// Writes one command in RESP (an array of bulk strings).
+    pub fn command(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
+        write!(self.out, "*{}\r\n", args.len())?;
+        for a in args {
+            write!(self.out, "${}\r\n", a.len())?;
+            self.out.write_all(a)?;
+            self.out.write_all(b"\r\n")?;
+        }
+        self.commands += 1;
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> CommandSink for RespFile<W> {
+    fn send(&mut self, batch: Vec<SetCommand>) -> Result<(), Error> {
+        for c in &batch {
+            let px = c.pxat_ms.to_string();
+            self.command(&[b"SET", c.key.as_bytes(), &c.value, b"PXAT", px.as_bytes()])
+                .map_err(|e| Error::Input(format!("--emit-resp: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<WriteStats, Error> {
+        self.out
+            .flush()
+            .map_err(|e| Error::Input(format!("--emit-resp: {e}")))?;
+        Ok(WriteStats {
+            commands: self.commands,
+            retries: 0,
+        })
+    }
+}
+
+/// SIGINT/SIGTERM stop writes between batches; the run then fails without committing and
+/// releases its lock. A second signal ends the process at once.
+pub fn install_signal_handlers() {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Order matters: the shutdown check runs before the flag is set by this signal.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, INTERRUPTED.clone());
+        let _ = signal_hook::flag::register(sig, INTERRUPTED.clone());
+    }
+}

@@ -1,0 +1,162 @@
+//! The resolved feature repo: every reference is an index, every dtype parsed, every duration
+//! in milliseconds. Later stages only ever see this form.
+
+use std::path::PathBuf;
+
+use crate::vector::{DType, LayoutFeature, SchemaFingerprint, Value};
+
+#[derive(Debug, Clone)]
+pub struct Repo {
+    /// Directory holding `feature_store.yaml`; source paths are relative to it.
+    pub dir: PathBuf,
+    pub project: String,
+    pub online: OnlineStore,
+    pub ttl_jitter: f64,
+    pub compress_threshold_bytes: usize,
+    pub entities: Vec<Entity>,
+    pub sources: Vec<Source>,
+    pub views: Vec<View>,
+    pub services: Vec<Service>,
+    pub hot_entities: Option<HotEntities>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OnlineStore {
+    /// As written (may hold `${VAR}`); see `online::RedisTarget` for the expanded, secret form.
+    pub url: String,
+    pub key_prefix: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub connect_timeout_ms: i64,
+    pub response_timeout_ms: i64,
+    pub connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entity {
+    pub name: String,
+    pub join_keys: Vec<JoinKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JoinKey {
+    pub name: String,
+    pub dtype: DType,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub path: String,
+    pub timestamp_field: String,
+    pub created_timestamp_column: Option<String>,
+    /// source column -> feature name
+    pub field_mapping: Vec<(String, String)>,
+}
+
+impl Source {
+    /// The source column that holds `name` (a feature or join key), after `field_mapping`.
+    pub fn column_for<'a>(&'a self, name: &'a str) -> &'a str {
+        self.field_mapping
+            .iter()
+            .find(|(_, feature)| feature == name)
+            .map_or(name, |(column, _)| column.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct View {
+    pub name: String,
+    pub entity: usize,
+    pub source: usize,
+    pub ttl_ms: i64,
+    pub features: Vec<Feature>,
+    pub min_entities: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Feature {
+    pub name: String,
+    pub dtype: DType,
+    pub default: Option<Value>,
+    pub checks: FeatureChecks,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FeatureChecks {
+    pub max_null_fraction: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl FeatureChecks {
+    pub fn is_empty(&self) -> bool {
+        self.max_null_fraction.is_none() && self.min.is_none() && self.max.is_none()
+    }
+}
+
+/// One column of a service's vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceFeature {
+    pub view: usize,
+    pub feature: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub entity: usize,
+    /// Vector columns, in service order.
+    pub features: Vec<ServiceFeature>,
+    /// Distinct views in order of first appearance: the order of the view timestamps.
+    pub views: Vec<usize>,
+    pub online_ttl_ms: i64,
+    pub hot_ttl_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct HotEntities {
+    pub path: String,
+    pub score_column: Option<String>,
+}
+
+impl Repo {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn feature(&self, f: ServiceFeature) -> &Feature {
+        &self.views[f.view].features[f.feature]
+    }
+
+    /// The schema fingerprint of a service's vectors (SPEC §3).
+    pub fn fingerprint(&self, service: &Service) -> SchemaFingerprint {
+        let (keys, features) = self.layout(service);
+        SchemaFingerprint::compute(&keys, &features)
+    }
+
+    /// The join keys and columns the fingerprint is computed from.
+    pub fn layout<'a>(
+        &'a self,
+        service: &Service,
+    ) -> (Vec<(&'a str, DType)>, Vec<LayoutFeature<'a>>) {
+        let keys = self.entities[service.entity]
+            .join_keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.dtype))
+            .collect();
+        let features = service
+            .features
+            .iter()
+            .map(|&sf| {
+                let f = self.feature(sf);
+                LayoutFeature {
+                    view: &self.views[sf.view].name,
+                    name: &f.name,
+                    dtype: f.dtype,
+                }
+            })
+            .collect();
+        (keys, features)
+    }
+}

@@ -1,0 +1,154 @@
+//! `feature_store.yaml` exactly as written, with source locations. Unknown keys are rejected
+//! by serde (`deny_unknown_fields`) so a typo never passes silently; meaning is checked in
+//! `resolve`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepo {
+    pub project: S<String>,
+    pub online_store: RawOnlineStore,
+    #[serde(default)]
+    pub materialization: RawMaterialization,
+    #[serde(default)]
+    pub entities: Vec<RawEntity>,
+    #[serde(default)]
+    pub sources: Vec<RawSource>,
+    #[serde(default)]
+    pub feature_views: Vec<RawView>,
+    #[serde(default)]
+    pub feature_services: Vec<RawService>,
+    pub hot_entities: Option<RawHotEntities>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnlineStore {
+    #[serde(rename = "type")]
+    pub kind: S<String>,
+    pub url: S<String>,
+    pub key_prefix: Option<S<String>>,
+    /// Read a password from this environment variable instead of the URL.
+    pub password_env: Option<S<String>>,
+    /// Read a password from this file (first line) instead of the URL.
+    pub password_file: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    pub response_timeout: Option<S<String>>,
+    /// Parallel connections for pipelined writes.
+    pub connections: Option<S<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaterialization {
+    pub ttl_jitter: Option<S<f64>>,
+    pub compress_threshold_bytes: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEntity {
+    pub name: S<String>,
+    pub join_keys: Vec<RawJoinKey>,
+    #[serde(rename = "description")]
+    pub _description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJoinKey {
+    pub name: S<String>,
+    pub dtype: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub name: S<String>,
+    pub path: S<String>,
+    pub timestamp_field: S<String>,
+    pub created_timestamp_column: Option<S<String>>,
+    #[serde(default)]
+    pub field_mapping: BTreeMap<String, String>,
+    #[serde(rename = "description")]
+    pub _description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawView {
+    pub name: S<String>,
+    pub entities: Vec<S<String>>,
+    pub source: S<String>,
+    pub ttl: S<String>,
+    pub features: Vec<RawFeature>,
+    #[serde(default)]
+    pub checks: RawViewChecks,
+    #[serde(rename = "description")]
+    pub _description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawViewChecks {
+    pub min_entities: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeature {
+    pub name: S<String>,
+    pub dtype: S<String>,
+    pub default: Option<S<serde_json::Value>>,
+    #[serde(default)]
+    pub checks: RawFeatureChecks,
+    #[serde(rename = "description")]
+    pub _description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeatureChecks {
+    pub max_null_fraction: Option<S<f64>>,
+    pub min: Option<S<f64>>,
+    pub max: Option<S<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: S<String>,
+    pub features: Vec<S<RawServiceFeature>>,
+    pub online_ttl: Option<S<String>>,
+    pub hot_ttl: Option<S<String>>,
+    #[serde(rename = "description")]
+    pub _description: Option<String>,
+}
+
+/// `- view_name` (every feature of the view) or `- {view: v, features: [a, b]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawServiceFeature {
+    WholeView(String),
+    Select(RawSelect),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSelect {
+    pub view: String,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHotEntities {
+    pub path: S<String>,
+    pub score_column: Option<S<String>>,
+}

@@ -1,0 +1,175 @@
+//! Vector format 1 (SPEC §3): a header byte, then MessagePack (raw or zstd-compressed) holding
+//! `[fingerprint, [view timestamps], [values]]`.
+//!
+//! Encoding takes the values already serialized as a run of MessagePack items: the offline
+//! stage writes each view's items once per entity, and assembling a vector is then a copy.
+
+use thiserror::Error;
+
+use super::{SchemaFingerprint, Value};
+
+pub const HEADER_MSGPACK: u8 = 0x01;
+pub const HEADER_ZSTD: u8 = 0x02;
+
+/// zstd level: vectors are small and written once per run, so favour speed; the level is part
+/// of the format's determinism (same input, same bytes), so it is a constant.
+const ZSTD_LEVEL: i32 = 3;
+
+/// A vector read back from Redis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodedVector {
+    pub fingerprint: SchemaFingerprint,
+    /// Per view in service order: event time of the row used (UTC µs), or `None`.
+    pub view_timestamps: Vec<Option<i64>>,
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("empty value")]
+    Empty,
+    #[error("unknown header byte 0x{0:02x} (expected 0x01 or 0x02)")]
+    UnknownHeader(u8),
+    #[error("zstd: {0}")]
+    Zstd(std::io::Error),
+    #[error("MessagePack: {0}")]
+    MessagePack(#[from] rmp_serde::decode::Error),
+}
+
+/// Builds format-1 vectors for one layout; reusable across entities of a service.
+pub struct VectorEncoder {
+    fingerprint: SchemaFingerprint,
+    n_values: u32,
+    compress_threshold: usize,
+}
+
+impl VectorEncoder {
+    pub fn new(fingerprint: SchemaFingerprint, n_values: usize, compress_threshold: usize) -> Self {
+        VectorEncoder {
+            fingerprint,
+            n_values: n_values as u32,
+            compress_threshold,
+        }
+    }
+
+    pub fn fingerprint(&self) -> SchemaFingerprint {
+        self.fingerprint
+    }
+
+    /// Encodes one vector. `value_items` must hold exactly `n_values` MessagePack items.
+    /// `scratch` is reused between calls to avoid an allocation per entity.
+    pub fn encode_into(
+        &self,
+        view_timestamps: &[Option<i64>],
+        value_items: &[&[u8]],
+        scratch: &mut Vec<u8>,
+    ) -> Vec<u8> {
+        scratch.clear();
+        scratch.push(HEADER_MSGPACK);
+        rmp::encode::write_array_len(scratch, 3).unwrap();
+        rmp::encode::write_uint(scratch, self.fingerprint.0).unwrap();
+        rmp::encode::write_array_len(scratch, view_timestamps.len() as u32).unwrap();
+        for ts in view_timestamps {
+            match ts {
+                Some(us) => {
+                    rmp::encode::write_sint(scratch, *us).unwrap();
+                }
+                None => rmp::encode::write_nil(scratch).unwrap(),
+            }
+        }
+        rmp::encode::write_array_len(scratch, self.n_values).unwrap();
+        for items in value_items {
+            scratch.extend_from_slice(items);
+        }
+        if scratch.len() - 1 > self.compress_threshold {
+            let mut out = Vec::with_capacity(scratch.len() / 2 + 16);
+            out.push(HEADER_ZSTD);
+            // Compressing from memory into memory cannot fail.
+            zstd::stream::copy_encode(&scratch[1..], &mut out, ZSTD_LEVEL).unwrap();
+            out
+        } else {
+            scratch.clone()
+        }
+    }
+}
+
+/// Decodes a format-1 vector (either header).
+pub fn decode(bytes: &[u8]) -> Result<DecodedVector, DecodeError> {
+    let (&header, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    let inflated;
+    let doc = match header {
+        HEADER_MSGPACK => body,
+        HEADER_ZSTD => {
+            inflated = zstd::stream::decode_all(body).map_err(DecodeError::Zstd)?;
+            &inflated[..]
+        }
+        other => return Err(DecodeError::UnknownHeader(other)),
+    };
+    let (fingerprint, view_timestamps, values): (u64, Vec<Option<i64>>, Vec<Value>) =
+        rmp_serde::from_slice(doc)?;
+    Ok(DecodedVector {
+        fingerprint: SchemaFingerprint(fingerprint),
+        view_timestamps,
+        values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(values: &[Value]) -> Vec<Vec<u8>> {
+        values
+            .iter()
+            .map(|v| {
+                let mut b = Vec::new();
+                v.write_msgpack(&mut b);
+                b
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spec_example_decodes_and_round_trips() {
+        let spec = "0193cfb9d0f02c6263a15e93cf00064437ba50a000c0cf00064436e3bcfc00932acb4029000000000000ca3e800000";
+        let bytes: Vec<u8> = (0..spec.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&spec[i..i + 2], 16).unwrap())
+            .collect();
+        let v = decode(&bytes).unwrap();
+        assert_eq!(v.fingerprint.0, 13389465765592408414);
+        assert_eq!(
+            v.view_timestamps,
+            vec![Some(1763856000000000), None, Some(1763852400000000)]
+        );
+        assert_eq!(
+            v.values,
+            vec![Value::Int(42), Value::F64(12.5), Value::F32(0.25)]
+        );
+
+        let enc = VectorEncoder::new(v.fingerprint, 3, 2048);
+        let owned = items(&v.values);
+        let refs: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let ours = enc.encode_into(&v.view_timestamps, &refs, &mut Vec::new());
+        assert_eq!(decode(&ours).unwrap(), v);
+    }
+
+    #[test]
+    fn large_vectors_are_compressed_and_decode() {
+        let big = Value::List((0..1024).map(|i| Value::F32(i as f32)).collect());
+        let owned = items(std::slice::from_ref(&big));
+        let enc = VectorEncoder::new(SchemaFingerprint(7), 1, 2048);
+        let bytes = enc.encode_into(&[Some(1)], &[&owned[0]], &mut Vec::new());
+        assert_eq!(bytes[0], HEADER_ZSTD);
+        assert_eq!(decode(&bytes).unwrap().values, vec![big]);
+    }
+
+    #[test]
+    fn bad_header_is_reported() {
+        assert!(matches!(
+            decode(&[0x07, 0x90]),
+            Err(DecodeError::UnknownHeader(7))
+        ));
+        assert!(matches!(decode(&[]), Err(DecodeError::Empty)));
+    }
+}

@@ -1,0 +1,240 @@
+//! Feature dtypes and the owned feature value, shared by every stage.
+//!
+//! `DType` is the vocabulary of `feature_store.yaml`; `Value` is what a decoded vector (or a
+//! declared default) holds. The hot path never builds `Value`s: it writes MessagePack straight
+//! from Arrow arrays. `Value` exists for defaults, decoding and display.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
+
+/// A scalar dtype: the element of every feature, or of a `list<T>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scalar {
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    Bool,
+    String,
+    Bytes,
+    Timestamp,
+}
+
+/// A declared feature or join-key dtype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    Scalar(Scalar),
+    List(Scalar),
+}
+
+impl Scalar {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scalar::Int32 => "int32",
+            Scalar::Int64 => "int64",
+            Scalar::Float32 => "float32",
+            Scalar::Float64 => "float64",
+            Scalar::Bool => "bool",
+            Scalar::String => "string",
+            Scalar::Bytes => "bytes",
+            Scalar::Timestamp => "timestamp",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Scalar> {
+        Some(match s {
+            "int32" => Scalar::Int32,
+            "int64" => Scalar::Int64,
+            "float32" => Scalar::Float32,
+            "float64" => Scalar::Float64,
+            "bool" => Scalar::Bool,
+            "string" => Scalar::String,
+            "bytes" => Scalar::Bytes,
+            "timestamp" => Scalar::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+impl FromStr for DType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<DType, String> {
+        let s = s.trim();
+        if let Some(inner) = s.strip_prefix("list<").and_then(|r| r.strip_suffix('>')) {
+            return Scalar::parse(inner.trim()).map(DType::List).ok_or_else(|| {
+                format!("unknown list element dtype `{inner}` (expected one of {SCALARS})")
+            });
+        }
+        Scalar::parse(s)
+            .map(DType::Scalar)
+            .ok_or_else(|| format!("unknown dtype `{s}` (expected one of {SCALARS} or list<T>)"))
+    }
+}
+
+const SCALARS: &str = "int32, int64, float32, float64, bool, string, bytes, timestamp";
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DType::Scalar(s) => f.write_str(s.name()),
+            DType::List(s) => write!(f, "list<{}>", s.name()),
+        }
+    }
+}
+
+/// One feature value, as a vector carries it (SPEC §3, format 1).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Str(String),
+    Bytes(Vec<u8>),
+    List(Vec<Value>),
+}
+
+impl Value {
+    /// Appends this value's MessagePack encoding to `buf`.
+    pub fn write_msgpack(&self, buf: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail.
+        match self {
+            Value::Null => rmp::encode::write_nil(buf).unwrap(),
+            Value::Int(v) => {
+                rmp::encode::write_sint(buf, *v).unwrap();
+            }
+            Value::F32(v) => rmp::encode::write_f32(buf, *v).unwrap(),
+            Value::F64(v) => rmp::encode::write_f64(buf, *v).unwrap(),
+            Value::Bool(v) => rmp::encode::write_bool(buf, *v).unwrap(),
+            Value::Str(v) => rmp::encode::write_str(buf, v).unwrap(),
+            Value::Bytes(v) => rmp::encode::write_bin(buf, v).unwrap(),
+            Value::List(items) => {
+                rmp::encode::write_array_len(buf, items.len() as u32).unwrap();
+                for item in items {
+                    item.write_msgpack(buf);
+                }
+            }
+        }
+    }
+
+    /// A JSON rendering for `fsctl get --format json` and manifests.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Int(v) => J::from(*v),
+            Value::F32(v) => serde_json::Number::from_f64(f64::from(*v)).map_or(J::Null, J::Number),
+            Value::F64(v) => serde_json::Number::from_f64(*v).map_or(J::Null, J::Number),
+            Value::Bool(v) => J::Bool(*v),
+            Value::Str(v) => J::String(v.clone()),
+            Value::Bytes(v) => J::Array(v.iter().map(|b| J::from(*b)).collect()),
+            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::F32(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::Str(v) => write!(f, "{v:?}"),
+            Value::Bytes(v) => {
+                f.write_str("0x")?;
+                v.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a MessagePack feature value")
+            }
+            fn visit_unit<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                i64::try_from(v)
+                    .map(Value::Int)
+                    .map_err(|_| E::custom(format!("integer {v} does not fit int64")))
+            }
+            fn visit_f32<E>(self, v: f32) -> Result<Value, E> {
+                Ok(Value::F32(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::F64(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Str(v.to_owned()))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+                Ok(Value::Bytes(v.to_vec()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Value::List(items))
+            }
+        }
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtype_round_trips_through_text() {
+        for text in [
+            "int32",
+            "int64",
+            "float32",
+            "timestamp",
+            "list<float32>",
+            "list<string>",
+        ] {
+            assert_eq!(text.parse::<DType>().unwrap().to_string(), text);
+        }
+        assert!("list<list<int64>>".parse::<DType>().is_err());
+        assert!(
+            "float"
+                .parse::<DType>()
+                .unwrap_err()
+                .contains("unknown dtype `float`")
+        );
+    }
+}
