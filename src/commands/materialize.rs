@@ -218,6 +218,21 @@ pub fn materialize(
     }
     let plan_ms = t_plan.elapsed().as_millis() as u64;
 
+    // Refuse before any I/O when every expiry would already be in the past.
+    for s in &services {
+        let (lowest, _) = online::expiry_bounds(end_us / 1000, s.online_ttl_ms, repo.ttl_jitter);
+        if lowest <= now_us() / 1000 {
+            return Err(Error::Config(format!(
+                "service `{}`: with --end {} and online_ttl {}, keys would expire at {} or earlier, which is \
+                 already past; use a later --end or a longer online_ttl",
+                s.name,
+                format_us(end_us),
+                format_duration_ms(s.online_ttl_ms),
+                format_us(lowest * 1000)
+            )));
+        }
+    }
+
     // Which services are already committed (a rerun of the same job is a no-op).
     let mut redis_con = if writes_redis {
         Some(target.connect_explained()?)
@@ -250,18 +265,6 @@ pub fn materialize(
                 manifest: None,
             });
             continue;
-        }
-        // Refuse before any work when every expiry would already be in the past.
-        let (lowest, _) = online::expiry_bounds(end_us / 1000, s.online_ttl_ms, repo.ttl_jitter);
-        if lowest <= now_us() / 1000 {
-            return Err(Error::Config(format!(
-                "service `{}`: with --end {} and online_ttl {}, keys would expire at {} or earlier, which is \
-                 already past; use a later --end or a longer online_ttl",
-                s.name,
-                format_us(end_us),
-                format_duration_ms(s.online_ttl_ms),
-                format_us(lowest * 1000)
-            )));
         }
         todo.push((s, snapshot, keys));
     }
@@ -604,7 +607,7 @@ impl ServiceJob<'_> {
                 committed_at_ms,
                 expected_current: &expected_current,
             };
-            online::commit_snapshot(con, &self.keys, &lock, &flip).map_err(|e| {
+            commit_with_retries(self.target, con, &self.keys, &lock, &flip).map_err(|e| {
                 Error::Refused(format!(
                     "service `{}`: commit refused: {e}; nothing was committed",
                     s.name
@@ -779,5 +782,37 @@ impl ServiceReport {
         self.imputed = imputed;
         self.null_entity_rows = null_entity_rows;
         self
+    }
+}
+
+/// Commits, reconnecting on transient faults. A commit whose reply was lost may have landed:
+/// when `current` already names this snapshot, the retry is a success, not a conflict.
+fn commit_with_retries(
+    target: &RedisTarget,
+    con: &mut redis::Connection,
+    keys: &KeySpace,
+    lock: &RunLock,
+    flip: &Flip<'_>,
+) -> redis::RedisResult<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match online::commit_snapshot(con, keys, lock, flip) {
+            Ok(()) => return Ok(()),
+            Err(e) if online::is_transient(&e) && attempt < 6 => {
+                std::thread::sleep(Duration::from_millis(100 << attempt));
+                if let Ok(fresh) = target.connect() {
+                    *con = fresh;
+                    let landed = online::read_current(con, keys)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|c| c.snapshot == flip.snapshot);
+                    if landed {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -143,7 +143,9 @@ impl RedisTarget {
     /// Turns a Redis error into a message naming the server and what to check.
     pub fn explain(&self, e: &redis::RedisError, doing: &str) -> Error {
         let text = e.to_string();
-        let hint = if e.is_connection_refusal() {
+        let hint = if text.contains("OOM") {
+            " (Redis is out of memory: maxmemory reached with a noeviction policy; nothing was committed)"
+        } else if e.is_connection_refusal() {
             " (is redis-server running there?)"
         } else if e.is_timeout() {
             " (timed out: raise online_store.connect_timeout/response_timeout for a slow server)"

@@ -1,0 +1,36 @@
+# fsctl — see README.md. Every target installs what it needs (redis-server via apt-get).
+N ?= 1000000
+CARGO ?= cargo
+
+.PHONY: build demo demo-data test lint fixtures bench-data redis
+
+build:
+	$(CARGO) build --release --bins --examples
+
+redis:
+	@scripts/ensure-redis.sh
+
+## make demo: build, generate the example data, run fsctl against a throwaway redis-server
+demo: redis build demo-data
+	scripts/demo.sh
+
+demo-data: build
+	$(CARGO) run -q --release --example datagen -- banking feature_repo --entities 10000
+
+## make test: unit and integration tests against real redis-servers the tests start
+test: redis
+	$(CARGO) build -q --release --example datagen
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## make fixtures: regenerate the golden test fixtures (deterministic)
+fixtures:
+	$(CARGO) run -q --release --example datagen -- fixtures fixtures/
+
+## make bench-data N=1000000: a large banking dataset under bench/data/N
+bench-data: build
+	$(CARGO) run -q --release --example datagen -- banking bench/data/$(N) --entities $(N) --anchor-hour $$(( $$(date +%s) / 3600 ))
+	cp feature_repo/feature_store.yaml bench/data/$(N)/feature_store.yaml

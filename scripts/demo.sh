@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make demo: the example banking repo end to end against a throwaway local Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FSCTL=target/release/fsctl
+. scripts/throwaway-redis.sh
+export FSCTL_REDIS_URL="$REDIS_URL"
+END=$(date -u +%Y-%m-%dT%H:00:00Z)
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+say fsctl materialize --end "$END"
+$FSCTL materialize --end "$END"
+say fsctl materialize --end "$END"  "(the same job again: a no-op)"
+$FSCTL materialize --end "$END"
+say fsctl get --service realtime_scoring --entity customer_id=1000042
+$FSCTL get --service realtime_scoring --entity customer_id=1000042
+say fsctl get --service recommendations --entity customer_id=1000007 --format json
+$FSCTL --format json get --service recommendations --entity customer_id=1000007 | head -n 20
+echo "(Redis on port $REDIS_PORT is stopped now)"

@@ -1,0 +1,224 @@
+//! Test harness: a real `redis-server` per test on a free port (killed on drop), the fsctl
+//! binary run as a user would run it, and scratch copies of fixture repos.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: TempDir,
+    extra: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (e.g. `--maxmemory 1mb`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the Makefile installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection())
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn con(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// Kills the server abruptly (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "fsctl failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+pub fn fsctl_command(repo: &Path, redis_url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fsctl"));
+    cmd.arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("FSCTL_REDIS_URL", redis_url)
+        .env_remove("RUST_LOG");
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs fsctl against `redis` (or an address where nothing listens).
+pub fn fsctl(repo: &Path, redis: Option<&RedisServer>, args: &[&str]) -> Run {
+    let url = redis.map_or_else(
+        || format!("redis://127.0.0.1:{}/0", free_port()),
+        RedisServer::url,
+    );
+    fsctl_url(repo, &url, args)
+}
+
+pub fn fsctl_url(repo: &Path, url: &str, args: &[&str]) -> Run {
+    let out = fsctl_command(repo, url, args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// A scratch copy of a fixture repo, so a test may change it freely.
+pub fn scratch_repo(name: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(name), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Replaces `from` with `to` in the repo's feature_store.yaml (the text must occur).
+pub fn edit_yaml(repo: &Path, from: &str, to: &str) {
+    let path = repo.join("feature_store.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "`{from}` not in feature_store.yaml");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The committed snapshot id of a service, read directly from Redis.
+pub fn current(con: &mut redis::Connection, prefix: &str, service: &str) -> Option<String> {
+    redis::cmd("GET")
+        .arg(format!("{prefix}:{{{service}}}:current"))
+        .query(con)
+        .unwrap()
+}
+
+/// The committed manifest of a service, parsed.
+pub fn manifest(con: &mut redis::Connection, prefix: &str, service: &str) -> serde_json::Value {
+    let snap = current(con, prefix, service).expect("a committed snapshot");
+    let raw: String = redis::cmd("GET")
+        .arg(format!("{prefix}:{{{service}}}:snapshot:{snap}"))
+        .query(con)
+        .unwrap();
+    serde_json::from_str(&raw).unwrap()
+}
+
+/// Every data key of a snapshot, with its raw value.
+pub fn data_keys(con: &mut redis::Connection, data_prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{data_prefix}*"))
+        .query(con)
+        .unwrap();
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let v: Vec<u8> = redis::cmd("GET").arg(&k).query(con).unwrap();
+            (k, v)
+        })
+        .collect()
+}

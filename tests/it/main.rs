@@ -1,0 +1,8 @@
+//! fsctl's integration tests: one binary, one harness, every test against a real redis-server
+//! started on a free port.
+
+mod commit;
+mod errors;
+mod faults;
+mod golden;
+mod harness;
