@@ -8,6 +8,8 @@ export FSCTL_REDIS_URL="$REDIS_URL"
 END=$(date -u +%Y-%m-%dT%H:00:00Z)
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
+say fsctl validate --locked --data   "(the CI gate: definitions, data, schema lock, quality checks)"
+$FSCTL validate --locked --data
 say fsctl materialize --end "$END"
 $FSCTL materialize --end "$END"
 say fsctl materialize --end "$END"  "(the same job again: a no-op)"
@@ -16,4 +18,6 @@ say fsctl get --service realtime_scoring --entity customer_id=1000042
 $FSCTL get --service realtime_scoring --entity customer_id=1000042
 say fsctl get --service recommendations --entity customer_id=1000007 --format json
 $FSCTL --format json get --service recommendations --entity customer_id=1000007 | head -n 20
+say fsctl validate --online   "(the committed snapshots match the repo; sampled vectors decode)"
+$FSCTL validate --online
 echo "(Redis on port $REDIS_PORT is stopped now)"

@@ -22,6 +22,10 @@ enum Command {
     Materialize(commands::materialize::Args),
     /// Read one entity's vector through the committed snapshot
     Get(commands::get::Args),
+    /// Check definitions, offline data, schema lock, quality checks and the live store (for CI)
+    Validate(commands::validate::Args),
+    /// Rewrite fsctl.lock with the services' current schema fingerprints
+    Lock(commands::validate::LockArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Get(args) => commands::get::run(&cli.global, args),
+        Command::Validate(args) => commands::validate::run(&cli.global, args),
+        Command::Lock(args) => commands::validate::run_lock(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,10 +5,12 @@
 //! MessagePack items, in parallel over entity chunks.
 
 mod items;
+mod quality;
 
 use rayon::prelude::*;
 
 pub use items::{item_len, split_items};
+pub use quality::{CheckFailure, check_view};
 
 use crate::offline::{LatestRows, ViewScan};
 use crate::repo::{Repo, Service};

@@ -51,6 +51,9 @@ pub struct Args {
     /// Commit even when the result has zero entities
     #[arg(long)]
     pub allow_empty: bool,
+    /// Commit even when a data-quality check fails (recorded in the manifest; emergencies only)
+    #[arg(long)]
+    pub skip_checks: bool,
 }
 
 /// Lease of the run lock; renewed every third of it while the run is alive.
@@ -469,6 +472,24 @@ impl ServiceJob<'_> {
             lock = Some(l);
         }
 
+        // The quality gate: evaluated on the rows this snapshot would serve, before any write.
+        if !self.args.skip_checks {
+            let failures: Vec<String> = s
+                .views
+                .iter()
+                .flat_map(|v| crate::assemble::check_view(repo, &scans[v], &latest[v]))
+                .map(|f| f.to_string())
+                .collect();
+            if !failures.is_empty() {
+                return Err(Error::Refused(format!(
+                    "service `{}`: data-quality checks failed; not committing (the current snapshot keeps serving; \
+                     --skip-checks overrides):\n  {}",
+                    s.name,
+                    failures.join("\n  ")
+                )));
+            }
+        }
+
         let inputs: Vec<ViewInput<'_>> = s
             .views
             .iter()
@@ -769,7 +790,7 @@ impl ServiceJob<'_> {
                 hot_ms: s.hot_ttl_ms,
                 jitter: repo.ttl_jitter,
             },
-            checks_skipped: false,
+            checks_skipped: self.args.skip_checks,
             created_at,
             committed_at: String::new(),
             fsctl_version: env!("CARGO_PKG_VERSION").to_owned(),

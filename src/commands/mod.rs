@@ -3,6 +3,7 @@
 
 pub mod get;
 pub mod materialize;
+pub mod validate;
 
 use std::path::PathBuf;
 

@@ -8,4 +8,4 @@ mod values;
 
 pub use coerce::{Coercion, coercion};
 pub use files::source_files;
-pub use scan::{Candidate, EntityMap, LatestRows, SourceFile, ViewScan, Window};
+pub use scan::{Candidate, DataProblem, EntityMap, LatestRows, SourceFile, ViewScan, Window};

@@ -106,18 +106,67 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Input(format!("{}: {e}", path.display()))
 }
 
+/// A problem with a view's offline data, found while planning.
+#[derive(Debug, Clone)]
+pub struct DataProblem {
+    pub code: &'static str,
+    pub file: PathBuf,
+    /// The column involved, when there is one.
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl DataProblem {
+    fn new(code: &'static str, file: &Path, column: Option<&str>, message: String) -> Self {
+        DataProblem {
+            code,
+            file: file.to_path_buf(),
+            column: column.map(str::to_owned),
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for DataProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
 impl ViewScan {
     /// Lists the files, reads their footers, checks columns and types, prunes row groups.
+    /// Fails with every problem found, not only the first.
     pub fn plan(
         repo: &Repo,
         view_ix: usize,
         needed: Vec<usize>,
         window: Window,
     ) -> Result<ViewScan, Error> {
+        Self::plan_collect(repo, view_ix, needed, window).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            Error::Input(lines.join("\n"))
+        })
+    }
+
+    /// Like `plan`, returning the problems themselves (for `validate`).
+    pub fn plan_collect(
+        repo: &Repo,
+        view_ix: usize,
+        needed: Vec<usize>,
+        window: Window,
+    ) -> Result<ViewScan, Vec<DataProblem>> {
         let view: &View = &repo.views[view_ix];
         let source = &repo.sources[view.source];
         let entity = &repo.entities[view.entity];
-        let paths = source_files(&repo.dir, &source.name, &source.path)?;
+        let paths = source_files(&repo.dir, &source.name, &source.path).map_err(|e| {
+            vec![DataProblem::new(
+                "missing-data",
+                &repo.dir.join(&source.path),
+                None,
+                e.to_string(),
+            )]
+        })?;
+        let mut problems = Vec::new();
 
         let key_columns: Vec<(String, DType)> = entity
             .join_keys
@@ -140,55 +189,75 @@ impl ViewScan {
         let mut row_groups_total = 0;
         let mut row_groups_skipped = 0;
         for (file_ix, path) in paths.iter().enumerate() {
-            let fs_meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
-            let file = File::open(path).map_err(|e| io_err(path, e))?;
-            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-                .map_err(|e| io_err(path, format!("not a readable Parquet file ({e})")))?;
-            let schema = meta.schema().clone();
-            let col = |name: &str, role: &str| -> Result<DataType, Error> {
-                schema
-                    .field_with_name(name)
-                    .map(|f| f.data_type().clone())
-                    .map_err(|_| {
-                        Error::Input(format!(
-                            "{}: column `{name}` ({role}) not found; the file has: {}",
-                            path.display(),
-                            column_list(&schema)
-                        ))
-                    })
-            };
-            let check = |name: &str, role: &str, dtype: DType| -> Result<(), Error> {
-                let t = col(name, role)?;
-                if coercion(&t, dtype) == Coercion::Refused {
-                    return Err(Error::Input(format!(
-                        "{}: column `{name}` ({role}) has type {t}, which cannot be coerced to {dtype}",
-                        path.display()
-                    )));
+            let opened = std::fs::metadata(path).and_then(|m| File::open(path).map(|f| (m, f)));
+            let (fs_meta, file) = match opened {
+                Ok(x) => x,
+                Err(e) => {
+                    problems.push(DataProblem::new(
+                        "unreadable-file",
+                        path,
+                        None,
+                        e.to_string(),
+                    ));
+                    continue;
                 }
-                Ok(())
+            };
+            let meta = match ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()) {
+                Ok(m) => m,
+                Err(e) => {
+                    problems.push(DataProblem::new(
+                        "not-parquet",
+                        path,
+                        None,
+                        format!("not a readable Parquet file ({e})"),
+                    ));
+                    continue;
+                }
+            };
+            let schema = meta.schema().clone();
+            let before = problems.len();
+            let mut check = |name: &str, role: &str, dtype: DType| {
+                match schema.field_with_name(name) {
+                Err(_) => problems.push(DataProblem::new(
+                    "missing-column",
+                    path,
+                    Some(name),
+                    format!("column `{name}` ({role}) not found; the file has: {}", column_list(&schema)),
+                )),
+                Ok(f) if coercion(f.data_type(), dtype) == Coercion::Refused => problems.push(DataProblem::new(
+                    "uncoercible-type",
+                    path,
+                    Some(name),
+                    format!("column `{name}` ({role}) has type {}, which cannot be coerced to {dtype}", f.data_type()),
+                )),
+                Ok(_) => {}
+            }
             };
             for (name, dtype) in &key_columns {
                 check(
                     name,
                     &format!("join key of entity `{}`", entity.name),
                     *dtype,
-                )?;
+                );
             }
             let ts_dtype = DType::Scalar(Scalar::Timestamp);
-            check(&ts_column, "timestamp_field", ts_dtype)?;
+            check(&ts_column, "timestamp_field", ts_dtype);
             if let Some(c) = &created_column {
-                check(c, "created_timestamp_column", ts_dtype)?;
+                check(c, "created_timestamp_column", ts_dtype);
             }
             for ((name, dtype), &fi) in feature_columns.iter().zip(&needed) {
                 check(
                     name,
                     &format!("feature `{}.{}`", view.name, view.features[fi].name),
                     *dtype,
-                )?;
+                );
+            }
+            if problems.len() > before {
+                continue;
             }
 
-            let ts_unit = match col(&ts_column, "timestamp_field")? {
-                DataType::Timestamp(unit, _) => Some(unit),
+            let ts_unit = match schema.field_with_name(&ts_column).map(|f| f.data_type()) {
+                Ok(DataType::Timestamp(unit, _)) => Some(*unit),
                 _ => None,
             };
             let parquet_meta = meta.metadata();
@@ -243,6 +312,9 @@ impl ViewScan {
             .iter()
             .map(|&i| view.features[i].default.is_some())
             .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         Ok(ViewScan {
             view: view_ix,
             view_name: view.name.clone(),

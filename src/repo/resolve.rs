@@ -630,7 +630,7 @@ pub fn default_value(v: &serde_json::Value, dtype: DType) -> Result<Value, Strin
 
 fn scalar_default(v: &serde_json::Value, s: Scalar) -> Result<Value, String> {
     use serde_json::Value as J;
-    let bad = || format!("`{v}` is not a {}", s.name());
+    let bad = || format!("`{v}` is not a valid {}", s.name());
     Ok(match (s, v) {
         (Scalar::Int64, J::Number(n)) => Value::Int(n.as_i64().ok_or_else(bad)?),
         (Scalar::Int32, J::Number(n)) => {

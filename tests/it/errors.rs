@@ -207,7 +207,7 @@ fn unknown_yaml_key_names_line_and_key() {
         &["feature_store.yaml:", "tll"],
     );
     assert!(
-        err.contains("feature_store.yaml:32:5: error[invalid-yaml]: unknown field `tll`"),
+        err.contains("feature_store.yaml:32:5: error[unknown-key]: unknown field `tll`"),
         "line of the typo: {err}"
     );
 }

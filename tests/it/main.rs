@@ -6,3 +6,4 @@ mod errors;
 mod faults;
 mod golden;
 mod harness;
+mod validate;
