@@ -18,6 +18,8 @@ say fsctl get --service realtime_scoring --entity customer_id=1000042
 $FSCTL get --service realtime_scoring --entity customer_id=1000042
 say fsctl get --service recommendations --entity customer_id=1000007 --format json
 $FSCTL --format json get --service recommendations --entity customer_id=1000007 | head -n 20
+say fsctl warm --top-n 2000 --service realtime_scoring   "(before a deploy: hottest entities get the hot TTL)"
+$FSCTL warm --top-n 2000 --service realtime_scoring
 say fsctl validate --online   "(the committed snapshots match the repo; sampled vectors decode)"
 $FSCTL validate --online
 echo "(Redis on port $REDIS_PORT is stopped now)"

@@ -24,6 +24,8 @@ enum Command {
     Get(commands::get::Args),
     /// Check definitions, offline data, schema lock, quality checks and the live store (for CI)
     Validate(commands::validate::Args),
+    /// Before a deploy: give the most popular entities their vector with the hot TTL
+    Warm(commands::warm::Args),
     /// Rewrite fsctl.lock with the services' current schema fingerprints
     Lock(commands::validate::LockArgs),
 }
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Get(args) => commands::get::run(&cli.global, args),
         Command::Validate(args) => commands::validate::run(&cli.global, args),
+        Command::Warm(args) => commands::warm::run(&cli.global, args),
         Command::Lock(args) => commands::validate::run_lock(&cli.global, args),
     };
     match result {

@@ -4,6 +4,7 @@
 pub mod get;
 pub mod materialize;
 pub mod validate;
+pub mod warm;
 
 use std::path::PathBuf;
 

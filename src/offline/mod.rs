@@ -3,9 +3,11 @@
 
 mod coerce;
 mod files;
+mod popularity;
 mod scan;
 mod values;
 
 pub use coerce::{Coercion, coercion};
 pub use files::source_files;
+pub use popularity::top_entities;
 pub use scan::{Candidate, DataProblem, EntityMap, LatestRows, SourceFile, ViewScan, Window};

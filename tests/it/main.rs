@@ -7,3 +7,4 @@ mod faults;
 mod golden;
 mod harness;
 mod validate;
+mod warm;
