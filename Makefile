@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-data test lint fixtures bench-data redis
+.PHONY: build demo demo-data test lint fixtures bench-data redis bench bench-micro
 
 build:
 	$(CARGO) build --release --bins --examples
@@ -34,3 +34,11 @@ fixtures:
 bench-data: build
 	$(CARGO) run -q --release --example datagen -- banking bench/data/$(N) --entities $(N) --anchor-hour $$(( $$(date +%s) / 3600 ))
 	cp feature_repo/feature_store.yaml bench/data/$(N)/feature_store.yaml
+
+## make bench [N=1000000]: end-to-end benchmark against redis-cli --pipe; writes bench/RESULTS.md
+bench: redis
+	scripts/bench.sh
+
+## make bench-micro: criterion micro-benchmarks of the hot paths
+bench-micro:
+	$(CARGO) bench --bench hotpaths

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# make bench: fsctl against the physical limit of Redis ingestion, measured in the same run.
+# For each size: materialize into a fresh redis-server (wall time, peak RSS, phases, Redis memory
+# per entity); the same job's RESP stream replayed with `redis-cli --pipe` into another fresh
+# server (the reference); warm (extend 100k present keys, recompute 10k missing ones); reader
+# latency against raw MGET. Writes bench/RESULTS.md and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+SIZES=${SIZES:-"100000 1000000"}
+case " $SIZES " in *" $N "*) ;; *) SIZES="$SIZES $N" ;; esac
+EMB_N=${EMB_N:-100000}
+FSCTL=target/release/fsctl
+WORK=bench/work
+mkdir -p "$WORK"
+cargo build -q --release --bins --examples
+
+# A dataset is regenerated when missing or older than 20 h (its rows must fall in the windows).
+dataset() { # name entities embedding_dim
+  local dir=bench/data/$1 now_hour=$(( $(date +%s) / 3600 ))
+  if [ ! -f "$dir/ANCHOR" ] || [ $(( now_hour - $(cat "$dir/ANCHOR") )) -gt 20 ]; then
+    rm -rf "$dir"
+    cargo run -q --release --example datagen -- banking "$dir" --entities "$2" --embedding-dim "$3" --anchor-hour "$now_hour" >&2
+    cp feature_repo/feature_store.yaml "$dir/"
+    echo "$now_hour" > "$dir/ANCHOR"
+  fi
+  echo "$dir"
+}
+
+start_redis() { # sets PORT; the server is stopped by stop_all on exit
+  PORT=$(shuf -i 20000-60000 -n 1)
+  local d; d=$(mktemp -d)
+  redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" --daemonize yes \
+    --logfile "$d/log" --pidfile "$d/pid"
+  SERVERS="${SERVERS:-} $PORT"
+  for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "redis-server did not start" >&2; exit 1
+}
+stop_all() { for p in ${SERVERS:-}; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done; }
+trap stop_all EXIT
+used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print $2+0}'; }
+now() { date +%s.%N; }
+
+measure() { # label dir service
+  local label=$1 dir=$2 service=$3 out=$WORK/$1
+  local end; end=$(date -u -d "@$(( $(cat "$dir/ANCHOR") * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
+  mkdir -p "$out"
+  # 1. fsctl end to end into a fresh server.
+  start_redis; local a=$PORT base; base=$(used_memory "$a")
+  FSCTL_REDIS_URL=redis://127.0.0.1:$a/0 /usr/bin/time -f "%e %M" -o "$out/time" \
+    $FSCTL -q --repo "$dir" --format json materialize --service "$service" --end "$end" > "$out/materialize.json"
+  echo $(( $(used_memory "$a") - base )) > "$out/redis_bytes"
+  # 2. the same command stream through redis-cli --pipe into another fresh server.
+  FSCTL_REDIS_URL=redis://127.0.0.1:1/0 $FSCTL -q --repo "$dir" materialize --service "$service" --end "$end" \
+    --emit-resp "$out/stream.resp" --force > /dev/null
+  start_redis; local b=$PORT t0 t1
+  t0=$(now); redis-cli -p "$b" --pipe < "$out/stream.resp" > "$out/pipe.log"; t1=$(now)
+  awk "BEGIN {print $t1 - $t0}" > "$out/pipe_seconds"
+  stat -c %s "$out/stream.resp" > "$out/stream_bytes"
+  rm -f "$out/stream.resp"
+  redis-cli -p "$b" shutdown nosave >/dev/null 2>&1 || true
+  if [ "$service" = realtime_scoring ]; then
+    # 3. reader latency vs raw MGET, on the server fsctl wrote.
+    FSCTL_REDIS_URL=redis://127.0.0.1:$a/0 target/release/examples/readbench "$dir" "$service" 3000 > "$out/read.jsonl"
+    # 4. warm: extend 100k present keys; then recompute 10k after deleting every data key.
+    t0=$(now); FSCTL_REDIS_URL=redis://127.0.0.1:$a/0 $FSCTL -q --repo "$dir" warm --service "$service" --top-n 100000 >/dev/null; t1=$(now)
+    awk "BEGIN {print $t1 - $t0}" > "$out/warm_extend_seconds"
+    redis-cli -p "$a" eval "for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('UNLINK', k) end return 1" 0 "fs:banking:$service:*" >/dev/null
+    t0=$(now); FSCTL_REDIS_URL=redis://127.0.0.1:$a/0 /usr/bin/time -f "%e %M" -o "$out/warm_time" \
+      $FSCTL -q --repo "$dir" --format json warm --service "$service" --top-n 10000 > "$out/warm.json"; t1=$(now)
+    awk "BEGIN {print $t1 - $t0}" > "$out/warm_compute_seconds"
+  fi
+  redis-cli -p "$a" shutdown nosave >/dev/null 2>&1 || true
+}
+
+LABELS=""
+for n in $SIZES; do
+  dir=$(dataset "$n" "$n" 16)
+  measure "scoring-$n" "$dir" realtime_scoring
+  LABELS="$LABELS scoring-$n"
+done
+dir=$(dataset "emb-$EMB_N" "$EMB_N" 256)
+measure "embedding-$EMB_N" "$dir" recommendations
+LABELS="$LABELS embedding-$EMB_N"
+
+python3 scripts/bench_report.py "$WORK" $LABELS > bench/RESULTS.md
+cat bench/RESULTS.md

@@ -1,0 +1,53 @@
+"""Turns bench/work/* into bench/RESULTS.md (called by scripts/bench.sh)."""
+import json, os, platform, subprocess, sys, datetime
+
+work, labels = sys.argv[1], sys.argv[2:]
+
+def read(label, name):
+    with open(os.path.join(work, label, name)) as f:
+        return f.read().strip()
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+mem_gib = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 2**20
+redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+print("# fsctl benchmark results\n")
+print(f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB; {redis}; "
+      f"run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Reproduce: `make bench` "
+      "(add `N=10000000` for the 10M row).\n")
+print("Every ratio compares figures measured in the same run on the same machine: the reference is "
+      "`redis-cli --pipe` replaying fsctl's own command stream (`--emit-resp`) into a fresh server, "
+      "i.e. the physical limit of Redis ingesting exactly those writes. fsctl's time is end to end: "
+      "Parquet read, latest row, assemble, encode, write and commit.\n")
+print("## Materialize\n")
+print("| dataset | entities | fsctl wall s | entities/s | MB/s | peak RSS MB | RSS B/entity | redis B/entity "
+      "| redis-cli --pipe s | fsctl / pipe throughput | phases (s) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for label in labels:
+    doc = json.loads(read(label, "materialize.json"))
+    svc = doc["services"][0]
+    wall, rss_kb = map(float, read(label, "time").split()[-2:])
+    n = svc["entities"]
+    pipe = float(read(label, "pipe_seconds"))
+    stream_mb = int(read(label, "stream_bytes")) / 1e6
+    redis_b = int(read(label, "redis_bytes")) / max(n, 1)
+    phases = ", ".join(f"{k} {v/1000:.2f}" for k, v in svc["phases_ms"].items())
+    print(f"| {label} | {n:,} | {wall:.2f} | {n/wall:,.0f} | {stream_mb/wall:.0f} | {rss_kb/1024:.0f} "
+          f"| {rss_kb*1024/max(n,1):.0f} | {redis_b:.0f} | {pipe:.2f} | **{pipe/wall:.2f}** | {phases} |")
+print()
+rows = [l for l in labels if os.path.exists(os.path.join(work, l, "read.jsonl"))]
+if rows:
+    print("## Warm\n")
+    print("| dataset | extend 100k present keys, s | recompute 10k missing, s | recompute / full materialize |")
+    print("|---|---|---|---|")
+    for label in rows:
+        wall = float(read(label, "time").split()[-2])
+        ext, comp = float(read(label, "warm_extend_seconds")), float(read(label, "warm_compute_seconds"))
+        print(f"| {label} | {ext:.2f} | {comp:.2f} | {comp/wall:.2f} |")
+    print("\n## Read side (library reader vs raw MGET, same keys, same server)\n")
+    print("| dataset | batch | reader p50 µs | reader p99 µs | MGET p50 µs | MGET p99 µs | p99 ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for label in rows:
+        for line in read(label, "read.jsonl").splitlines():
+            r = json.loads(line)
+            print(f"| {label} | {r['batch']} | {r['reader_p50_us']:.0f} | {r['reader_p99_us']:.0f} | "
+                  f"{r['mget_p50_us']:.0f} | {r['mget_p99_us']:.0f} | **{r['p99_ratio']:.2f}** |")
