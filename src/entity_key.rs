@@ -11,14 +11,14 @@ pub enum KeyPart<'a> {
 
 /// Appends the rendering of `parts` to `out`.
 pub fn render_entity(parts: &[KeyPart<'_>], out: &mut String) {
-    use std::fmt::Write;
+    let mut ints = itoa::Buffer::new();
     let composite = parts.len() > 1;
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             out.push(':');
         }
         match part {
-            KeyPart::Int(v) => write!(out, "{v}").unwrap(),
+            KeyPart::Int(v) => out.push_str(ints.format(*v)),
             KeyPart::Str(s) if composite => {
                 for c in s.chars() {
                     if matches!(c, '\\' | ':') {

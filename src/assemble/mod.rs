@@ -12,7 +12,7 @@ use rayon::prelude::*;
 pub use items::{item_len, split_items};
 pub use quality::{CheckFailure, check_view};
 
-use crate::offline::{LatestRows, ViewScan};
+use crate::offline::{LatestRows, ViewScan, locality_key};
 use crate::repo::{Repo, Service};
 use crate::vector::{SchemaFingerprint, VectorEncoder};
 
@@ -84,15 +84,18 @@ impl<'a> Assembler<'a> {
         self.encoder.fingerprint()
     }
 
-    /// The service's entities: the union over its views, sorted (a deterministic write order).
+    /// The service's entities: the union over its views, in a deterministic order chosen for
+    /// lookup locality (see `locality_key`), not alphabetical: sorting millions of strings by
+    /// text was the largest cost of assembly.
     pub fn entities(&self) -> Vec<&'a str> {
-        let mut keys: Vec<&'a str> = Vec::new();
+        let mut keys: Vec<(u64, &'a str)> =
+            Vec::with_capacity(self.views.first().map_or(0, |v| v.rows.len()));
         for v in &self.views {
-            keys.extend(v.rows.rows.keys().map(|k| &**k));
+            keys.par_extend(v.rows.par_keys().map(|k| (locality_key(k), k)));
         }
         keys.par_sort_unstable();
-        keys.dedup();
-        keys
+        keys.dedup_by(|a, b| a.1 == b.1);
+        keys.into_iter().map(|(_, k)| k).collect()
     }
 
     /// Encodes the vectors of `entities` in parallel, adding to `counts` (one per column).
@@ -101,63 +104,96 @@ impl<'a> Assembler<'a> {
         entities: &[&'a str],
         counts: &mut [ColumnCounts],
     ) -> Vec<Encoded<'a>> {
-        let (out, chunk_counts) = entities
-            .par_chunks(2048)
-            .map(|part| {
-                let mut local = vec![ColumnCounts::default(); self.columns.len()];
-                let mut scratch = Vec::new();
-                let encoded: Vec<Encoded<'a>> = part
-                    .iter()
-                    .map(|e| self.encode_one(e, &mut local, &mut scratch))
-                    .collect();
-                (encoded, local)
-            })
-            .reduce(
-                || {
-                    (
-                        Vec::new(),
-                        vec![ColumnCounts::default(); self.columns.len()],
-                    )
-                },
-                |(mut a, mut ca), (b, cb)| {
-                    a.extend(b);
-                    add_counts(&mut ca, &cb);
-                    (a, ca)
-                },
-            );
-        add_counts(counts, &chunk_counts);
-        out
+        let parts = self.encode_each(
+            entities,
+            2048,
+            counts,
+            Vec::new,
+            |out: &mut Vec<Encoded<'a>>, entity, bytes| {
+                out.push(Encoded {
+                    entity,
+                    bytes: bytes.to_vec(),
+                })
+            },
+        );
+        parts.into_iter().flatten().collect()
     }
 
-    /// Encodes one entity's vector; `None`-free: absent views get defaults.
-    pub fn encode_one(
+    /// Encodes `entities` in parallel groups of `group` and hands each vector to `each` with the
+    /// group's own state (made by `init`); returns the states in entity order. Nothing is
+    /// allocated per entity: scratch buffers are reused within a group.
+    pub fn encode_each<S: Send>(
         &self,
-        entity: &'a str,
+        entities: &[&'a str],
+        group: usize,
         counts: &mut [ColumnCounts],
-        scratch: &mut Vec<u8>,
-    ) -> Encoded<'a> {
-        let mut timestamps = Vec::with_capacity(self.views.len());
-        let mut split: Vec<Vec<&[u8]>> = Vec::with_capacity(self.views.len());
-        let mut nulls: Vec<&[u16]> = Vec::with_capacity(self.views.len());
+        init: impl Fn() -> S + Sync,
+        each: impl Fn(&mut S, &'a str, &[u8]) + Sync,
+    ) -> Vec<S> {
+        let results: Vec<(S, Vec<ColumnCounts>)> = entities
+            .par_chunks(group.max(1))
+            .map(|part| {
+                let mut local = vec![ColumnCounts::default(); self.columns.len()];
+                let mut scratch = Scratch::default();
+                let mut state = init();
+                for e in part {
+                    let bytes = self.encode_into(e, &mut local, &mut scratch);
+                    each(&mut state, e, bytes);
+                }
+                (state, local)
+            })
+            .collect();
+        results
+            .into_iter()
+            .map(|(state, local)| {
+                add_counts(counts, &local);
+                state
+            })
+            .collect()
+    }
+
+    /// Encodes one entity's vector into `scratch`; absent views get defaults.
+    fn encode_into<'s>(
+        &self,
+        entity: &str,
+        counts: &mut [ColumnCounts],
+        scratch: &'s mut Scratch<'a>,
+    ) -> &'s [u8] {
+        let Scratch {
+            timestamps,
+            items,
+            starts,
+            nulls,
+            values,
+            out,
+        } = scratch;
+        timestamps.clear();
+        items.clear();
+        starts.clear();
+        nulls.clear();
+        values.clear();
         for v in &self.views {
-            match v.rows.rows.get(entity) {
+            starts.push(items.len());
+            match v.rows.get(entity) {
                 Some(c) => {
                     timestamps.push(Some(c.event_us));
-                    let mut items = Vec::with_capacity(v.scan.needed.len());
-                    split_items(&c.items, &mut items);
-                    split.push(items);
+                    let mut rest: &'a [u8] = &c.items;
+                    while !rest.is_empty() {
+                        let n = item_len(rest);
+                        items.push(&rest[..n]);
+                        rest = &rest[n..];
+                    }
                     nulls.push(&c.nulls);
                 }
                 None => {
                     timestamps.push(None);
-                    split.push(v.scan.default_items().iter().map(Vec::as_slice).collect());
+                    items.extend(v.scan.default_items().iter().map(Vec::as_slice));
                     nulls.push(&[]);
                 }
             }
         }
-        let mut values: Vec<&[u8]> = Vec::with_capacity(self.columns.len());
         for (col, &(slot, pos)) in self.columns.iter().enumerate() {
-            values.push(split[slot][pos]);
+            values.push(items[starts[slot] + pos]);
             if timestamps[slot].is_none() {
                 counts[col].absent += 1;
             } else if nulls[slot].contains(&(pos as u16)) {
@@ -168,11 +204,19 @@ impl<'a> Assembler<'a> {
                 }
             }
         }
-        Encoded {
-            entity,
-            bytes: self.encoder.encode_into(&timestamps, &values, scratch),
-        }
+        self.encoder.encode_to(timestamps, values, out)
     }
+}
+
+/// Buffers reused from one entity to the next.
+#[derive(Default)]
+struct Scratch<'a> {
+    timestamps: Vec<Option<i64>>,
+    items: Vec<&'a [u8]>,
+    starts: Vec<usize>,
+    nulls: Vec<&'a [u16]>,
+    values: Vec<&'a [u8]>,
+    out: Vec<u8>,
 }
 
 fn add_counts(into: &mut [ColumnCounts], from: &[ColumnCounts]) {

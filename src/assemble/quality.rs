@@ -57,7 +57,7 @@ fn as_f64(v: &Value) -> Option<f64> {
 pub fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec<CheckFailure> {
     let view = &repo.views[scan.view];
     let mut failures = Vec::new();
-    let entities = rows.rows.len() as u64;
+    let entities = rows.len() as u64;
     if let Some(min) = view.min_entities
         && entities < min
     {
@@ -78,7 +78,7 @@ pub fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec<CheckF
         let mut nulls = 0u64;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         let mut items = Vec::new();
-        for cand in rows.rows.values() {
+        for cand in rows.values() {
             if cand.nulls.contains(&(pos as u16)) {
                 nulls += 1;
                 continue;

@@ -14,7 +14,7 @@ use crate::assemble::{Assembler, ColumnCounts, ViewInput};
 use crate::error::Error;
 use crate::offline::{LatestRows, ViewScan, Window};
 use crate::online::{
-    self, CommandSink, Flip, KeySpace, Manifest, RedisTarget, RespFile, RunLock, SetCommand,
+    self, CommandSink, Flip, KeySpace, Manifest, PackedBatch, RedisTarget, RespFile, RunLock,
 };
 use crate::progress::Progress;
 use crate::repo::{Repo, Service, format_duration_ms, parse_duration_ms};
@@ -529,32 +529,26 @@ impl ServiceJob<'_> {
                 return Err(Error::Interrupted);
             }
             let t = Instant::now();
-            let encoded = assembler.encode_chunk(chunk, &mut counts);
-            let mut commands: Vec<SetCommand> = encoded
-                .into_iter()
-                .map(|e| {
-                    let mut key = String::with_capacity(prefix.len() + e.entity.len());
-                    key.push_str(&prefix);
-                    key.push_str(e.entity);
-                    let pxat_ms = online::expiry_ms(
-                        key.as_bytes(),
+            let batches = assembler.encode_each(
+                chunk,
+                BATCH,
+                &mut counts,
+                PackedBatch::default,
+                |batch, entity, bytes| {
+                    let pxat_ms = online::data_key_expiry_ms(
+                        &prefix,
+                        entity,
                         as_of_ms,
                         s.online_ttl_ms,
                         repo.ttl_jitter,
                     );
-                    bytes_written += e.bytes.len() as u64;
-                    SetCommand {
-                        key,
-                        value: e.bytes,
-                        pxat_ms,
-                    }
-                })
-                .collect();
+                    batch.push_set(&prefix, entity, bytes, pxat_ms);
+                },
+            );
             encode_t += t.elapsed();
             let t = Instant::now();
-            while !commands.is_empty() {
-                let rest = commands.split_off(commands.len().min(BATCH));
-                let batch = std::mem::replace(&mut commands, rest);
+            for batch in batches {
+                bytes_written += batch.value_bytes() as u64;
                 if let Some(sink) = sink.as_mut() {
                     sink.send(batch)?;
                 } else if let Some(resp) = resp.as_deref_mut() {
@@ -727,7 +721,7 @@ impl ServiceJob<'_> {
                     row_groups: scan.row_groups_total,
                     row_groups_skipped: scan.row_groups_skipped,
                     rows_in_window: latest[v].rows_in_window,
-                    entities: latest[v].rows.len() as u64,
+                    entities: latest[v].len() as u64,
                 };
                 (repo.views[*v].name.clone(), info)
             })

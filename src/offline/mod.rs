@@ -10,4 +10,6 @@ mod values;
 pub use coerce::{Coercion, coercion};
 pub use files::source_files;
 pub use popularity::top_entities;
-pub use scan::{Candidate, DataProblem, EntityMap, LatestRows, SourceFile, ViewScan, Window};
+pub use scan::{
+    Candidate, DataProblem, EntityMap, LatestRows, SourceFile, ViewScan, Window, locality_key,
+};

@@ -19,7 +19,11 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+use compact_str::CompactString;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use super::coerce::{Coercion, coercion, normalize};
 use super::files::source_files;
@@ -63,21 +67,111 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// Takes `items`/`nulls` as the new content, reusing the allocations when sizes match (in
+    /// time-ordered data nearly every row beats the previous one).
+    fn assign(&mut self, probe: &Candidate, items: &[u8], nulls: &[u16]) {
+        (self.event_us, self.created_us, self.order) =
+            (probe.event_us, probe.created_us, probe.order);
+        if self.items.len() == items.len() {
+            self.items.copy_from_slice(items);
+        } else {
+            self.items = items.into();
+        }
+        if self.nulls.len() == nulls.len() {
+            self.nulls.copy_from_slice(nulls);
+        } else {
+            self.nulls = nulls.into();
+        }
+    }
+
     fn beats(&self, other: &Candidate) -> bool {
         (self.event_us, self.created_us, self.order)
             > (other.event_us, other.created_us, other.order)
     }
 }
 
-pub type EntityMap = FxHashMap<Box<str>, Candidate>;
+/// Keys are inline strings: entity keys are short, and a boxed key costs an allocation and,
+/// worse, a cache miss on every hash hit (profiled: a third of the scan in `memcmp`).
+pub type EntityMap = FxHashMap<CompactString, Candidate>;
+
+/// Entities are spread over this many independently locked shards while scanning, so parallel
+/// row groups update one map per view instead of one per worker (no duplicate maps to merge).
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+/// Shards take middle bits of the hash: hashbrown uses the low bits for the bucket and the top
+/// 7 as each bucket's tag, so sharding on either would make keys of a shard collide (profiled:
+/// sharding on the top bits spent a third of the scan in string compares).
+fn shard_of(key: &str) -> usize {
+    shard_of_hash(FxBuildHasher.hash_one(key))
+}
+
+fn shard_of_hash(hash: u64) -> usize {
+    ((hash >> 40) as usize) & (SHARDS - 1)
+}
+
+/// A deterministic processing order with good locality: by shard, then by the hash's low bits
+/// (hashbrown's bucket index), so lookups in entity order walk each map's buckets in sequence.
+pub fn locality_key(entity: &str) -> u64 {
+    let hash = FxBuildHasher.hash_one(entity);
+    ((shard_of_hash(hash) as u64) << 32) | (hash & 0xffff_ffff)
+}
 
 /// The result of scanning a view: the latest row per entity plus what the manifest reports.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LatestRows {
-    pub rows: EntityMap,
+    shards: Vec<EntityMap>,
     pub null_entity_rows: u64,
     pub null_timestamp_rows: u64,
     pub rows_in_window: u64,
+}
+
+impl LatestRows {
+    pub fn get(&self, entity: &str) -> Option<&Candidate> {
+        self.shards[shard_of(entity)].get(entity)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(EntityMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.shards
+            .iter()
+            .flat_map(|m| m.keys().map(CompactString::as_str))
+    }
+
+    pub fn par_keys(&self) -> impl ParallelIterator<Item = &str> {
+        self.shards
+            .par_iter()
+            .flat_map_iter(|m| m.keys().map(CompactString::as_str))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Candidate> {
+        self.shards.iter().flat_map(EntityMap::values)
+    }
+}
+
+/// Scan state shared by the parallel row-group tasks.
+struct SharedRows {
+    shards: Vec<Mutex<EntityMap>>,
+    null_entity_rows: AtomicU64,
+    null_timestamp_rows: AtomicU64,
+    rows_in_window: AtomicU64,
+}
+
+/// Per-task scratch buffers, reused across batches.
+#[derive(Default)]
+struct Scratch {
+    keys: String,
+    key_ends: Vec<usize>,
+    by_shard: Vec<Vec<u32>>,
+    items: Vec<u8>,
+    nulls: Vec<u16>,
 }
 
 /// Everything needed to scan one view, resolved from metadata before any data is read.
@@ -356,24 +450,37 @@ impl ViewScan {
         on_row_group: &(dyn Fn(u64) + Sync),
     ) -> Result<LatestRows, Error> {
         let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
+        let shared = SharedRows {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(EntityMap::default()))
+                .collect(),
+            null_entity_rows: AtomicU64::new(0),
+            null_timestamp_rows: AtomicU64::new(0),
+            rows_in_window: AtomicU64::new(0),
+        };
         let this = &*self;
-        let result = this
-            .tasks
-            .par_iter()
-            .try_fold(
-                LatestRows::default,
-                |mut acc, &(file_ix, rg_ix, first_row)| {
-                    let n = this.scan_row_group(file_ix, rg_ix, first_row, only, &mut acc)?;
-                    rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
-                    on_row_group(n);
-                    Ok::<_, Error>(acc)
-                },
-            )
-            .try_reduce(LatestRows::default, |a, b| Ok(merge(a, b)))?;
+        this.tasks.par_iter().try_for_each_init(
+            Scratch::default,
+            |scratch, &(file_ix, rg_ix, first_row)| {
+                let n = this.scan_row_group(file_ix, rg_ix, first_row, only, &shared, scratch)?;
+                rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
+                on_row_group(n);
+                Ok::<_, Error>(())
+            },
+        )?;
         for (f, n) in self.files.iter_mut().zip(rows_read) {
             f.rows_read = n.into_inner();
         }
-        Ok(result)
+        Ok(LatestRows {
+            shards: shared
+                .shards
+                .into_iter()
+                .map(|m| m.into_inner().expect("no task panicked"))
+                .collect(),
+            null_entity_rows: shared.null_entity_rows.into_inner(),
+            null_timestamp_rows: shared.null_timestamp_rows.into_inner(),
+            rows_in_window: shared.rows_in_window.into_inner(),
+        })
     }
 
     fn scan_row_group(
@@ -382,7 +489,8 @@ impl ViewScan {
         rg_ix: usize,
         first_row: u64,
         only: Option<&FxHashSet<Box<str>>>,
-        acc: &mut LatestRows,
+        shared: &SharedRows,
+        scratch: &mut Scratch,
     ) -> Result<u64, Error> {
         let path = &self.file_paths[file_ix];
         let file = File::open(path).map_err(|e| io_err(path, e))?;
@@ -405,9 +513,6 @@ impl ViewScan {
             .map_err(|e| io_err(path, format!("row group {rg_ix}: {e}")))?;
 
         let mut offset = first_row;
-        let mut key_buf = String::new();
-        let mut item_buf = Vec::new();
-        let mut null_buf = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| {
                 io_err(
@@ -416,32 +521,20 @@ impl ViewScan {
                 )
             })?;
             let n = batch.num_rows();
-            self.scan_batch(
-                &batch,
-                file_ix,
-                offset,
-                only,
-                acc,
-                &mut key_buf,
-                &mut item_buf,
-                &mut null_buf,
-            )?;
+            self.scan_batch(&batch, file_ix, offset, only, shared, scratch)?;
             offset += n as u64;
         }
         Ok(offset - first_row)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn scan_batch(
         &self,
         batch: &RecordBatch,
         file_ix: usize,
         offset: u64,
         only: Option<&FxHashSet<Box<str>>>,
-        acc: &mut LatestRows,
-        key_buf: &mut String,
-        item_buf: &mut Vec<u8>,
-        null_buf: &mut Vec<u16>,
+        shared: &SharedRows,
+        scratch: &mut Scratch,
     ) -> Result<(), Error> {
         let path = &self.file_paths[file_ix];
         let at = |name: &str, row: usize| {
@@ -451,14 +544,13 @@ impl ViewScan {
                 offset + row as u64
             )
         };
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .expect("projected column")
-                .clone()
-        };
-        let norm = |name: &str, dtype: DType, rows: Option<&[u32]>| -> Result<ArrayRef, Error> {
-            normalize(&column(name), dtype).map_err(|m| {
+        let ts_dtype = DType::Scalar(Scalar::Timestamp);
+        let norm = |b: &RecordBatch,
+                    name: &str,
+                    dtype: DType,
+                    rows: Option<&[u32]>|
+         -> Result<ArrayRef, Error> {
+            normalize(b.column_by_name(name).expect("projected column"), dtype).map_err(|m| {
                 let row = rows.map_or(m.row, |r| r[m.row] as usize);
                 Error::Input(format!(
                     "{}: value {} does not fit {dtype}",
@@ -467,152 +559,158 @@ impl ViewScan {
                 ))
             })
         };
-        let ts_dtype = DType::Scalar(Scalar::Timestamp);
 
         // 1. Select rows in the window with a non-null entity key.
-        let ts = norm(&self.ts_column, ts_dtype, None)?;
+        let ts = norm(batch, &self.ts_column, ts_dtype, None)?;
         let ts = ts.as_primitive::<Int64Type>();
         let keys: Vec<ArrayRef> = self
             .key_columns
             .iter()
-            .map(|(n, d)| norm(n, *d, None))
+            .map(|(n, d)| norm(batch, n, *d, None))
             .collect::<Result<_, _>>()?;
-        let mut select = Vec::with_capacity(batch.num_rows());
-        let mut rows = Vec::new();
+        let mut rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
+        let (mut null_ts, mut null_key) = (0u64, 0u64);
         for row in 0..batch.num_rows() {
-            let in_window = ts.is_valid(row) && {
-                let t = ts.value(row);
-                t >= self.window.start_us && t <= self.window.end_us
-            };
             if ts.is_null(row) {
-                acc.null_timestamp_rows += 1;
+                null_ts += 1;
+                continue;
             }
-            let keep = in_window && {
-                let has_key = keys.iter().all(|k| k.is_valid(row));
-                if !has_key {
-                    acc.null_entity_rows += 1;
-                }
-                has_key
-            };
-            if keep {
+            let t = ts.value(row);
+            if t < self.window.start_us || t > self.window.end_us {
+                continue;
+            }
+            if keys.iter().all(|k| k.is_valid(row)) {
                 rows.push(row as u32);
+            } else {
+                null_key += 1;
             }
-            select.push(keep);
         }
-        acc.rows_in_window += rows.len() as u64;
+        shared
+            .null_timestamp_rows
+            .fetch_add(null_ts, Ordering::Relaxed);
+        shared
+            .null_entity_rows
+            .fetch_add(null_key, Ordering::Relaxed);
+        shared
+            .rows_in_window
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
         if rows.is_empty() {
             return Ok(());
         }
-        let filtered =
-            filter_record_batch(batch, &BooleanArray::from(select)).map_err(|e| io_err(path, e))?;
-        let fcol = |name: &str| {
-            filtered
-                .column_by_name(name)
-                .expect("projected column")
-                .clone()
-        };
-        let fnorm = |name: &str, dtype: DType| -> Result<ArrayRef, Error> {
-            normalize(&fcol(name), dtype).map_err(|m| {
-                Error::Input(format!(
-                    "{}: value {} does not fit {dtype}",
-                    at(name, rows[m.row] as usize),
-                    m.value
-                ))
-            })
+        // Copy the selected rows out only when some were dropped.
+        let all = rows.len() == batch.num_rows();
+        let filtered;
+        let (sel, sel_rows): (&RecordBatch, Option<&[u32]>) = if all {
+            (batch, None)
+        } else {
+            let mut mask = vec![false; batch.num_rows()];
+            for &r in &rows {
+                mask[r as usize] = true;
+            }
+            filtered = filter_record_batch(batch, &BooleanArray::from(mask))
+                .map_err(|e| io_err(path, e))?;
+            (&filtered, Some(&rows[..]))
         };
 
         // 2. Normalize the selected rows' columns (checked narrowing names file, column, row).
-        let ts = fnorm(&self.ts_column, ts_dtype)?;
-        let ts = ts.as_primitive::<Int64Type>();
+        let (ts, keys) = if all {
+            (ts.clone(), keys)
+        } else {
+            let t = norm(sel, &self.ts_column, ts_dtype, sel_rows)?;
+            let k = self
+                .key_columns
+                .iter()
+                .map(|(n, d)| norm(sel, n, *d, sel_rows))
+                .collect::<Result<_, _>>()?;
+            (t.as_primitive::<Int64Type>().clone(), k)
+        };
         let created = self
             .created_column
             .as_deref()
-            .map(|c| fnorm(c, ts_dtype))
+            .map(|c| norm(sel, c, ts_dtype, sel_rows))
             .transpose()?;
         let created = created.as_ref().map(|c| c.as_primitive::<Int64Type>());
-        let keys: Vec<ArrayRef> = self
-            .key_columns
-            .iter()
-            .map(|(n, d)| fnorm(n, *d))
-            .collect::<Result<_, _>>()?;
         let features: Vec<ArrayRef> = self
             .feature_columns
             .iter()
-            .map(|(n, d)| fnorm(n, *d))
+            .map(|(n, d)| norm(sel, n, *d, sel_rows))
             .collect::<Result<_, _>>()?;
         let features: Vec<Column<'_>> = features.iter().map(Column::new).collect();
         let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
 
-        // 3. Keep the best row per entity; encode values only for rows that win so far.
+        // 3. Render every key once, group rows by shard, then take each shard's lock once.
+        let n = sel.num_rows();
+        scratch.keys.clear();
+        scratch.key_ends.clear();
+        scratch.by_shard.resize_with(SHARDS, Vec::new);
+        scratch.by_shard.iter_mut().for_each(Vec::clear);
         let mut parts: Vec<KeyPart<'_>> = Vec::with_capacity(key_parts.len());
-        for (i, &orig) in rows.iter().enumerate() {
+        for i in 0..n {
             parts.clear();
-            for k in &key_parts {
-                parts.push(k.key_part(i));
-            }
-            key_buf.clear();
-            render_entity(&parts, key_buf);
-            if let Some(only) = only
-                && !only.contains(key_buf.as_str())
-            {
+            parts.extend(key_parts.iter().map(|k| k.key_part(i)));
+            let start = scratch.keys.len();
+            render_entity(&parts, &mut scratch.keys);
+            scratch.key_ends.push(scratch.keys.len());
+            let key = &scratch.keys[start..];
+            if only.is_some_and(|only| !only.contains(key)) {
                 continue;
             }
-            let probe = Candidate {
-                event_us: ts.value(i),
-                created_us: created
-                    .filter(|c| c.is_valid(i))
-                    .map_or(i64::MIN, |c| c.value(i)),
-                order: ((file_ix as u64) << 40) | (offset + u64::from(orig)),
-                items: Box::default(),
-                nulls: Box::default(),
-            };
-            let slot = acc.rows.get_mut(key_buf.as_str());
-            if let Some(current) = &slot
-                && !probe.beats(current)
-            {
+            scratch.by_shard[shard_of(key)].push(i as u32);
+        }
+        let Scratch {
+            keys: key_text,
+            key_ends,
+            by_shard,
+            items,
+            nulls,
+        } = scratch;
+        for (shard, members) in by_shard.iter().enumerate() {
+            if members.is_empty() {
                 continue;
             }
-            item_buf.clear();
-            null_buf.clear();
-            for (pos, col) in features.iter().enumerate() {
-                if !write_item(col, i, item_buf) {
-                    null_buf.push(pos as u16);
-                    item_buf.extend_from_slice(&self.default_items[pos]);
+            let mut map = shared.shards[shard].lock().expect("no task panicked");
+            for &i in members {
+                let i = i as usize;
+                let key = &key_text[if i == 0 { 0 } else { key_ends[i - 1] }..key_ends[i]];
+                let orig = sel_rows.map_or(i as u64, |r| u64::from(r[i]));
+                let probe = Candidate {
+                    event_us: ts.value(i),
+                    created_us: created
+                        .filter(|c| c.is_valid(i))
+                        .map_or(i64::MIN, |c| c.value(i)),
+                    order: ((file_ix as u64) << 40) | (offset + orig),
+                    items: Box::default(),
+                    nulls: Box::default(),
+                };
+                let slot = map.get_mut(key);
+                if slot.as_ref().is_some_and(|current| !probe.beats(current)) {
+                    continue;
                 }
-            }
-            let winner = Candidate {
-                items: item_buf.as_slice().into(),
-                nulls: null_buf.as_slice().into(),
-                ..probe
-            };
-            match slot {
-                Some(current) => *current = winner,
-                None => {
-                    acc.rows.insert(key_buf.as_str().into(), winner);
+                items.clear();
+                nulls.clear();
+                for (pos, col) in features.iter().enumerate() {
+                    if !write_item(col, i, items) {
+                        nulls.push(pos as u16);
+                        items.extend_from_slice(&self.default_items[pos]);
+                    }
+                }
+                match slot {
+                    Some(current) => current.assign(&probe, items, nulls),
+                    None => {
+                        map.insert(
+                            key.into(),
+                            Candidate {
+                                items: items.as_slice().into(),
+                                nulls: nulls.as_slice().into(),
+                                ..probe
+                            },
+                        );
+                    }
                 }
             }
         }
         Ok(())
     }
-}
-
-fn merge(mut a: LatestRows, mut b: LatestRows) -> LatestRows {
-    if a.rows.len() < b.rows.len() {
-        std::mem::swap(&mut a, &mut b);
-    }
-    for (key, cand) in b.rows {
-        match a.rows.get_mut(&key) {
-            Some(cur) if !cand.beats(cur) => {}
-            Some(cur) => *cur = cand,
-            None => {
-                a.rows.insert(key, cand);
-            }
-        }
-    }
-    a.null_entity_rows += b.null_entity_rows;
-    a.null_timestamp_rows += b.null_timestamp_rows;
-    a.rows_in_window += b.rows_in_window;
-    a
 }
 
 fn column_list(schema: &Arc<Schema>) -> String {

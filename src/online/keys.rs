@@ -69,6 +69,29 @@ pub fn expiry_ms(key: &[u8], as_of_ms: i64, ttl_ms: i64, jitter: f64) -> i64 {
     as_of_ms + (ttl_ms as f64 * (1.0 + jitter * u)).floor() as i64
 }
 
+/// `expiry_ms` of the data key `{data_prefix}{entity}`, without allocating the key.
+pub fn data_key_expiry_ms(
+    data_prefix: &str,
+    entity: &str,
+    as_of_ms: i64,
+    ttl_ms: i64,
+    jitter: f64,
+) -> i64 {
+    let len = data_prefix.len() + entity.len();
+    let mut buf = [0u8; 256];
+    if len > buf.len() {
+        return expiry_ms(
+            format!("{data_prefix}{entity}").as_bytes(),
+            as_of_ms,
+            ttl_ms,
+            jitter,
+        );
+    }
+    buf[..data_prefix.len()].copy_from_slice(data_prefix.as_bytes());
+    buf[data_prefix.len()..len].copy_from_slice(entity.as_bytes());
+    expiry_ms(&buf[..len], as_of_ms, ttl_ms, jitter)
+}
+
 /// Every expiry a run can produce lies in `[as_of + ttl(1-j), as_of + ttl(1+j))`.
 pub fn expiry_bounds(as_of_ms: i64, ttl_ms: i64, jitter: f64) -> (i64, i64) {
     let lo = as_of_ms + (ttl_ms as f64 * (1.0 - jitter)).floor() as i64;

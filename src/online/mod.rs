@@ -11,11 +11,11 @@ mod writer;
 pub use commit::{
     Committed, Flip, RunLock, commit_commands, commit_snapshot, is_committed, read_current,
 };
-pub use keys::{KeySpace, expiry_bounds, expiry_ms};
+pub use keys::{KeySpace, data_key_expiry_ms, expiry_bounds, expiry_ms};
 pub use manifest::*;
 pub use reader::{Pinned, Reader};
 pub use target::{RedisTarget, expand_env, redact_url};
 pub use writer::{
-    CommandSink, INTERRUPTED, PipelinedWriter, RespFile, SetCommand, WriteStats,
+    CommandSink, INTERRUPTED, PackedBatch, PipelinedWriter, RespFile, WriteStats,
     install_signal_handlers, is_transient,
 };

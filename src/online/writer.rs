@@ -14,16 +14,67 @@ use redis::Value as Reply;
 use super::RedisTarget;
 use crate::error::Error;
 
-/// One `SET key value PXAT expiry`.
-pub struct SetCommand {
-    pub key: String,
-    pub value: Vec<u8>,
-    pub pxat_ms: i64,
+/// A batch of `SET key value PXAT expiry` commands, already serialized as RESP: the exact bytes
+/// sent to Redis, and the exact bytes `--emit-resp` writes.
+#[derive(Default)]
+pub struct PackedBatch {
+    bytes: Vec<u8>,
+    /// (offset, length) of each command's key in `bytes`, to name a key a reply refuses.
+    keys: Vec<(usize, usize)>,
+    value_bytes: usize,
+}
+
+impl PackedBatch {
+    /// Appends `SET {key_prefix}{entity} value PXAT pxat_ms`.
+    pub fn push_set(&mut self, key_prefix: &str, entity: &str, value: &[u8], pxat_ms: i64) {
+        let mut n = itoa::Buffer::new();
+        let b = &mut self.bytes;
+        b.extend_from_slice(b"*5\r\n$3\r\nSET\r\n$");
+        b.extend_from_slice(n.format(key_prefix.len() + entity.len()).as_bytes());
+        b.extend_from_slice(b"\r\n");
+        self.keys.push((b.len(), key_prefix.len() + entity.len()));
+        b.extend_from_slice(key_prefix.as_bytes());
+        b.extend_from_slice(entity.as_bytes());
+        b.extend_from_slice(b"\r\n$");
+        b.extend_from_slice(n.format(value.len()).as_bytes());
+        b.extend_from_slice(b"\r\n");
+        b.extend_from_slice(value);
+        self.value_bytes += value.len();
+        b.extend_from_slice(b"\r\n$4\r\nPXAT\r\n$");
+        let mut digits = itoa::Buffer::new();
+        let ms = digits.format(pxat_ms);
+        b.extend_from_slice(n.format(ms.len()).as_bytes());
+        b.extend_from_slice(b"\r\n");
+        b.extend_from_slice(ms.as_bytes());
+        b.extend_from_slice(b"\r\n");
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Total size of the values (vectors) in the batch.
+    pub fn value_bytes(&self) -> usize {
+        self.value_bytes
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn key(&self, i: usize) -> String {
+        let (at, len) = self.keys[i];
+        String::from_utf8_lossy(&self.bytes[at..at + len]).into_owned()
+    }
 }
 
 /// Where vectors go. `finish` returns only once every write was acknowledged.
 pub trait CommandSink {
-    fn send(&mut self, batch: Vec<SetCommand>) -> Result<(), Error>;
+    fn send(&mut self, batch: PackedBatch) -> Result<(), Error>;
     fn finish(self: Box<Self>) -> Result<WriteStats, Error>;
 }
 
@@ -56,7 +107,7 @@ const MAX_ATTEMPTS: u32 = 8;
 
 /// Pipelines batches over `connections` parallel connections, one thread each.
 pub struct PipelinedWriter {
-    senders: Vec<SyncSender<Vec<SetCommand>>>,
+    senders: Vec<SyncSender<PackedBatch>>,
     workers: Vec<JoinHandle<()>>,
     next: usize,
     failure: Arc<Mutex<Option<Error>>>,
@@ -75,7 +126,7 @@ impl PipelinedWriter {
         let mut workers = Vec::new();
         for _ in 0..target.connections.max(1) {
             let con = target.connect_explained()?;
-            let (tx, rx) = sync_channel::<Vec<SetCommand>>(2);
+            let (tx, rx) = sync_channel::<PackedBatch>(2);
             let worker = Worker {
                 target: target.clone(),
                 con: Some(con),
@@ -108,7 +159,7 @@ impl PipelinedWriter {
 }
 
 impl CommandSink for PipelinedWriter {
-    fn send(&mut self, batch: Vec<SetCommand>) -> Result<(), Error> {
+    fn send(&mut self, batch: PackedBatch) -> Result<(), Error> {
         if self.failed.load(Ordering::Relaxed) || interrupted() {
             return Err(self.take_failure());
         }
@@ -146,7 +197,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, rx: Receiver<Vec<SetCommand>>) {
+    fn run(mut self, rx: Receiver<PackedBatch>) {
         for batch in rx {
             if self.failed.load(Ordering::Relaxed) || interrupted() {
                 return;
@@ -166,20 +217,11 @@ impl Worker {
     }
 
     /// SET is idempotent, so a batch whose replies were lost is simply sent again.
-    fn write_with_retries(&mut self, batch: &[SetCommand]) -> Result<(), Error> {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for c in batch {
-            pipe.cmd("SET")
-                .arg(&c.key)
-                .arg(&c.value)
-                .arg("PXAT")
-                .arg(c.pxat_ms);
-        }
+    fn write_with_retries(&mut self, batch: &PackedBatch) -> Result<(), Error> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(&pipe, batch) {
+            match self.attempt(batch) {
                 Ok(()) => return Ok(()),
                 Err((e, _)) if is_transient(&e) && attempt < MAX_ATTEMPTS && !interrupted() => {
                     self.retries.fetch_add(1, Ordering::Relaxed);
@@ -191,32 +233,31 @@ impl Worker {
         }
     }
 
-    /// One try: (re)connect if needed, send the pipeline, check every reply.
-    fn attempt(
-        &mut self,
-        pipe: &redis::Pipeline,
-        batch: &[SetCommand],
-    ) -> Result<(), (redis::RedisError, Option<String>)> {
+    /// One try: (re)connect if needed, send the batch, check every reply.
+    fn attempt(&mut self, batch: &PackedBatch) -> Result<(), (redis::RedisError, Option<String>)> {
+        use redis::ConnectionLike;
         if self.con.is_none() {
             self.con = Some(self.target.connect().map_err(|e| (e, None))?);
         }
         let con = self.con.as_mut().expect("connected above");
-        let replies: Vec<Reply> = pipe.query(con).map_err(|e| (e, None))?;
+        let replies = con
+            .req_packed_commands(batch.bytes(), 0, batch.len())
+            .map_err(|e| (e, None))?;
         if replies.len() != batch.len() {
             let e = redis::RedisError::from((redis::ErrorKind::Io, "reply count mismatch"));
             return Err((e, None));
         }
-        for (c, r) in batch.iter().zip(replies) {
+        for (i, r) in replies.into_iter().enumerate() {
             match r {
                 Reply::Okay => {}
-                Reply::ServerError(e) => return Err((e.into(), Some(c.key.clone()))),
+                Reply::ServerError(e) => return Err((e.into(), Some(batch.key(i)))),
                 other => {
                     let e = redis::RedisError::from((
                         redis::ErrorKind::Parse,
                         "unexpected reply to SET",
                         format!("{other:?}"),
                     ));
-                    return Err((e, Some(c.key.clone())));
+                    return Err((e, Some(batch.key(i))));
                 }
             }
         }
@@ -274,12 +315,11 @@ impl<W: Write> RespFile<W> {
 }
 
 impl<W: Write> CommandSink for RespFile<W> {
-    fn send(&mut self, batch: Vec<SetCommand>) -> Result<(), Error> {
-        for c in &batch {
-            let px = c.pxat_ms.to_string();
-            self.command(&[b"SET", c.key.as_bytes(), &c.value, b"PXAT", px.as_bytes()])
-                .map_err(|e| Error::Input(format!("--emit-resp: {e}")))?;
-        }
+    fn send(&mut self, batch: PackedBatch) -> Result<(), Error> {
+        self.out
+            .write_all(batch.bytes())
+            .map_err(|e| Error::Input(format!("--emit-resp: {e}")))?;
+        self.commands += batch.len() as u64;
         Ok(())
     }
 

@@ -56,14 +56,27 @@ impl VectorEncoder {
         self.fingerprint
     }
 
-    /// Encodes one vector. `value_items` must hold exactly `n_values` MessagePack items.
-    /// `scratch` is reused between calls to avoid an allocation per entity.
+    /// Encodes one vector into a fresh `Vec`. `value_items` must hold exactly `n_values`
+    /// MessagePack items; `scratch` is reused between calls.
     pub fn encode_into(
         &self,
         view_timestamps: &[Option<i64>],
         value_items: &[&[u8]],
         scratch: &mut Vec<u8>,
     ) -> Vec<u8> {
+        self.encode_to(view_timestamps, value_items, scratch)
+            .to_vec()
+    }
+
+    /// Encodes one vector into `out` (cleared first) and returns it as a slice; nothing is
+    /// allocated once `out` has grown to a vector's size.
+    pub fn encode_to<'o>(
+        &self,
+        view_timestamps: &[Option<i64>],
+        value_items: &[&[u8]],
+        out: &'o mut Vec<u8>,
+    ) -> &'o [u8] {
+        let scratch = out;
         scratch.clear();
         scratch.push(HEADER_MSGPACK);
         rmp::encode::write_array_len(scratch, 3).unwrap();
@@ -82,14 +95,13 @@ impl VectorEncoder {
             scratch.extend_from_slice(items);
         }
         if scratch.len() - 1 > self.compress_threshold {
-            let mut out = Vec::with_capacity(scratch.len() / 2 + 16);
-            out.push(HEADER_ZSTD);
+            let mut packed = Vec::with_capacity(scratch.len() / 2 + 16);
+            packed.push(HEADER_ZSTD);
             // Compressing from memory into memory cannot fail.
-            zstd::stream::copy_encode(&scratch[1..], &mut out, ZSTD_LEVEL).unwrap();
-            out
-        } else {
-            scratch.clone()
+            zstd::stream::copy_encode(&scratch[1..], &mut packed, ZSTD_LEVEL).unwrap();
+            *scratch = packed;
         }
+        scratch
     }
 }
 
