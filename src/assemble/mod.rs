@@ -12,7 +12,7 @@ use rayon::prelude::*;
 pub use items::{item_len, split_items};
 pub use quality::{CheckFailure, check_view};
 
-use crate::offline::{LatestRows, ViewScan, locality_key};
+use crate::offline::{LatestRows, Row, ViewScan};
 use crate::repo::{Repo, Service};
 use crate::vector::{SchemaFingerprint, VectorEncoder};
 
@@ -88,14 +88,25 @@ impl<'a> Assembler<'a> {
     /// lookup locality (see `locality_key`), not alphabetical: sorting millions of strings by
     /// text was the largest cost of assembly.
     pub fn entities(&self) -> Vec<&'a str> {
-        let mut keys: Vec<(u64, &'a str)> =
-            Vec::with_capacity(self.views.first().map_or(0, |v| v.rows.len()));
-        for v in &self.views {
-            keys.par_extend(v.rows.par_keys().map(|k| (locality_key(k), k)));
+        // Each view yields its keys already in this order: merge them, dropping duplicates.
+        let mut heads: Vec<_> = self
+            .views
+            .iter()
+            .map(|v| v.rows.keys().peekable())
+            .collect();
+        let mut out =
+            Vec::with_capacity(self.views.iter().map(|v| v.rows.len()).max().unwrap_or(0));
+        loop {
+            let next = heads.iter_mut().filter_map(|h| h.peek().copied()).min();
+            let Some(next) = next else { break };
+            for h in &mut heads {
+                if h.peek() == Some(&next) {
+                    h.next();
+                }
+            }
+            out.push(next.1);
         }
-        keys.par_sort_unstable();
-        keys.dedup_by(|a, b| a.1 == b.1);
-        keys.into_iter().map(|(_, k)| k).collect()
+        out
     }
 
     /// Encodes the vectors of `entities` in parallel, adding to `counts` (one per column).
@@ -163,45 +174,47 @@ impl<'a> Assembler<'a> {
             timestamps,
             items,
             starts,
-            nulls,
+            rows,
             values,
             out,
         } = scratch;
         timestamps.clear();
         items.clear();
         starts.clear();
-        nulls.clear();
+        rows.clear();
         values.clear();
         for v in &self.views {
             starts.push(items.len());
-            match v.rows.get(entity) {
-                Some(c) => {
-                    timestamps.push(Some(c.event_us));
-                    let mut rest: &'a [u8] = &c.items;
+            let row = v.rows.get(entity);
+            match row {
+                Some(r) => {
+                    timestamps.push(Some(r.event_us));
+                    let mut rest = r.items();
                     while !rest.is_empty() {
                         let n = item_len(rest);
                         items.push(&rest[..n]);
                         rest = &rest[n..];
                     }
-                    nulls.push(&c.nulls);
                 }
                 None => {
                     timestamps.push(None);
                     items.extend(v.scan.default_items().iter().map(Vec::as_slice));
-                    nulls.push(&[]);
                 }
             }
+            rows.push(row);
         }
         for (col, &(slot, pos)) in self.columns.iter().enumerate() {
             values.push(items[starts[slot] + pos]);
-            if timestamps[slot].is_none() {
-                counts[col].absent += 1;
-            } else if nulls[slot].contains(&(pos as u16)) {
-                if self.views[slot].scan.has_default(pos) {
-                    counts[col].imputed += 1;
-                } else {
-                    counts[col].null_kept += 1;
+            match rows[slot] {
+                None => counts[col].absent += 1,
+                Some(r) if r.is_null(pos) => {
+                    if self.views[slot].scan.has_default(pos) {
+                        counts[col].imputed += 1;
+                    } else {
+                        counts[col].null_kept += 1;
+                    }
                 }
+                Some(_) => {}
             }
         }
         self.encoder.encode_to(timestamps, values, out)
@@ -214,7 +227,7 @@ struct Scratch<'a> {
     timestamps: Vec<Option<i64>>,
     items: Vec<&'a [u8]>,
     starts: Vec<usize>,
-    nulls: Vec<&'a [u16]>,
+    rows: Vec<Option<Row<'a>>>,
     values: Vec<&'a [u8]>,
     out: Vec<u8>,
 }

@@ -78,13 +78,13 @@ pub fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec<CheckF
         let mut nulls = 0u64;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         let mut items = Vec::new();
-        for cand in rows.values() {
-            if cand.nulls.contains(&(pos as u16)) {
+        for row in rows.rows() {
+            if row.is_null(pos) {
                 nulls += 1;
                 continue;
             }
             if checks.min.is_some() || checks.max.is_some() {
-                split_items(&cand.items, &mut items);
+                split_items(row.items(), &mut items);
                 if let Some(x) = rmp_serde::from_slice::<Value>(items[pos])
                     .ok()
                     .as_ref()

@@ -3,13 +3,13 @@
 
 mod coerce;
 mod files;
+mod latest;
 mod popularity;
 mod scan;
 mod values;
 
 pub use coerce::{Coercion, coercion};
 pub use files::source_files;
+pub use latest::{LatestRows, Rank, Row, locality_key};
 pub use popularity::top_entities;
-pub use scan::{
-    Candidate, DataProblem, EntityMap, LatestRows, SourceFile, ViewScan, Window, locality_key,
-};
+pub use scan::{DataProblem, SourceFile, ViewScan, Window};

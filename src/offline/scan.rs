@@ -19,14 +19,12 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
-use std::hash::BuildHasher;
-use std::sync::Mutex;
 
-use compact_str::CompactString;
-use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use super::coerce::{Coercion, coercion, normalize};
 use super::files::source_files;
+use super::latest::{Collector, LatestRows, Rank, ShardedBatch};
 use super::values::{Column, write_item};
 use crate::entity_key::{KeyPart, render_entity};
 use crate::error::Error;
@@ -50,128 +48,6 @@ pub struct SourceFile {
     pub rows: u64,
     /// Rows read after row-group pruning (filled by the scan).
     pub rows_read: u64,
-}
-
-/// The best row seen so far for one entity.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub event_us: i64,
-    /// Created timestamp, `i64::MIN` when absent or null (loses every tie).
-    pub created_us: i64,
-    /// File index << 40 | row within the file: scan order, the last tie-breaker.
-    pub order: u64,
-    /// The needed features' MessagePack items, nulls already imputed.
-    pub items: Box<[u8]>,
-    /// Positions (in `needed`) of values that were null or NaN in the source.
-    pub nulls: Box<[u16]>,
-}
-
-impl Candidate {
-    /// Takes `items`/`nulls` as the new content, reusing the allocations when sizes match (in
-    /// time-ordered data nearly every row beats the previous one).
-    fn assign(&mut self, probe: &Candidate, items: &[u8], nulls: &[u16]) {
-        (self.event_us, self.created_us, self.order) =
-            (probe.event_us, probe.created_us, probe.order);
-        if self.items.len() == items.len() {
-            self.items.copy_from_slice(items);
-        } else {
-            self.items = items.into();
-        }
-        if self.nulls.len() == nulls.len() {
-            self.nulls.copy_from_slice(nulls);
-        } else {
-            self.nulls = nulls.into();
-        }
-    }
-
-    fn beats(&self, other: &Candidate) -> bool {
-        (self.event_us, self.created_us, self.order)
-            > (other.event_us, other.created_us, other.order)
-    }
-}
-
-/// Keys are inline strings: entity keys are short, and a boxed key costs an allocation and,
-/// worse, a cache miss on every hash hit (profiled: a third of the scan in `memcmp`).
-pub type EntityMap = FxHashMap<CompactString, Candidate>;
-
-/// Entities are spread over this many independently locked shards while scanning, so parallel
-/// row groups update one map per view instead of one per worker (no duplicate maps to merge).
-const SHARD_BITS: u32 = 6;
-const SHARDS: usize = 1 << SHARD_BITS;
-
-/// Shards take middle bits of the hash: hashbrown uses the low bits for the bucket and the top
-/// 7 as each bucket's tag, so sharding on either would make keys of a shard collide (profiled:
-/// sharding on the top bits spent a third of the scan in string compares).
-fn shard_of(key: &str) -> usize {
-    shard_of_hash(FxBuildHasher.hash_one(key))
-}
-
-fn shard_of_hash(hash: u64) -> usize {
-    ((hash >> 40) as usize) & (SHARDS - 1)
-}
-
-/// A deterministic processing order with good locality: by shard, then by the hash's low bits
-/// (hashbrown's bucket index), so lookups in entity order walk each map's buckets in sequence.
-pub fn locality_key(entity: &str) -> u64 {
-    let hash = FxBuildHasher.hash_one(entity);
-    ((shard_of_hash(hash) as u64) << 32) | (hash & 0xffff_ffff)
-}
-
-/// The result of scanning a view: the latest row per entity plus what the manifest reports.
-#[derive(Debug)]
-pub struct LatestRows {
-    shards: Vec<EntityMap>,
-    pub null_entity_rows: u64,
-    pub null_timestamp_rows: u64,
-    pub rows_in_window: u64,
-}
-
-impl LatestRows {
-    pub fn get(&self, entity: &str) -> Option<&Candidate> {
-        self.shards[shard_of(entity)].get(entity)
-    }
-
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(EntityMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.shards
-            .iter()
-            .flat_map(|m| m.keys().map(CompactString::as_str))
-    }
-
-    pub fn par_keys(&self) -> impl ParallelIterator<Item = &str> {
-        self.shards
-            .par_iter()
-            .flat_map_iter(|m| m.keys().map(CompactString::as_str))
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &Candidate> {
-        self.shards.iter().flat_map(EntityMap::values)
-    }
-}
-
-/// Scan state shared by the parallel row-group tasks.
-struct SharedRows {
-    shards: Vec<Mutex<EntityMap>>,
-    null_entity_rows: AtomicU64,
-    null_timestamp_rows: AtomicU64,
-    rows_in_window: AtomicU64,
-}
-
-/// Per-task scratch buffers, reused across batches.
-#[derive(Default)]
-struct Scratch {
-    keys: String,
-    key_ends: Vec<usize>,
-    by_shard: Vec<Vec<u32>>,
-    items: Vec<u8>,
-    nulls: Vec<u16>,
 }
 
 /// Everything needed to scan one view, resolved from metadata before any data is read.
@@ -450,19 +326,13 @@ impl ViewScan {
         on_row_group: &(dyn Fn(u64) + Sync),
     ) -> Result<LatestRows, Error> {
         let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
-        let shared = SharedRows {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(EntityMap::default()))
-                .collect(),
-            null_entity_rows: AtomicU64::new(0),
-            null_timestamp_rows: AtomicU64::new(0),
-            rows_in_window: AtomicU64::new(0),
-        };
+        let collector = Collector::new();
         let this = &*self;
         this.tasks.par_iter().try_for_each_init(
             Scratch::default,
             |scratch, &(file_ix, rg_ix, first_row)| {
-                let n = this.scan_row_group(file_ix, rg_ix, first_row, only, &shared, scratch)?;
+                let n =
+                    this.scan_row_group(file_ix, rg_ix, first_row, only, &collector, scratch)?;
                 rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
                 on_row_group(n);
                 Ok::<_, Error>(())
@@ -471,16 +341,7 @@ impl ViewScan {
         for (f, n) in self.files.iter_mut().zip(rows_read) {
             f.rows_read = n.into_inner();
         }
-        Ok(LatestRows {
-            shards: shared
-                .shards
-                .into_iter()
-                .map(|m| m.into_inner().expect("no task panicked"))
-                .collect(),
-            null_entity_rows: shared.null_entity_rows.into_inner(),
-            null_timestamp_rows: shared.null_timestamp_rows.into_inner(),
-            rows_in_window: shared.rows_in_window.into_inner(),
-        })
+        Ok(collector.freeze())
     }
 
     fn scan_row_group(
@@ -489,7 +350,7 @@ impl ViewScan {
         rg_ix: usize,
         first_row: u64,
         only: Option<&FxHashSet<Box<str>>>,
-        shared: &SharedRows,
+        collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<u64, Error> {
         let path = &self.file_paths[file_ix];
@@ -521,7 +382,7 @@ impl ViewScan {
                 )
             })?;
             let n = batch.num_rows();
-            self.scan_batch(&batch, file_ix, offset, only, shared, scratch)?;
+            self.scan_batch(&batch, file_ix, offset, only, collector, scratch)?;
             offset += n as u64;
         }
         Ok(offset - first_row)
@@ -533,7 +394,7 @@ impl ViewScan {
         file_ix: usize,
         offset: u64,
         only: Option<&FxHashSet<Box<str>>>,
-        shared: &SharedRows,
+        collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
         let path = &self.file_paths[file_ix];
@@ -585,15 +446,9 @@ impl ViewScan {
                 null_key += 1;
             }
         }
-        shared
-            .null_timestamp_rows
-            .fetch_add(null_ts, Ordering::Relaxed);
-        shared
-            .null_entity_rows
-            .fetch_add(null_key, Ordering::Relaxed);
-        shared
-            .rows_in_window
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        collector.count(&collector.null_timestamp_rows, null_ts);
+        collector.count(&collector.null_entity_rows, null_key);
+        collector.count(&collector.rows_in_window, rows.len() as u64);
         if rows.is_empty() {
             return Ok(());
         }
@@ -638,79 +493,44 @@ impl ViewScan {
         let features: Vec<Column<'_>> = features.iter().map(Column::new).collect();
         let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
 
-        // 3. Render every key once, group rows by shard, then take each shard's lock once.
-        let n = sel.num_rows();
-        scratch.keys.clear();
-        scratch.key_ends.clear();
-        scratch.by_shard.resize_with(SHARDS, Vec::new);
-        scratch.by_shard.iter_mut().for_each(Vec::clear);
+        // 3. Render every key once, group rows by shard, then offer them (one lock per shard);
+        //    values are encoded only for rows that beat the entity's current best.
+        let batch = &mut scratch.batch;
+        batch.clear();
         let mut parts: Vec<KeyPart<'_>> = Vec::with_capacity(key_parts.len());
-        for i in 0..n {
+        for i in 0..sel.num_rows() {
             parts.clear();
             parts.extend(key_parts.iter().map(|k| k.key_part(i)));
-            let start = scratch.keys.len();
-            render_entity(&parts, &mut scratch.keys);
-            scratch.key_ends.push(scratch.keys.len());
-            let key = &scratch.keys[start..];
-            if only.is_some_and(|only| !only.contains(key)) {
-                continue;
-            }
-            scratch.by_shard[shard_of(key)].push(i as u32);
+            render_entity(&parts, batch.key_buffer());
+            batch.end_key(i as u32, |key| only.is_none_or(|only| only.contains(key)));
         }
-        let Scratch {
-            keys: key_text,
-            key_ends,
-            by_shard,
-            items,
-            nulls,
-        } = scratch;
-        for (shard, members) in by_shard.iter().enumerate() {
-            if members.is_empty() {
-                continue;
-            }
-            let mut map = shared.shards[shard].lock().expect("no task panicked");
-            for &i in members {
-                let i = i as usize;
-                let key = &key_text[if i == 0 { 0 } else { key_ends[i - 1] }..key_ends[i]];
-                let orig = sel_rows.map_or(i as u64, |r| u64::from(r[i]));
-                let probe = Candidate {
-                    event_us: ts.value(i),
-                    created_us: created
-                        .filter(|c| c.is_valid(i))
-                        .map_or(i64::MIN, |c| c.value(i)),
-                    order: ((file_ix as u64) << 40) | (offset + orig),
-                    items: Box::default(),
-                    nulls: Box::default(),
-                };
-                let slot = map.get_mut(key);
-                if slot.as_ref().is_some_and(|current| !probe.beats(current)) {
-                    continue;
-                }
-                items.clear();
-                nulls.clear();
-                for (pos, col) in features.iter().enumerate() {
-                    if !write_item(col, i, items) {
-                        nulls.push(pos as u16);
-                        items.extend_from_slice(&self.default_items[pos]);
-                    }
-                }
-                match slot {
-                    Some(current) => current.assign(&probe, items, nulls),
-                    None => {
-                        map.insert(
-                            key.into(),
-                            Candidate {
-                                items: items.as_slice().into(),
-                                nulls: nulls.as_slice().into(),
-                                ..probe
-                            },
-                        );
-                    }
+        let rank = |i: usize| Rank {
+            event_us: ts.value(i),
+            created_us: created
+                .filter(|c| c.is_valid(i))
+                .map_or(i64::MIN, |c| c.value(i)),
+            order: ((file_ix as u64) << 40)
+                | (offset + sel_rows.map_or(i as u64, |r| u64::from(r[i]))),
+        };
+        let encode = |i: usize, nulls: &mut Vec<u16>, items: &mut Vec<u8>| {
+            for (pos, col) in features.iter().enumerate() {
+                if !write_item(col, i, items) {
+                    nulls.push(pos as u16);
+                    items.extend_from_slice(&self.default_items[pos]);
                 }
             }
-        }
+        };
+        collector.offer(batch, rank, encode, &mut scratch.nulls, &mut scratch.items);
         Ok(())
     }
+}
+
+/// Per-task buffers, reused across batches.
+#[derive(Default)]
+struct Scratch {
+    batch: ShardedBatch,
+    items: Vec<u8>,
+    nulls: Vec<u16>,
 }
 
 fn column_list(schema: &Arc<Schema>) -> String {
