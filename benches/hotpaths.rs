@@ -4,7 +4,9 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fsctl::offline::{ViewScan, Window};
 use fsctl::repo::Repo;
@@ -27,14 +29,37 @@ fn repo_with_data() -> (tempfile::TempDir, Repo) {
     )
     .unwrap();
     let batch = RecordBatch::try_from_iter(vec![
-        ("customer_id", Arc::new(Int64Array::from_iter_values((0..ROWS).map(|i| 1_000_000 + i % ENTITIES))) as ArrayRef),
-        ("ts", Arc::new(TimestampMicrosecondArray::from_iter_values((0..ROWS).map(|i| 1_763_000_000_000_000 + i * 1_000_000)))),
-        ("a", Arc::new(Float64Array::from_iter_values((0..ROWS).map(|i| i as f64 * 0.5)))),
-        ("b", Arc::new(Float32Array::from_iter_values((0..ROWS).map(|i| i as f32)))),
+        (
+            "customer_id",
+            Arc::new(Int64Array::from_iter_values(
+                (0..ROWS).map(|i| 1_000_000 + i % ENTITIES),
+            )) as ArrayRef,
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..ROWS).map(|i| 1_763_000_000_000_000 + i * 1_000_000),
+            )),
+        ),
+        (
+            "a",
+            Arc::new(Float64Array::from_iter_values(
+                (0..ROWS).map(|i| i as f64 * 0.5),
+            )),
+        ),
+        (
+            "b",
+            Arc::new(Float32Array::from_iter_values((0..ROWS).map(|i| i as f32))),
+        ),
         ("c", Arc::new(Int64Array::from_iter_values(0..ROWS))),
     ])
     .unwrap();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(dir.path().join("data.parquet")).unwrap(), batch.schema(), None).unwrap();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(dir.path().join("data.parquet")).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
     let repo = Repo::load(dir.path()).unwrap();
@@ -43,7 +68,10 @@ fn repo_with_data() -> (tempfile::TempDir, Repo) {
 
 fn latest_row(c: &mut Criterion) {
     let (_dir, repo) = repo_with_data();
-    let window = Window { start_us: 0, end_us: i64::MAX };
+    let window = Window {
+        start_us: 0,
+        end_us: i64::MAX,
+    };
     let mut group = c.benchmark_group("latest_row");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(20);
@@ -76,14 +104,28 @@ fn codec(c: &mut Criterion) {
         })
         .collect();
     let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
-    let ts = [Some(1_763_856_000_000_000), None, Some(1_763_852_400_000_000)];
+    let ts = [
+        Some(1_763_856_000_000_000),
+        None,
+        Some(1_763_852_400_000_000),
+    ];
     let encoder = VectorEncoder::new(SchemaFingerprint(0xb9d0_f02c_6263_a15e), values.len(), 2048);
     let mut out = Vec::new();
     let bytes = encoder.encode_to(&ts, &refs, &mut out).to_vec();
     let mut group = c.benchmark_group("vector");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("encode 16 values", |b| b.iter(|| black_box(encoder.encode_to(black_box(&ts), black_box(&refs), &mut out).len())));
-    group.bench_function("decode 16 values", |b| b.iter(|| black_box(decode(black_box(&bytes)).unwrap())));
+    group.bench_function("encode 16 values", |b| {
+        b.iter(|| {
+            black_box(
+                encoder
+                    .encode_to(black_box(&ts), black_box(&refs), &mut out)
+                    .len(),
+            )
+        })
+    });
+    group.bench_function("decode 16 values", |b| {
+        b.iter(|| black_box(decode(black_box(&bytes)).unwrap()))
+    });
     group.finish();
 }
 

@@ -56,8 +56,6 @@ pub struct Args {
     pub skip_checks: bool,
 }
 
-/// Lease of the run lock; renewed every third of it while the run is alive.
-const LOCK_LEASE: Duration = Duration::from_secs(30);
 /// Entities assembled and written per chunk (bounds memory of encoded vectors in flight).
 const CHUNK: usize = 16 * 1024;
 /// SET commands per pipeline batch.
@@ -354,7 +352,7 @@ fn select_services<'r>(repo: &'r Repo, names: &[String]) -> Result<Vec<&'r Servi
 }
 
 /// The snapshot id (SPEC §3): deterministic from the service layout, the windows, the identity
-/// of every input file and every setting that changes the bytes written. Base 36, ≤ 13 chars.
+/// of every input file and every setting that changes the bytes written.
 pub fn snapshot_id(
     repo: &Repo,
     service: &Service,
@@ -400,18 +398,17 @@ pub fn snapshot_id(
     base36(h.digest())
 }
 
-fn base36(mut n: u64) -> String {
+/// Eight base-36 digits (41 bits of the hash): ample for one service's history, and short keys
+/// are cheaper in Redis (a 1M-entity key then fits a 48-byte allocation instead of 64).
+fn base36(n: u64) -> String {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
+    let mut n = n % 36u64.pow(8);
+    let mut out = [b'0'; 8];
+    for d in out.iter_mut().rev() {
+        *d = DIGITS[(n % 36) as usize];
         n /= 36;
-        if n == 0 {
-            break;
-        }
     }
-    out.reverse();
-    String::from_utf8(out).expect("ascii")
+    String::from_utf8(out.to_vec()).expect("ascii")
 }
 
 struct ServiceJob<'a> {
@@ -443,7 +440,12 @@ impl ServiceJob<'_> {
         let mut lock = None;
         let mut expected_current = String::new();
         if let Some(con) = con.as_deref_mut() {
-            let l = RunLock::acquire(self.target, &self.keys, LOCK_LEASE, wait_lock)?;
+            let l = RunLock::acquire(
+                self.target,
+                &self.keys,
+                Duration::from_millis(repo.lock_lease_ms as u64),
+                wait_lock,
+            )?;
             if !self.args.force
                 && online::is_committed(con, &self.keys, &self.snapshot)
                     .map_err(|e| self.target.explain(&e, "check snapshot"))?

@@ -2,6 +2,7 @@
 //! success until every reply was acknowledged. Two sinks: the pipelined Redis writer (several
 //! connections, retries transient faults) and a RESP file for `redis-cli --pipe`.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -267,16 +268,23 @@ impl Worker {
 
 fn fatal(target: &RedisTarget, e: &redis::RedisError, key: Option<&str>, attempts: u32) -> Error {
     let text = e.to_string();
-    let what = if text.contains("OOM") {
-        "Redis is out of memory (maxmemory reached with a noeviction policy); free memory or raise maxmemory, then rerun"
+    let what: Cow<'static, str> = if text.contains("OOM") {
+        "Redis is out of memory (maxmemory reached with a noeviction policy); free memory or raise maxmemory, then rerun".into()
     } else if text.contains("NOAUTH") || text.contains("WRONGPASS") || text.contains("NOPERM") {
-        "Redis refused the credentials, or its ACL does not allow this write"
+        "Redis refused the credentials, or its ACL does not allow this write".into()
     } else if text.contains("WRONGTYPE") {
         "a key fsctl writes already holds another type: is another tool using this key prefix?"
+            .into()
+    } else if e.is_timeout() {
+        format!(
+            "Redis did not answer within online_store.response_timeout ({} ms), even after retries",
+            target.response_timeout.as_millis()
+        )
+        .into()
     } else if is_transient(e) {
-        "Redis kept failing after retries"
+        "Redis kept failing after retries".into()
     } else {
-        "Redis refused a write"
+        "Redis refused a write".into()
     };
     let key = key.map(|k| format!(", key {k}")).unwrap_or_default();
     Error::Redis(format!(

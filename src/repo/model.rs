@@ -13,6 +13,7 @@ pub struct Repo {
     pub online: OnlineStore,
     pub ttl_jitter: f64,
     pub compress_threshold_bytes: usize,
+    pub lock_lease_ms: i64,
     pub entities: Vec<Entity>,
     pub sources: Vec<Source>,
     pub views: Vec<View>,

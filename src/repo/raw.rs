@@ -49,6 +49,8 @@ pub struct RawOnlineStore {
 pub struct RawMaterialization {
     pub ttl_jitter: Option<S<f64>>,
     pub compress_threshold_bytes: Option<S<u64>>,
+    /// Lease of the run lock; a crashed run's lock expires after it.
+    pub lock_lease: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -82,6 +82,13 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
         .as_ref()
         .map_or(2048, |t| t.value as usize);
 
+    let lock_lease_ms = raw
+        .materialization
+        .lock_lease
+        .as_ref()
+        .and_then(|l| duration(&mut cx, l, "lock_lease"))
+        .unwrap_or(30_000);
+
     // Entities.
     let mut entities = Vec::new();
     let mut entity_ix = HashMap::new();
@@ -489,6 +496,7 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
             online,
             ttl_jitter,
             compress_threshold_bytes,
+            lock_lease_ms,
             entities,
             sources,
             views,
