@@ -1,38 +1,46 @@
 //! Faults: Redis killed mid-write, connections reset mid-run. Nothing half-committed, and a
 //! rerun completes the job with the same snapshot id.
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-/// A repo big enough that writing takes a while (generated with the project's datagen).
+/// A repo big enough that writing takes a while: the example repo's definitions over banking
+/// data generated once per test process (each test gets its own copy of the YAML).
 fn big_repo(entities: u32) -> tempfile::TempDir {
+    static DATA: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let data = DATA.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "run",
+                "-q",
+                "--release",
+                "--example",
+                "datagen",
+                "--",
+                "banking",
+            ])
+            .arg(dir.path())
+            .args([
+                "--entities",
+                &entities.to_string(),
+                "--anchor-hour",
+                &now_hour().to_string(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        dir
+    });
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         fixture("../feature_repo/feature_store.yaml"),
         dir.path().join("feature_store.yaml"),
     )
     .unwrap();
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "-q",
-            "--release",
-            "--example",
-            "datagen",
-            "--",
-            "banking",
-        ])
-        .arg(dir.path())
-        .args([
-            "--entities",
-            &entities.to_string(),
-            "--anchor-hour",
-            &(now_hour()).to_string(),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    std::os::unix::fs::symlink(data.path().join("data"), dir.path().join("data")).unwrap();
     dir
 }
 
@@ -165,4 +173,317 @@ fn connection_resets_are_retried_and_the_run_completes() {
 /// RFC 3339 for an hour since the epoch.
 fn hour_rfc3339(hour: i64) -> String {
     fsctl::time::format_us(hour * 3_600_000_000)
+}
+
+/// Starts a materialize of the big repo and returns once its data keys are landing.
+fn start_materialize(repo: &Path, redis: &RedisServer, extra: &[&str]) -> std::process::Child {
+    let end = hour_rfc3339(now_hour());
+    let mut args = vec![
+        "--format",
+        "json",
+        "materialize",
+        "--service",
+        "realtime_scoring",
+        "--end",
+        end.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    let child = fsctl_command(repo, &redis.url(), &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_keys(redis, 1000);
+    child
+}
+
+fn wait_for_keys(redis: &RedisServer, n: i64) {
+    let mut con = redis.con();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap_or(0);
+        if size > n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("no data keys landed");
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+const LOCK: &str = "fs:banking:{realtime_scoring}:lock";
+
+#[test]
+fn sigterm_mid_run_stops_releases_the_lock_and_commits_nothing() {
+    let repo = big_repo(200_000);
+    let redis = RedisServer::start();
+    for sig in ["-TERM", "-INT"] {
+        // Orphan keys of the previous interrupted run would satisfy the "writing" wait at once.
+        let _: () = redis::cmd("FLUSHALL").query(&mut redis.con()).unwrap();
+        let child = start_materialize(repo.path(), &redis, &[]);
+        signal(&child, sig);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("interrupted") && stderr.contains("nothing was committed"),
+            "{sig}: {stderr}"
+        );
+        let mut con = redis.con();
+        assert_eq!(current(&mut con, "fs:banking", "realtime_scoring"), None);
+        let lock: Option<String> = redis::cmd("GET").arg(LOCK).query(&mut con).unwrap();
+        assert_eq!(lock, None, "{sig}: the lock is released");
+    }
+}
+
+#[test]
+fn concurrent_runs_one_commits_the_other_names_the_holder() {
+    let repo = big_repo(200_000);
+    let redis = RedisServer::start();
+    let end = hour_rfc3339(now_hour());
+    let args = [
+        "materialize",
+        "--service",
+        "realtime_scoring",
+        "--end",
+        end.as_str(),
+    ];
+    let spawn = || {
+        fsctl_command(repo.path(), &redis.url(), &args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(1)),
+        "{codes:?}"
+    );
+    let loser = if a.status.code() == Some(1) { &a } else { &b };
+    let stderr = String::from_utf8_lossy(&loser.stderr);
+    assert!(
+        stderr.contains("is being materialized by another run") && stderr.contains(":pid"),
+        "{stderr}"
+    );
+    let mut con = redis.con();
+    assert!(current(&mut con, "fs:banking", "realtime_scoring").is_some());
+}
+
+#[test]
+fn a_crashed_holders_lease_expires() {
+    let repo = big_repo(200_000);
+    edit_yaml(
+        repo.path(),
+        "materialization:\n",
+        "materialization:\n  lock_lease: 2s\n",
+    );
+    let redis = RedisServer::start();
+    let mut child = start_materialize(repo.path(), &redis, &[]);
+    child.kill().unwrap(); // SIGKILL: no chance to release anything
+    child.wait().unwrap();
+    let mut con = redis.con();
+    let held: Option<String> = redis::cmd("GET").arg(LOCK).query(&mut con).unwrap();
+    assert!(held.is_some(), "a killed run leaves its lock behind");
+    assert_eq!(current(&mut con, "fs:banking", "realtime_scoring"), None);
+    std::thread::sleep(Duration::from_millis(2500));
+    let held: Option<String> = redis::cmd("GET").arg(LOCK).query(&mut con).unwrap();
+    assert_eq!(held, None, "the lease ran out");
+    let end = hour_rfc3339(now_hour());
+    crate::harness::fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "materialize",
+            "--service",
+            "realtime_scoring",
+            "--end",
+            &end,
+        ],
+    )
+    .ok();
+}
+
+#[test]
+fn slow_redis_is_retried_within_the_configured_timeout_and_reported() {
+    let repo = big_repo(200_000);
+    edit_yaml(
+        repo.path(),
+        "  key_prefix: fs\n",
+        "  key_prefix: fs\n  response_timeout: 300ms\n",
+    );
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let child = start_materialize(repo.path(), &redis, &[]);
+    let mut con = redis.con();
+    let _: () = redis::cmd("DEBUG")
+        .arg("SLEEP")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["services"][0]["retries"].as_u64().unwrap() >= 1,
+        "timeouts were retried: {doc}"
+    );
+
+    // A server that does not answer: the run fails fast and names the timeout to raise.
+    let repo2 = big_repo(200_000);
+    edit_yaml(
+        repo2.path(),
+        "  key_prefix: fs\n",
+        "  key_prefix: fs\n  response_timeout: 100ms\n  connect_timeout: 100ms\n",
+    );
+    let redis2 = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut con2 = redis2.con();
+    std::thread::spawn(move || {
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg("10").query(&mut con2);
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let end = hour_rfc3339(now_hour());
+    let run = crate::harness::fsctl(
+        repo2.path(),
+        Some(&redis2),
+        &[
+            "materialize",
+            "--service",
+            "realtime_scoring",
+            "--end",
+            &end,
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("timed out: raise online_store.connect_timeout/response_timeout"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "fails fast, not after the server wakes up"
+    );
+}
+
+#[test]
+fn readers_only_ever_see_whole_committed_snapshots() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let repo = big_repo(200_000);
+    let mut redis = RedisServer::start();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let reads = std::sync::Arc::new(AtomicU64::new(0));
+    let url = redis.url();
+    let repo_dir = repo.path().to_path_buf();
+    let reader = {
+        let (stop, reads) = (stop.clone(), reads.clone());
+        std::thread::spawn(move || -> Vec<String> {
+            let definitions = fsctl::repo::Repo::load(&repo_dir).unwrap();
+            let mut store = definitions.online.clone();
+            store.url = url;
+            store.response_timeout_ms = 2000;
+            let target = fsctl::online::RedisTarget::from_store(&store).unwrap();
+            let keys = fsctl::online::KeySpace::new("fs", "banking", "realtime_scoring");
+            let entities: Vec<String> = (0..200)
+                .map(|i| (1_000_000 + i * 997).to_string())
+                .collect();
+            let wanted: Vec<&str> = entities.iter().map(String::as_str).collect();
+            let mut problems = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                // Connection failures (the server is killed on purpose) are not wrong data.
+                let Ok(mut r) = fsctl::online::Reader::connect(&target, keys.clone()) else {
+                    continue;
+                };
+                let Ok(pinned) = r.pin(None) else { continue };
+                match r.get_many(&pinned, &wanted) {
+                    Ok(vectors) => {
+                        if let Some(i) = vectors.iter().position(Option::is_none) {
+                            problems.push(format!(
+                                "{} missing from committed snapshot {}",
+                                wanted[i], pinned.committed.snapshot
+                            ));
+                        }
+                        reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(fsctl::Error::Redis(_)) => {}
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+            problems
+        })
+    };
+    // Successive materializations, one killed mid-write, then a restart and a rerun.
+    for hour in [now_hour() - 2, now_hour() - 1] {
+        let end = hour_rfc3339(hour);
+        crate::harness::fsctl(
+            repo.path(),
+            Some(&redis),
+            &[
+                "materialize",
+                "--service",
+                "realtime_scoring",
+                "--end",
+                &end,
+            ],
+        )
+        .ok();
+    }
+    let child = start_materialize_at(repo.path(), &redis, now_hour());
+    std::thread::sleep(Duration::from_millis(100));
+    redis.kill();
+    let _ = child.wait_with_output();
+    redis.restart();
+    crate::harness::fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "materialize",
+            "--service",
+            "realtime_scoring",
+            "--end",
+            &hour_rfc3339(now_hour()),
+        ],
+    )
+    .ok();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let problems = reader.join().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(reads.load(Ordering::Relaxed) > 10, "the reader loop ran");
+}
+
+fn start_materialize_at(repo: &Path, redis: &RedisServer, hour: i64) -> std::process::Child {
+    let end = hour_rfc3339(hour);
+    let child = fsctl_command(
+        repo,
+        &redis.url(),
+        &[
+            "materialize",
+            "--service",
+            "realtime_scoring",
+            "--end",
+            end.as_str(),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_for_keys(redis, 400_000 + 1000);
+    child
 }
