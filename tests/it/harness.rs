@@ -63,9 +63,17 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection())
-                && redis::cmd("PING").query::<String>(&mut c).is_ok()
-            {
+            // Any answer counts, including NOAUTH from a password-protected server.
+            let answered = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection())
+                .map(|mut c| match redis::cmd("PING").query::<String>(&mut c) {
+                    Ok(_) => true,
+                    Err(e) => e.code().is_some() || e.to_string().contains("NOAUTH"),
+                })
+                .unwrap_or_else(|e| {
+                    e.to_string().contains("NOAUTH") || e.to_string().contains("Authentication")
+                });
+            if answered {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -1,10 +1,12 @@
 //! fsctl's integration tests: one binary, one harness, every test against a real redis-server
 //! started on a free port.
 
+mod bad_input;
 mod commit;
 mod errors;
 mod faults;
 mod golden;
 mod harness;
+mod security;
 mod validate;
 mod warm;

@@ -1,0 +1,258 @@
+//! More of the bad-input matrix (see also errors.rs): each case fails with a message naming the
+//! file, column, key or line, the exit code of SPEC §4, and commits nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
+};
+use arrow::buffer::{Buffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field};
+use parquet::arrow::ArrowWriter;
+
+use crate::harness::*;
+
+const END: &str = "2025-11-23T00:00:00Z";
+const PREFIX: &str = "fst:golden";
+const TS: i64 = 1_763_850_000_000_000;
+
+fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A txn file with `tx_sum` replaced by `tx_sum`'s given column.
+fn txn_with(path: &Path, customer_id: ArrayRef, tx_sum: ArrayRef) {
+    let n = customer_id.len();
+    let emb = arrow::array::ListArray::from_iter_primitive::<arrow::datatypes::Float32Type, _, _>(
+        (0..n).map(|_| Some(vec![Some(1.0f32)])),
+    );
+    write_parquet(
+        path,
+        vec![
+            ("customer_id", customer_id),
+            ("ts", Arc::new(TimestampMicrosecondArray::from(vec![TS; n]))),
+            ("tx_sum", tx_sum),
+            ("emb", Arc::new(emb)),
+        ],
+    );
+}
+
+/// Materializes once, breaks the repo, runs again: checks code, message and the pointer.
+fn fails(break_it: impl FnOnce(&Path), code: i32, needles: &[&str]) {
+    let repo = scratch_repo("golden");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    fsctl(repo.path(), Some(&redis), &["materialize", "--end", END]).ok();
+    let before = current(&mut con, PREFIX, "scoring");
+    break_it(repo.path());
+    let run = fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--end", "2025-11-23T01:00:00Z"],
+    );
+    assert_eq!(run.code, code, "stderr:\n{}", run.stderr);
+    for n in needles {
+        assert!(run.stderr.contains(n), "`{n}` not in:\n{}", run.stderr);
+    }
+    assert_eq!(
+        current(&mut con, PREFIX, "scoring"),
+        before,
+        "the pointer must not move"
+    );
+}
+
+#[test]
+fn column_type_changes_between_files() {
+    fails(
+        |r| {
+            edit_yaml(
+                r,
+                "path: \"data/txn*.parquet\"",
+                "path: \"data/txn*.parquet\"",
+            );
+            txn_with(
+                &r.join("data/txn2.parquet"),
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(StringArray::from(vec!["1.5"])),
+            );
+        },
+        1,
+        &[
+            "txn2.parquet",
+            "column `tx_sum`",
+            "type Utf8, which cannot be coerced to float64",
+        ],
+    );
+}
+
+#[test]
+fn entity_key_column_of_the_wrong_type() {
+    fails(
+        |r| {
+            txn_with(
+                &r.join("data/txn.parquet"),
+                Arc::new(StringArray::from(vec!["c1"])),
+                Arc::new(arrow::array::Float64Array::from(vec![1.0])),
+            )
+        },
+        1,
+        &[
+            "txn.parquet",
+            "column `customer_id` (join key of entity `customer`) has type Utf8",
+        ],
+    );
+}
+
+#[test]
+fn non_utf8_in_a_string_column() {
+    fails(
+        |r| {
+            let offsets = OffsetBuffer::new(vec![0i32, 2].into());
+            // SAFETY: deliberately invalid UTF-8, to see fsctl reject the file it ends up in.
+            let bad = unsafe {
+                StringArray::new_unchecked(offsets, Buffer::from(vec![0xffu8, 0xfe]), None)
+            };
+            write_parquet(
+                &r.join("data/profile/part-1.parquet"),
+                vec![
+                    (
+                        "customer_id",
+                        Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+                    ),
+                    (
+                        "event_ts",
+                        Arc::new(TimestampMicrosecondArray::from(vec![TS])),
+                    ),
+                    (
+                        "created_ts",
+                        Arc::new(TimestampMicrosecondArray::from(vec![TS])),
+                    ),
+                    ("age", Arc::new(Int64Array::from(vec![1]))),
+                    (
+                        "score",
+                        Arc::new(arrow::array::Float64Array::from(vec![1.0])),
+                    ),
+                    (
+                        "risk",
+                        Arc::new(arrow::array::Float64Array::from(vec![1.0])),
+                    ),
+                    ("segment", Arc::new(bad)),
+                    ("cnt_src", Arc::new(Int64Array::from(vec![1]))),
+                    ("avg", Arc::new(arrow::array::Float64Array::from(vec![1.0]))),
+                    ("note", Arc::new(StringArray::from(vec!["x"]))),
+                ],
+            );
+        },
+        1,
+        &["part-1.parquet", "utf"],
+    );
+}
+
+#[test]
+fn nested_type_not_declared() {
+    fails(
+        |r| {
+            let inner = StructArray::from(vec![(
+                Arc::new(Field::new("x", DataType::Int64, true)),
+                Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+            )]);
+            txn_with(
+                &r.join("data/txn.parquet"),
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(inner),
+            );
+        },
+        1,
+        &[
+            "txn.parquet",
+            "column `tx_sum`",
+            "Struct",
+            "cannot be coerced to float64",
+        ],
+    );
+}
+
+#[test]
+fn invalid_glob() {
+    fails(
+        |r| {
+            edit_yaml(
+                r,
+                "path: \"data/txn*.parquet\"",
+                "path: \"data/txn[.parquet\"",
+            )
+        },
+        2,
+        &["invalid-glob", "data/txn[.parquet"],
+    );
+}
+
+#[test]
+fn a_source_directory_with_zero_files() {
+    fails(
+        |r| {
+            for f in ["part-0.parquet", "part-1.parquet"] {
+                std::fs::remove_file(r.join("data/profile").join(f)).unwrap();
+            }
+        },
+        1,
+        &["source `profile_src`", "matches no Parquet files"],
+    );
+}
+
+#[test]
+fn duplicate_feature_names() {
+    fails(
+        |r| {
+            edit_yaml(
+                r,
+                "{name: score, dtype: float64}",
+                "{name: age, dtype: float64}",
+            )
+        },
+        2,
+        &[
+            "duplicate feature `age` in view `profile`",
+            "feature_store.yaml:34:16:",
+        ],
+    );
+}
+
+#[test]
+fn key_prefix_with_spaces() {
+    fails(
+        |r| edit_yaml(r, "key_prefix: fst", "key_prefix: \"f s\""),
+        2,
+        &["key_prefix `f s` must be non-empty with no spaces"],
+    );
+}
+
+#[test]
+fn wrong_password_and_wrong_db_index() {
+    let repo = scratch_repo("golden");
+    let redis = RedisServer::start_with(&["--requirepass", "right-horse"]);
+    let url = format!("redis://:wrong-battery@127.0.0.1:{}/0", redis.port);
+    let run = fsctl_url(repo.path(), &url, &["materialize", "--end", END]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("wrong-battery") && !run.stdout.contains("wrong-battery"),
+        "{}",
+        run.stderr
+    );
+
+    let open = RedisServer::start();
+    let url = format!("redis://127.0.0.1:{}/99", open.port);
+    let run = fsctl_url(repo.path(), &url, &["materialize", "--end", END]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("database index"), "{}", run.stderr);
+}
