@@ -32,6 +32,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // rediss:// uses rustls; pick its crypto backend once for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     fsctl::online::install_signal_handlers();
     let result = match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),

@@ -13,6 +13,8 @@ use crate::repo::OnlineStore;
 #[derive(Clone)]
 pub struct RedisTarget {
     info: ConnectionInfo,
+    /// PEM root certificate for `rediss://` servers signed by a private CA.
+    tls_root: Option<Vec<u8>>,
     display: String,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
@@ -113,8 +115,20 @@ impl RedisTarget {
             let settings = info.redis_settings().clone().set_password(p);
             info = info.set_redis_settings(settings);
         }
+        let tls_root = match &store.tls_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Error::Config(format!("online_store.tls_ca_file {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        if tls_root.is_some() && !url.starts_with("rediss://") {
+            return Err(Error::Config(format!(
+                "online_store.tls_ca_file is set but the URL `{display}` is not rediss://"
+            )));
+        }
         Ok(RedisTarget {
             info,
+            tls_root,
             display,
             connect_timeout: Duration::from_millis(store.connect_timeout_ms as u64),
             response_timeout: Duration::from_millis(store.response_timeout_ms as u64),
@@ -128,7 +142,16 @@ impl RedisTarget {
     }
 
     pub fn connect(&self) -> Result<redis::Connection, redis::RedisError> {
-        let client = redis::Client::open(self.info.clone())?;
+        let client = match &self.tls_root {
+            Some(pem) => redis::Client::build_with_tls(
+                self.info.clone(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            )?,
+            None => redis::Client::open(self.info.clone())?,
+        };
         let con = client.get_connection_with_timeout(self.connect_timeout)?;
         con.set_read_timeout(Some(self.response_timeout))?;
         con.set_write_timeout(Some(self.response_timeout))?;

@@ -28,6 +28,7 @@ pub struct OnlineStore {
     pub key_prefix: String,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
     pub connect_timeout_ms: i64,
     pub response_timeout_ms: i64,
     pub connections: usize,

@@ -38,6 +38,8 @@ pub struct RawOnlineStore {
     pub password_env: Option<S<String>>,
     /// Read a password from this file (first line) instead of the URL.
     pub password_file: Option<S<String>>,
+    /// PEM file of the CA that signed the server's certificate (rediss:// with a private CA).
+    pub tls_ca_file: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
     pub response_timeout: Option<S<String>>,
     /// Parallel connections for pipelined writes.

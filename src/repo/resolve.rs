@@ -581,6 +581,7 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStore {
         key_prefix,
         password_env: o.password_env.as_ref().map(|p| p.value.clone()),
         password_file: o.password_file.as_ref().map(|p| p.value.clone().into()),
+        tls_ca_file: o.tls_ca_file.as_ref().map(|p| p.value.clone().into()),
         connect_timeout_ms,
         response_timeout_ms,
         connections,

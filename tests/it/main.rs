@@ -8,5 +8,6 @@ mod faults;
 mod golden;
 mod harness;
 mod security;
+mod tls;
 mod validate;
 mod warm;
