@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-data test lint fixtures bench-data redis bench bench-micro
+.PHONY: build demo demo-data test lint fixtures bench-data redis bench bench-micro fuzz
 
 build:
 	$(CARGO) build --release --bins --examples
@@ -42,3 +42,12 @@ bench: redis
 ## make bench-micro: criterion micro-benchmarks of the hot paths
 bench-micro:
 	$(CARGO) bench --bench hotpaths
+
+## make fuzz [FUZZ_SECONDS=60]: cargo-fuzz on the vector decoder and the repo parser (not in CI).
+## Only a stable toolchain is available here, so nightly-only flags are enabled with
+## RUSTC_BOOTSTRAP and the sanitizer is off; the corpus in fuzz/corpus/ is kept.
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none decode_vector -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none parse_repo -- -max_total_time=$(FUZZ_SECONDS)

@@ -170,13 +170,7 @@ pub fn materialize(
     progress: Progress,
 ) -> Result<Vec<ServiceReport>, Error> {
     let services = select_services(repo, &args.services)?;
-    let end_us = args
-        .end
-        .as_deref()
-        .map(parse_instant_us)
-        .transpose()
-        .map_err(Error::Config)?
-        .unwrap_or_else(now_us);
+    let end_us = crate::time::end_or_now(args.end.as_deref())?;
     let start_us = args
         .start
         .as_deref()

@@ -144,13 +144,7 @@ fn render_text(findings: &[Finding], services: &[ServiceSummary], errors: usize)
 
 /// Offline data: files exist and are Parquet, columns exist and coerce; with --data, checks.
 fn check_offline(repo: &Repo, args: &Args) -> Result<Vec<Finding>, Error> {
-    let end_us = args
-        .end
-        .as_deref()
-        .map(parse_instant_us)
-        .transpose()
-        .map_err(Error::Config)?
-        .unwrap_or_else(now_us);
+    let end_us = crate::time::end_or_now(args.end.as_deref())?;
     let mut findings = Vec::new();
     for (vi, view) in repo.views.iter().enumerate() {
         let all: Vec<usize> = (0..view.features.len()).collect();

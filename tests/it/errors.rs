@@ -1,57 +1,17 @@
 //! Bad input: each case fails with a message naming the file, column, row, key or line, the
 //! exit code of SPEC §4, and no change to the committed pointer.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use parquet::arrow::ArrowWriter;
+use arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
 
 use crate::harness::*;
 
-const PREFIX: &str = "fst:golden";
 const END: &str = "2025-11-23T00:00:00Z";
-
-/// Materializes the golden repo once, applies `break_it`, runs again and checks the failure.
-fn fails(break_it: impl FnOnce(&Path), code: i32, needles: &[&str]) -> String {
-    let repo = scratch_repo("golden");
-    let redis = RedisServer::start();
-    let mut con = redis.con();
-    fsctl(repo.path(), Some(&redis), &["materialize", "--end", END]).ok();
-    let before = current(&mut con, PREFIX, "scoring");
-    break_it(repo.path());
-    let run = fsctl(
-        repo.path(),
-        Some(&redis),
-        &["materialize", "--end", "2025-11-23T01:00:00Z"],
-    );
-    assert_eq!(
-        run.code, code,
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout, run.stderr
-    );
-    for n in needles {
-        assert!(run.stderr.contains(n), "`{n}` not in:\n{}", run.stderr);
-    }
-    assert_eq!(
-        current(&mut con, PREFIX, "scoring"),
-        before,
-        "the pointer must not move"
-    );
-    run.stderr
-}
-
-fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let mut w =
-        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
 
 #[test]
 fn missing_source_file() {
-    fails(
+    fails_without_commit(
         |r| std::fs::remove_file(r.join("data/accounts.parquet")).unwrap(),
         1,
         &["source `accounts_src`", "accounts.parquet does not exist"],
@@ -60,7 +20,7 @@ fn missing_source_file() {
 
 #[test]
 fn glob_matching_nothing() {
-    fails(
+    fails_without_commit(
         |r| std::fs::remove_file(r.join("data/txn.parquet")).unwrap(),
         1,
         &["source `txn_src`", "matches no Parquet files"],
@@ -69,7 +29,7 @@ fn glob_matching_nothing() {
 
 #[test]
 fn truncated_parquet() {
-    fails(
+    fails_without_commit(
         |r| {
             let p = r.join("data/profile/part-1.parquet");
             let bytes = std::fs::read(&p).unwrap();
@@ -82,12 +42,12 @@ fn truncated_parquet() {
 
 #[test]
 fn not_parquet_and_zero_byte_files() {
-    fails(
+    fails_without_commit(
         |r| std::fs::write(r.join("data/profile/part-1.parquet"), "id,age\n1,2\n").unwrap(),
         1,
         &["part-1.parquet", "not a readable Parquet file"],
     );
-    fails(
+    fails_without_commit(
         |r| std::fs::write(r.join("data/profile/part-0.parquet"), "").unwrap(),
         1,
         &["part-0.parquet", "not a readable Parquet file"],
@@ -96,7 +56,7 @@ fn not_parquet_and_zero_byte_files() {
 
 #[test]
 fn column_missing_in_one_file_of_a_directory() {
-    fails(
+    fails_without_commit(
         |r| {
             write_parquet(
                 &r.join("data/profile/part-2.parquet"),
@@ -119,7 +79,7 @@ fn column_missing_in_one_file_of_a_directory() {
 
 #[test]
 fn column_of_an_uncoercible_type() {
-    fails(
+    fails_without_commit(
         |r| {
             write_parquet(
                 &r.join("data/txn.parquet"),
@@ -152,7 +112,7 @@ fn column_of_an_uncoercible_type() {
 
 #[test]
 fn narrowing_overflow_names_file_column_and_row() {
-    fails(
+    fails_without_commit(
         |r| {
             write_parquet(
                 &r.join("data/profile/part-1.parquet"),
@@ -201,7 +161,7 @@ fn narrowing_overflow_names_file_column_and_row() {
 
 #[test]
 fn unknown_yaml_key_names_line_and_key() {
-    let err = fails(
+    let err = fails_without_commit(
         |r| edit_yaml(r, "    ttl: 1d\n", "    ttl: 1d\n    tll: 2d\n"),
         2,
         &["feature_store.yaml:", "tll"],
@@ -214,12 +174,12 @@ fn unknown_yaml_key_names_line_and_key() {
 
 #[test]
 fn invalid_yaml_and_dangling_references() {
-    fails(
+    fails_without_commit(
         |r| edit_yaml(r, "project: golden", "project: [golden"),
         2,
         &["feature_store.yaml:"],
     );
-    let err = fails(
+    let err = fails_without_commit(
         |r| {
             edit_yaml(r, "source: txn_src", "source: txn_source");
             edit_yaml(r, "features: [emb, tx_sum]", "features: [emb, tx_total]");

@@ -230,3 +230,51 @@ pub fn data_keys(con: &mut redis::Connection, data_prefix: &str) -> Vec<(String,
         })
         .collect()
 }
+
+/// Writes one record batch of `columns` to a Parquet file.
+pub fn write_parquet(path: &Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
+    let batch = arrow::array::RecordBatch::try_from_iter(columns).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Materializes the golden repo once, applies `break_it`, runs again, and checks the exit code,
+/// that stderr holds every needle, and that the committed pointer did not move.
+pub fn fails_without_commit(break_it: impl FnOnce(&Path), code: i32, needles: &[&str]) -> String {
+    let repo = scratch_repo("golden");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--end", "2025-11-23T00:00:00Z"],
+    )
+    .ok();
+    let before = current(&mut con, "fst:golden", "scoring");
+    break_it(repo.path());
+    let run = fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--end", "2025-11-23T01:00:00Z"],
+    );
+    assert_eq!(
+        run.code, code,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    for n in needles {
+        assert!(run.stderr.contains(n), "`{n}` not in:\n{}", run.stderr);
+    }
+    assert_eq!(
+        current(&mut con, "fst:golden", "scoring"),
+        before,
+        "the pointer must not move"
+    );
+    run.stderr
+}
