@@ -169,8 +169,15 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         let _ = writeln!(out, "  {:<24} {when}", repo.views[*v].name);
     }
     let _ = writeln!(out, "values:");
-    for (name, value) in names.iter().zip(&vector.values) {
-        let _ = writeln!(out, "  {name:<40} {value}");
+    for ((name, value), sf) in names.iter().zip(&vector.values).zip(&service.features) {
+        match (repo.feature(*sf).dtype, value) {
+            (DType::Scalar(Scalar::Timestamp), Value::Int(us)) => {
+                let _ = writeln!(out, "  {name:<40} {}", format_us(*us));
+            }
+            _ => {
+                let _ = writeln!(out, "  {name:<40} {value}");
+            }
+        }
     }
     print!("{out}");
     Ok(())

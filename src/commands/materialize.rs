@@ -83,7 +83,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let progress = global.progress();
     let started = Instant::now();
     let repo = global.load_repo()?;
-    let reports = materialize(&repo, args, progress)?;
+    let reports = materialize(&repo, args, progress, global.verbose && !global.quiet)?;
     if let Some(path) = &args.manifest_out {
         let manifests: Vec<&Manifest> =
             reports.iter().filter_map(|r| r.manifest.as_ref()).collect();
@@ -163,11 +163,12 @@ fn view_window(repo: &Repo, view: usize, start: Option<i64>, end: i64) -> Window
     }
 }
 
-/// Runs materialize for the selected services and returns one report per service.
+/// Runs materialize for the selected services; `verbose` adds per-view scan statistics.
 pub fn materialize(
     repo: &Repo,
     args: &Args,
     progress: Progress,
+    verbose: bool,
 ) -> Result<Vec<ServiceReport>, Error> {
     let services = select_services(repo, &args.services)?;
     let end_us = crate::time::end_or_now(args.end.as_deref())?;
@@ -283,6 +284,18 @@ pub fn materialize(
         );
         let rows = scan.run(None, &|_| phase.inc(1))?;
         phase.finish();
+        if verbose {
+            eprintln!(
+                "fsctl: view {}: {} file(s), {} of {} row groups read, {} rows in window, {} entities, {} null-key rows",
+                scan.view_name,
+                scan.files.len(),
+                scan.row_groups_total - scan.row_groups_skipped,
+                scan.row_groups_total,
+                rows.rows_in_window,
+                rows.len(),
+                rows.null_entity_rows
+            );
+        }
         latest.insert(v, rows);
     }
     let read_ms = t_read.elapsed().as_millis() as u64;
