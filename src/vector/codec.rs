@@ -15,6 +15,10 @@ pub const HEADER_ZSTD: u8 = 0x02;
 /// of the format's determinism (same input, same bytes), so it is a constant.
 const ZSTD_LEVEL: i32 = 3;
 
+/// Largest decompressed vector a reader accepts: far above any real vector, far below what a
+/// corrupt or hostile value could make a reader allocate.
+const MAX_INFLATED: usize = 64 << 20;
+
 /// A vector read back from Redis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodedVector {
@@ -112,7 +116,7 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedVector, DecodeError> {
     let doc = match header {
         HEADER_MSGPACK => body,
         HEADER_ZSTD => {
-            inflated = zstd::stream::decode_all(body).map_err(DecodeError::Zstd)?;
+            inflated = zstd::bulk::decompress(body, MAX_INFLATED).map_err(DecodeError::Zstd)?;
             &inflated[..]
         }
         other => return Err(DecodeError::UnknownHeader(other)),
@@ -174,6 +178,15 @@ mod tests {
         let bytes = enc.encode_into(&[Some(1)], &[&owned[0]], &mut Vec::new());
         assert_eq!(bytes[0], HEADER_ZSTD);
         assert_eq!(decode(&bytes).unwrap().values, vec![big]);
+    }
+
+    #[test]
+    fn hostile_lengths_do_not_allocate() {
+        // Found by `make fuzz`: an array header claiming 2^32 - 1 items.
+        let bytes = [
+            0x01, 0x93, 0x01, 0x90, 0xdd, 0xff, 0xff, 0xff, 0xff, 0xdd, 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert!(decode(&bytes).is_err());
     }
 
     #[test]

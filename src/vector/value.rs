@@ -202,7 +202,8 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Bytes(v.to_vec()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                // The length comes from untrusted bytes: never preallocate on its word alone.
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
                 while let Some(item) = seq.next_element()? {
                     items.push(item);
                 }
