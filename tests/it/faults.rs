@@ -66,21 +66,8 @@ fn redis_killed_mid_write_commits_nothing_and_rerun_completes() {
         "--end",
         end.as_str(),
     ];
-    let child = fsctl_command(repo.path(), &redis.url(), &args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until data keys are landing, then kill the server under the writer.
-    let mut con = redis.con();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap_or(0);
-        if n > 1000 || std::time::Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // Kill the server under the writer once data keys are landing.
+    let child = start_materialize(repo.path(), &redis);
     redis.kill();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -108,23 +95,9 @@ fn redis_killed_mid_write_commits_nothing_and_rerun_completes() {
 fn connection_resets_are_retried_and_the_run_completes() {
     let repo = big_repo(200_000);
     let redis = RedisServer::start();
-    let end = hour_rfc3339(now_hour());
-    let args = [
-        "--format",
-        "json",
-        "materialize",
-        "--service",
-        "realtime_scoring",
-        "--end",
-        end.as_str(),
-    ];
-    let child = fsctl_command(repo.path(), &redis.url(), &args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_materialize(repo.path(), &redis, now_hour());
     let mut con = redis.con();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut kills = 0;
     while kills < 3 && std::time::Instant::now() < deadline {
         let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap_or(0);
@@ -175,10 +148,10 @@ fn hour_rfc3339(hour: i64) -> String {
     fsctl::time::format_us(hour * 3_600_000_000)
 }
 
-/// Starts a materialize of the big repo and returns once its data keys are landing.
-fn start_materialize(repo: &Path, redis: &RedisServer, extra: &[&str]) -> std::process::Child {
-    let end = hour_rfc3339(now_hour());
-    let mut args = vec![
+/// Starts `fsctl --format json materialize` of the big repo for the window ending at `hour`.
+fn spawn_materialize(repo: &Path, redis: &RedisServer, hour: i64) -> std::process::Child {
+    let end = hour_rfc3339(hour);
+    let args = [
         "--format",
         "json",
         "materialize",
@@ -187,12 +160,16 @@ fn start_materialize(repo: &Path, redis: &RedisServer, extra: &[&str]) -> std::p
         "--end",
         end.as_str(),
     ];
-    args.extend_from_slice(extra);
-    let child = fsctl_command(repo, &redis.url(), &args)
+    fsctl_command(repo, &redis.url(), &args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts a materialize of the big repo and returns once its data keys are landing.
+fn start_materialize(repo: &Path, redis: &RedisServer) -> std::process::Child {
+    let child = spawn_materialize(repo, redis, now_hour());
     wait_for_keys(redis, 1000);
     child
 }
@@ -227,7 +204,7 @@ fn sigterm_mid_run_stops_releases_the_lock_and_commits_nothing() {
     for sig in ["-TERM", "-INT"] {
         // Orphan keys of the previous interrupted run would satisfy the "writing" wait at once.
         let _: () = redis::cmd("FLUSHALL").query(&mut redis.con()).unwrap();
-        let child = start_materialize(repo.path(), &redis, &[]);
+        let child = start_materialize(repo.path(), &redis);
         signal(&child, sig);
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -288,7 +265,7 @@ fn a_crashed_holders_lease_expires() {
         "materialization:\n  lock_lease: 2s\n",
     );
     let redis = RedisServer::start();
-    let mut child = start_materialize(repo.path(), &redis, &[]);
+    let mut child = start_materialize(repo.path(), &redis);
     child.kill().unwrap(); // SIGKILL: no chance to release anything
     child.wait().unwrap();
     let mut con = redis.con();
@@ -322,7 +299,7 @@ fn slow_redis_is_retried_within_the_configured_timeout_and_reported() {
         "  key_prefix: fs\n  response_timeout: 300ms\n",
     );
     let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
-    let child = start_materialize(repo.path(), &redis, &[]);
+    let child = start_materialize(repo.path(), &redis);
     let mut con = redis.con();
     let _: () = redis::cmd("DEBUG")
         .arg("SLEEP")
@@ -468,22 +445,8 @@ fn readers_only_ever_see_whole_committed_snapshots() {
 }
 
 fn start_materialize_at(repo: &Path, redis: &RedisServer, hour: i64) -> std::process::Child {
-    let end = hour_rfc3339(hour);
-    let child = fsctl_command(
-        repo,
-        &redis.url(),
-        &[
-            "materialize",
-            "--service",
-            "realtime_scoring",
-            "--end",
-            end.as_str(),
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = spawn_materialize(repo, redis, hour);
+    // Two committed snapshots of 200k keys are already there: wait for this run's keys.
     wait_for_keys(redis, 400_000 + 1000);
     child
 }
