@@ -89,16 +89,12 @@ fn rerun_is_a_noop_and_force_rewrites() {
 
 #[test]
 fn a_new_window_commits_a_new_snapshot_and_keeps_history() {
-    let repo = scratch_repo("golden");
-    let redis = RedisServer::start();
-    let mut con = redis.con();
-    fsctl(
-        repo.path(),
-        Some(&redis),
-        &["materialize", "--service", "scoring", "--end", END],
-    )
-    .ok();
-    let first = current(&mut con, PREFIX, "scoring").unwrap();
+    let Committed {
+        repo,
+        redis,
+        mut con,
+        snapshot: first,
+    } = golden_committed("scoring");
     fsctl(
         repo.path(),
         Some(&redis),
@@ -158,16 +154,12 @@ fn a_new_window_commits_a_new_snapshot_and_keeps_history() {
 
 #[test]
 fn failed_run_leaves_the_old_pointer() {
-    let repo = scratch_repo("golden");
-    let redis = RedisServer::start();
-    let mut con = redis.con();
-    fsctl(
-        repo.path(),
-        Some(&redis),
-        &["materialize", "--service", "scoring", "--end", END],
-    )
-    .ok();
-    let before = current(&mut con, PREFIX, "scoring").unwrap();
+    let Committed {
+        repo,
+        redis,
+        mut con,
+        snapshot: before,
+    } = golden_committed("scoring");
     // Redis fills up mid-run: every write after the limit fails with OOM.
     let _: () = redis::cmd("CONFIG")
         .arg("SET")

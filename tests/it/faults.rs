@@ -148,6 +148,22 @@ fn hour_rfc3339(hour: i64) -> String {
     fsctl::time::format_us(hour * 3_600_000_000)
 }
 
+/// Runs `fsctl materialize` of the big repo's realtime_scoring for the window ending at `hour`.
+fn materialize_at(repo: &Path, redis: &RedisServer, hour: i64) -> Run {
+    let end = hour_rfc3339(hour);
+    crate::harness::fsctl(
+        repo,
+        Some(redis),
+        &[
+            "materialize",
+            "--service",
+            "realtime_scoring",
+            "--end",
+            &end,
+        ],
+    )
+}
+
 /// Starts `fsctl --format json materialize` of the big repo for the window ending at `hour`.
 fn spawn_materialize(repo: &Path, redis: &RedisServer, hour: i64) -> std::process::Child {
     let end = hour_rfc3339(hour);
@@ -275,19 +291,7 @@ fn a_crashed_holders_lease_expires() {
     std::thread::sleep(Duration::from_millis(2500));
     let held: Option<String> = redis::cmd("GET").arg(LOCK).query(&mut con).unwrap();
     assert_eq!(held, None, "the lease ran out");
-    let end = hour_rfc3339(now_hour());
-    crate::harness::fsctl(
-        repo.path(),
-        Some(&redis),
-        &[
-            "materialize",
-            "--service",
-            "realtime_scoring",
-            "--end",
-            &end,
-        ],
-    )
-    .ok();
+    materialize_at(repo.path(), &redis, now_hour()).ok();
 }
 
 #[test]
@@ -333,18 +337,7 @@ fn slow_redis_is_retried_within_the_configured_timeout_and_reported() {
     });
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
-    let end = hour_rfc3339(now_hour());
-    let run = crate::harness::fsctl(
-        repo2.path(),
-        Some(&redis2),
-        &[
-            "materialize",
-            "--service",
-            "realtime_scoring",
-            "--end",
-            &end,
-        ],
-    );
+    let run = materialize_at(repo2.path(), &redis2, now_hour());
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr
@@ -406,37 +399,14 @@ fn readers_only_ever_see_whole_committed_snapshots() {
     };
     // Successive materializations, one killed mid-write, then a restart and a rerun.
     for hour in [now_hour() - 2, now_hour() - 1] {
-        let end = hour_rfc3339(hour);
-        crate::harness::fsctl(
-            repo.path(),
-            Some(&redis),
-            &[
-                "materialize",
-                "--service",
-                "realtime_scoring",
-                "--end",
-                &end,
-            ],
-        )
-        .ok();
+        materialize_at(repo.path(), &redis, hour).ok();
     }
     let child = start_materialize_at(repo.path(), &redis, now_hour());
     std::thread::sleep(Duration::from_millis(100));
     redis.kill();
     let _ = child.wait_with_output();
     redis.restart();
-    crate::harness::fsctl(
-        repo.path(),
-        Some(&redis),
-        &[
-            "materialize",
-            "--service",
-            "realtime_scoring",
-            "--end",
-            &hour_rfc3339(now_hour()),
-        ],
-    )
-    .ok();
+    materialize_at(repo.path(), &redis, now_hour()).ok();
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let problems = reader.join().unwrap();

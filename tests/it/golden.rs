@@ -182,16 +182,12 @@ fn composite_keys_escape_separators() {
 
 #[test]
 fn expiries_are_jittered_within_bounds_and_repeat_on_rerun() {
-    let repo = scratch_repo("golden");
-    let redis = RedisServer::start();
-    fsctl(
-        repo.path(),
-        Some(&redis),
-        &["materialize", "--service", "scoring", "--end", END],
-    )
-    .ok();
-    let mut con = redis.con();
-    let snap = current(&mut con, PREFIX, "scoring").unwrap();
+    let Committed {
+        repo,
+        redis,
+        mut con,
+        snapshot: snap,
+    } = golden_committed("scoring");
     let expiries = |con: &mut redis::Connection| -> Vec<i64> {
         data_keys(con, &format!("{PREFIX}:scoring:{snap}:"))
             .iter()
@@ -237,16 +233,13 @@ fn expiries_are_jittered_within_bounds_and_repeat_on_rerun() {
 #[test]
 fn vector_bytes_are_pinned() {
     // A fixed vector's exact bytes: if this changes, serving readers see a format change.
-    let repo = scratch_repo("golden");
-    let redis = RedisServer::start();
-    fsctl(
-        repo.path(),
-        Some(&redis),
-        &["materialize", "--service", "scoring", "--end", END],
-    )
-    .ok();
-    let mut con = redis.con();
-    let snap = current(&mut con, PREFIX, "scoring").unwrap();
+    // (`_redis` keeps the server alive to the end of the test; `_` would drop it at once.)
+    let Committed {
+        repo: _repo,
+        redis: _redis,
+        mut con,
+        snapshot: snap,
+    } = golden_committed("scoring");
     let raw: Vec<u8> = redis::cmd("GET")
         .arg(format!("{PREFIX}:scoring:{snap}:1"))
         .query(&mut con)

@@ -278,3 +278,34 @@ pub fn fails_without_commit(break_it: impl FnOnce(&Path), code: i32, needles: &[
     );
     run.stderr
 }
+
+/// The golden fixture repo's window end and key prefix.
+pub const GOLDEN_END: &str = "2025-11-23T00:00:00Z";
+pub const GOLDEN_PREFIX: &str = "fst:golden";
+
+/// A scratch golden repo with one service materialized at `GOLDEN_END` into a fresh server.
+pub struct Committed {
+    pub repo: tempfile::TempDir,
+    pub redis: RedisServer,
+    pub con: redis::Connection,
+    pub snapshot: String,
+}
+
+pub fn golden_committed(service: &str) -> Committed {
+    let repo = scratch_repo("golden");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--service", service, "--end", GOLDEN_END],
+    )
+    .ok();
+    let snapshot = current(&mut con, GOLDEN_PREFIX, service).expect("committed");
+    Committed {
+        repo,
+        redis,
+        con,
+        snapshot,
+    }
+}

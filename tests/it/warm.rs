@@ -9,7 +9,6 @@ use parquet::arrow::ArrowWriter;
 
 use crate::harness::*;
 
-const END: &str = "2025-11-23T00:00:00Z";
 const AS_OF_MS: i64 = 1_763_856_000_000;
 const PREFIX: &str = "fst:golden";
 const DAY_MS: i64 = 86_400_000;
@@ -47,16 +46,12 @@ fn warm(repo: &Path, redis: &RedisServer, file: &Path, extra: &[&str]) -> Run {
 
 #[test]
 fn top_entities_get_hot_expiries_and_missing_ones_return_identical() {
-    let repo = scratch_repo("golden");
-    let redis = RedisServer::start();
-    let mut con = redis.con();
-    fsctl(
-        repo.path(),
-        Some(&redis),
-        &["materialize", "--service", "scoring", "--end", END],
-    )
-    .ok();
-    let snap = current(&mut con, PREFIX, "scoring").unwrap();
+    let Committed {
+        repo,
+        redis,
+        mut con,
+        snapshot: snap,
+    } = golden_committed("scoring");
     let key = |e: &str| format!("{PREFIX}:scoring:{snap}:{e}");
     let before: Vec<(String, Vec<u8>)> = data_keys(&mut con, &format!("{PREFIX}:scoring:{snap}:"));
     let expiries_before: Vec<i64> = before.iter().map(|(k, _)| expiry(&mut con, k)).collect();
@@ -135,20 +130,12 @@ fn top_entities_get_hot_expiries_and_missing_ones_return_identical() {
 
 #[test]
 fn request_log_counts_and_ties_are_deterministic() {
-    let repo = scratch_repo("golden");
-    let redis = RedisServer::start();
-    fsctl(
-        repo.path(),
-        Some(&redis),
-        &[
-            "materialize",
-            "--service",
-            "scoring",
-            "--end",
-            "2025-11-23T00:00:00Z",
-        ],
-    )
-    .ok();
+    let Committed {
+        repo,
+        redis,
+        mut con,
+        snapshot: snap,
+    } = golden_committed("scoring");
     let file = repo.path().join("requests.parquet");
     // 5 requested 3 times, 2 and 8 twice each (a tie: "2" sorts before "8"), 9 once.
     popularity(&file, &[5, 2, 8, 5, 9, 2, 8, 5], None);
@@ -180,8 +167,6 @@ fn request_log_counts_and_ties_are_deterministic() {
         vec![1, 1, 1]
     );
     // The ranking itself: warm only the first tier with a dry run and compare what it needs.
-    let mut con = redis.con();
-    let snap = current(&mut con, PREFIX, "scoring").unwrap();
     for e in ["5", "2"] {
         let _: i64 = redis::cmd("DEL")
             .arg(format!("{PREFIX}:scoring:{snap}:{e}"))
