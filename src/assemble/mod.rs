@@ -12,7 +12,7 @@ use rayon::prelude::*;
 pub use items::{item_len, split_items};
 pub use quality::{CheckFailure, check_view};
 
-use crate::offline::{LatestRows, Row, ViewScan};
+use crate::offline::{LatestRows, Row, RowRef, ViewScan};
 use crate::repo::{Repo, Service};
 use crate::vector::{SchemaFingerprint, VectorEncoder};
 
@@ -31,6 +31,74 @@ pub struct ColumnCounts {
 pub struct Encoded<'a> {
     pub entity: &'a str,
     pub bytes: Vec<u8>,
+}
+
+/// A service's entities, each with its row in every view of the service (`RowRef::NONE` when
+/// absent), in the order `Assembler::entities` chose.
+pub struct Joined<'a> {
+    keys: Vec<&'a str>,
+    /// `stride` refs per entity, in service view order.
+    rows: Vec<RowRef>,
+    stride: usize,
+}
+
+/// A run of a `Joined`.
+#[derive(Clone, Copy)]
+pub struct JoinedSlice<'j, 'a> {
+    keys: &'j [&'a str],
+    rows: &'j [RowRef],
+}
+
+impl<'a> Joined<'a> {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn keys(&self) -> &[&'a str] {
+        &self.keys
+    }
+
+    pub fn all(&self) -> JoinedSlice<'_, 'a> {
+        JoinedSlice {
+            keys: &self.keys,
+            rows: &self.rows,
+        }
+    }
+
+    /// Consecutive runs of at most `n` entities.
+    pub fn chunks(&self, n: usize) -> impl Iterator<Item = JoinedSlice<'_, 'a>> {
+        self.keys
+            .chunks(n)
+            .zip(self.rows.chunks(n * self.stride))
+            .map(|(keys, rows)| JoinedSlice { keys, rows })
+    }
+
+    /// The entities at `positions` (indices into `keys`), in that order.
+    pub fn select(&self, positions: &[usize]) -> Joined<'a> {
+        let s = self.stride;
+        Joined {
+            keys: positions.iter().map(|&i| self.keys[i]).collect(),
+            rows: positions
+                .iter()
+                .flat_map(|&i| self.rows[i * s..(i + 1) * s].iter().copied())
+                .collect(),
+            stride: s,
+        }
+    }
+}
+
+impl JoinedSlice<'_, '_> {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 /// A view of the service as assembly sees it.
@@ -85,34 +153,45 @@ impl<'a> Assembler<'a> {
     }
 
     /// The service's entities: the union over its views, in a deterministic order chosen for
-    /// lookup locality (see `locality_key`), not alphabetical: sorting millions of strings by
-    /// text was the largest cost of assembly.
-    pub fn entities(&self) -> Vec<&'a str> {
-        // Each view yields its keys already in this order: merge them, dropping duplicates.
+    /// locality (see `offline::latest`), not alphabetical: sorting millions of strings by
+    /// text was the largest cost of assembly. Each view yields its keys already in this order,
+    /// so one merge both lists the entities and finds each one's row in every view.
+    pub fn entities(&self) -> Joined<'a> {
         let mut heads: Vec<_> = self
             .views
             .iter()
             .map(|v| v.rows.keys().peekable())
             .collect();
-        let mut out =
-            Vec::with_capacity(self.views.iter().map(|v| v.rows.len()).max().unwrap_or(0));
+        let n = self.views.iter().map(|v| v.rows.len()).max().unwrap_or(0);
+        let mut joined = Joined {
+            keys: Vec::with_capacity(n),
+            rows: Vec::with_capacity(n * heads.len()),
+            stride: heads.len(),
+        };
         loop {
-            let next = heads.iter_mut().filter_map(|h| h.peek().copied()).min();
+            let next = heads
+                .iter_mut()
+                .filter_map(|h| h.peek().map(|&(l, k, _)| (l, k)))
+                .min();
             let Some(next) = next else { break };
             for h in &mut heads {
-                if h.peek() == Some(&next) {
-                    h.next();
+                match h.peek() {
+                    Some(&(l, k, at)) if (l, k) == next => {
+                        joined.rows.push(at);
+                        h.next();
+                    }
+                    _ => joined.rows.push(RowRef::NONE),
                 }
             }
-            out.push(next.1);
+            joined.keys.push(next.1);
         }
-        out
+        joined
     }
 
     /// Encodes the vectors of `entities` in parallel, adding to `counts` (one per column).
     pub fn encode_chunk(
         &self,
-        entities: &[&'a str],
+        entities: JoinedSlice<'_, 'a>,
         counts: &mut [ColumnCounts],
     ) -> Vec<Encoded<'a>> {
         let parts = self.encode_each(
@@ -135,20 +214,24 @@ impl<'a> Assembler<'a> {
     /// allocated per entity: scratch buffers are reused within a group.
     pub fn encode_each<S: Send>(
         &self,
-        entities: &[&'a str],
+        entities: JoinedSlice<'_, 'a>,
         group: usize,
         counts: &mut [ColumnCounts],
         init: impl Fn() -> S + Sync,
         each: impl Fn(&mut S, &'a str, &[u8]) + Sync,
     ) -> Vec<S> {
+        let group = group.max(1);
+        let stride = self.views.len();
         let results: Vec<(S, Vec<ColumnCounts>)> = entities
-            .par_chunks(group.max(1))
-            .map(|part| {
+            .keys
+            .par_chunks(group)
+            .zip(entities.rows.par_chunks(group * stride))
+            .map(|(keys, rows)| {
                 let mut local = vec![ColumnCounts::default(); self.columns.len()];
                 let mut scratch = Scratch::default();
                 let mut state = init();
-                for e in part {
-                    let bytes = self.encode_into(e, &mut local, &mut scratch);
+                for (e, at) in keys.iter().zip(rows.chunks_exact(stride)) {
+                    let bytes = self.encode_into(at, &mut local, &mut scratch);
                     each(&mut state, e, bytes);
                 }
                 (state, local)
@@ -166,7 +249,7 @@ impl<'a> Assembler<'a> {
     /// Encodes one entity's vector into `scratch`; absent views get defaults.
     fn encode_into<'s>(
         &self,
-        entity: &str,
+        at: &[RowRef],
         counts: &mut [ColumnCounts],
         scratch: &'s mut Scratch<'a>,
     ) -> &'s [u8] {
@@ -183,9 +266,9 @@ impl<'a> Assembler<'a> {
         starts.clear();
         rows.clear();
         values.clear();
-        for v in &self.views {
+        for (v, &at) in self.views.iter().zip(at) {
             starts.push(items.len());
-            let row = v.rows.get(entity);
+            let row = (at != RowRef::NONE).then(|| v.rows.row(at));
             match row {
                 Some(r) => {
                     timestamps.push(Some(r.event_us));

@@ -277,6 +277,8 @@ pub fn materialize(
         .collect();
     for v in views {
         let scan = scans.get_mut(&v).expect("planned");
+        // Views of a service mostly share their entities: size this scan like the largest so far.
+        scan.expected_entities = latest.values().map(LatestRows::len).max().unwrap_or(0);
         let phase = progress.phase(
             &format!("read {}", scan.view_name),
             scan.row_groups_to_read() as u64,

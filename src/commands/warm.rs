@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::Global;
@@ -339,23 +339,30 @@ fn recompute(
         .map(|(scan, rows)| ViewInput { scan, rows })
         .collect();
     let assembler = Assembler::new(repo, s, inputs);
-    let found: FxHashSet<&str> = assembler.entities().into_iter().collect();
+    let joined = assembler.entities();
+    let found: FxHashMap<&str, usize> = joined
+        .keys()
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i))
+        .collect();
     let absent: Vec<String> = entities
         .iter()
-        .filter(|e| !found.contains(**e))
+        .filter(|e| !found.contains_key(**e))
         .map(|e| e.to_string())
         .collect();
-    let present: Vec<&str> = entities
+    // In the order asked for (hottest first).
+    let present: Vec<usize> = entities
         .iter()
-        .copied()
-        .filter(|e| found.contains(*e))
+        .filter_map(|e| found.get(*e).copied())
         .collect();
     if dry_run || present.is_empty() {
         return Ok((present.len(), absent));
     }
+    let present = joined.select(&present);
     let mut counts = vec![ColumnCounts::default(); s.features.len()];
     let mut pipe = redis::pipe();
-    for e in assembler.encode_chunk(&present, &mut counts) {
+    for e in assembler.encode_chunk(present.all(), &mut counts) {
         let key = pinned.key(e.entity);
         let at = online::expiry_ms(
             key.as_bytes(),

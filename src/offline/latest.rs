@@ -1,38 +1,32 @@
 //! Latest row per entity: the candidates kept while scanning, and the frozen result the later
 //! stages read.
 //!
-//! While scanning, entities live in `SHARDS` independently locked hash maps, so parallel row
-//! groups share one map per view. A candidate holds its row's null positions and encoded items
-//! in one allocation, reused when a newer row of the same size replaces it. When the scan ends,
-//! each shard is frozen into an exactly-sized vector sorted by `locality_key`, with all items in
-//! one arena: about a third of the hash map's memory, and a layout that assembly reads in order.
+//! While scanning, entities live in `SHARDS` independently locked shards, so parallel row groups
+//! share one table per view. A shard is a small hash index (8-byte entries) over a dense
+//! vector of slots, whose rows (null positions and encoded items) live in one arena and are
+//! overwritten in place by a newer row that fits: no allocation per entity or per row. When the
+//! scan ends, each shard is frozen into an exactly-sized vector in processing order (by shard,
+//! then by the key's hash, then by the key), its rows copied into a new arena in that order, so
+//! assembly reads every view sequentially and joins them by merging (see `Assembler::entities`).
 
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use compact_str::CompactString;
+use hashbrown::HashTable;
 use rayon::prelude::*;
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxBuildHasher;
 
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
 
-/// Shards take middle bits of the hash: hashbrown uses the low bits for the bucket and the top
+/// Processing order: shard, then the low 32 bits of the key's `FxBuildHasher` hash, then the
+/// key. Shards take middle bits of the hash: hashbrown uses the low bits for the bucket and the top
 /// 7 as each bucket's tag, so sharding on either would make keys of a shard collide (profiled:
 /// sharding on the top bits spent a third of the scan in string compares).
 fn shard_of_hash(hash: u64) -> usize {
     ((hash >> 40) as usize) & (SHARDS - 1)
-}
-
-fn shard_of(key: &str) -> usize {
-    shard_of_hash(FxBuildHasher.hash_one(key))
-}
-
-/// A deterministic processing order with good locality: by shard, then by the hash's low bits.
-pub fn locality_key(entity: &str) -> u64 {
-    let hash = FxBuildHasher.hash_one(entity);
-    ((shard_of_hash(hash) as u64) << 32) | (hash & 0xffff_ffff)
 }
 
 /// What decides which row wins (SPEC §2.2): event time, then created time, then scan order.
@@ -46,10 +40,41 @@ pub struct Rank {
 }
 
 /// The best row seen so far for one entity, during the scan.
-struct Candidate {
+struct Slot {
+    key: CompactString,
     rank: Rank,
-    /// `[null count: u16][null positions: u16...][MessagePack items]`, little-endian.
-    data: Box<[u8]>,
+    /// The row's data in the shard's arena: `[null count: u16][null positions: u16...]
+    /// [MessagePack items]`, little-endian, in `len` of the `cap` bytes reserved at `at`.
+    at: u32,
+    len: u32,
+    cap: u32,
+}
+
+/// One shard of the candidates: a small table of `(slot, low 32 bits of the key's hash)` (it
+/// stays in cache and grows without touching the slots; as a map of 64-byte entries it was the
+/// scan's largest cost) over a dense vector of slots, whose rows live in one arena. A newer row
+/// overwrites its predecessor in place when it fits the bytes reserved (rows of a view differ
+/// only by strings and integer widths), else it is appended: no allocation per entity.
+struct Shard {
+    index: HashTable<(u32, u32)>,
+    slots: Vec<Slot>,
+    arena: Vec<u8>,
+}
+
+impl Shard {
+    fn reserve(&mut self, packed: &[u8]) -> (u32, u32) {
+        let at = u32::try_from(self.arena.len()).expect("a shard's rows stay under 4 GiB");
+        let cap = packed.len().next_multiple_of(8);
+        self.arena.extend_from_slice(packed);
+        self.arena.resize(at as usize + cap, 0);
+        (at, cap as u32)
+    }
+}
+
+/// The hash the index is built on, rebuilt from the low 32 bits it keeps: hashbrown takes the
+/// bucket from the low bits and a tag from the top 7, and the shard bits (40..46) are left out.
+fn index_hash(low: u32) -> u64 {
+    u64::from(low) << 32 | u64::from(low)
 }
 
 fn pack(nulls: &[u16], items: &[u8], out: &mut Vec<u8>) {
@@ -63,7 +88,7 @@ fn pack(nulls: &[u16], items: &[u8], out: &mut Vec<u8>) {
 
 /// Latest rows being collected by parallel tasks.
 pub(crate) struct Collector {
-    shards: Vec<Mutex<FxHashMap<CompactString, Candidate>>>,
+    shards: Vec<Mutex<Shard>>,
     pub null_entity_rows: AtomicU64,
     pub null_timestamp_rows: AtomicU64,
     pub rows_in_window: AtomicU64,
@@ -74,6 +99,7 @@ pub(crate) struct Collector {
 pub(crate) struct ShardedBatch {
     keys: String,
     key_ends: Vec<usize>,
+    hashes: Vec<u64>,
     by_shard: Vec<Vec<u32>>,
     packed: Vec<u8>,
 }
@@ -82,6 +108,7 @@ impl ShardedBatch {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.key_ends.clear();
+        self.hashes.clear();
         self.by_shard.resize_with(SHARDS, Vec::new);
         self.by_shard.iter_mut().for_each(Vec::clear);
     }
@@ -96,8 +123,10 @@ impl ShardedBatch {
         let start = self.key_ends.last().copied().unwrap_or(0);
         self.key_ends.push(self.keys.len());
         let key = &self.keys[start..];
+        let hash = FxBuildHasher.hash_one(key);
+        self.hashes.push(hash);
         if keep(key) {
-            self.by_shard[shard_of(key)].push(i);
+            self.by_shard[shard_of_hash(hash)].push(i);
         }
     }
 
@@ -108,10 +137,19 @@ impl ShardedBatch {
 }
 
 impl Collector {
-    pub fn new() -> Collector {
+    /// `expected` entities (0 if unknown) are reserved up front, sparing the rehashes.
+    pub fn new(expected: usize) -> Collector {
+        let per_shard = expected.div_ceil(SHARDS);
+        let per_shard = per_shard + per_shard / 8;
         Collector {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(FxHashMap::default()))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        index: HashTable::with_capacity(per_shard),
+                        slots: Vec::with_capacity(per_shard),
+                        arena: Vec::new(),
+                    })
+                })
                 .collect(),
             null_entity_rows: AtomicU64::new(0),
             null_timestamp_rows: AtomicU64::new(0),
@@ -134,36 +172,52 @@ impl Collector {
             if members.is_empty() {
                 continue;
             }
-            let mut map = self.shards[shard].lock().expect("no task panicked");
+            let mut guard = self.shards[shard].lock().expect("no task panicked");
+            let shard = &mut *guard;
             for &i in members {
                 let i = i as usize;
-                let key = batch.key(i);
-                let r = rank(i);
-                let slot = map.get_mut(key);
-                if slot.as_ref().is_some_and(|c| c.rank >= r) {
+                let (key, low, r) = (batch.key(i), batch.hashes[i] as u32, rank(i));
+                let found = shard
+                    .index
+                    .find(index_hash(low), |&(s, l)| {
+                        l == low && shard.slots[s as usize].key == key
+                    })
+                    .map(|&(s, _)| s as usize);
+                if found.is_some_and(|s| shard.slots[s].rank >= r) {
                     continue;
                 }
                 nulls.clear();
                 items.clear();
                 encode(i, nulls, items);
                 pack(nulls, items, &mut packed);
-                match slot {
-                    Some(c) => {
-                        c.rank = r;
-                        if c.data.len() == packed.len() {
-                            c.data.copy_from_slice(&packed);
+                match found {
+                    Some(s) => {
+                        let slot = &shard.slots[s];
+                        let (at, cap) = if packed.len() <= slot.cap as usize {
+                            let at = slot.at as usize;
+                            shard.arena[at..at + packed.len()].copy_from_slice(&packed);
+                            (slot.at, slot.cap)
                         } else {
-                            c.data = packed.as_slice().into();
-                        }
+                            shard.reserve(&packed)
+                        };
+                        let slot = &mut shard.slots[s];
+                        (slot.rank, slot.at, slot.len, slot.cap) =
+                            (r, at, packed.len() as u32, cap);
                     }
                     None => {
-                        map.insert(
-                            CompactString::from(key),
-                            Candidate {
-                                rank: r,
-                                data: packed.as_slice().into(),
-                            },
-                        );
+                        let (at, cap) = shard.reserve(&packed);
+                        let s = u32::try_from(shard.slots.len())
+                            .expect("under 2^32 entities per shard");
+                        shard.slots.push(Slot {
+                            key: CompactString::from(key),
+                            rank: r,
+                            at,
+                            len: packed.len() as u32,
+                            cap,
+                        });
+                        shard
+                            .index
+                            .insert_unique(index_hash(low), (s, low), |&(_, l)| index_hash(l));
                     }
                 }
             }
@@ -171,33 +225,52 @@ impl Collector {
         batch.packed = packed;
     }
 
-    /// Freezes every shard (in parallel), releasing each hash map as soon as it is converted.
+    /// Freezes every shard (in parallel), releasing each shard as soon as it is converted.
     pub fn freeze(self) -> LatestRows {
         let shards = self
             .shards
             .into_par_iter()
-            .map(|m| {
-                let map = m.into_inner().expect("no task panicked");
-                let mut entries: Vec<(u64, CompactString, Candidate)> = map
+            .enumerate()
+            .map(|(shard, m)| {
+                let Shard {
+                    index,
+                    mut slots,
+                    arena: scanned,
+                } = m.into_inner().expect("no task panicked");
+                let mut order: Vec<(u64, u32)> = index
                     .into_iter()
-                    .map(|(k, c)| (locality_key(&k), k, c))
+                    .map(|(i, low)| ((shard as u64) << 32 | u64::from(low), i))
                     .collect();
-                entries.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
-                let mut arena = Vec::with_capacity(entries.iter().map(|e| e.2.data.len()).sum());
-                let rows = entries
+                order.sort_unstable_by(|a, b| {
+                    a.0.cmp(&b.0).then_with(|| {
+                        slots[a.1 as usize]
+                            .key
+                            .as_str()
+                            .cmp(slots[b.1 as usize].key.as_str())
+                    })
+                });
+                // Rows are copied out in processing order, which assembly then reads sequentially.
+                let mut arena = Vec::with_capacity(slots.iter().map(|s| s.len as usize).sum());
+                let rows = order
                     .into_iter()
-                    .map(|(locality, key, c)| {
+                    .map(|(locality, i)| {
+                        let s = &mut slots[i as usize];
                         let at = arena.len() as u32;
-                        arena.extend_from_slice(&c.data);
+                        arena.extend_from_slice(&scanned[s.at as usize..(s.at + s.len) as usize]);
                         FrozenRow {
                             locality,
-                            key,
-                            event_us: c.rank.event_us,
+                            key: std::mem::take(&mut s.key),
+                            event_us: s.rank.event_us,
                             at,
-                            len: c.data.len() as u32,
+                            len: s.len,
                         }
                     })
                     .collect();
+                let rows: Vec<FrozenRow> = rows;
+                assert!(
+                    rows.len() < (1 << ROW_BITS) - 1,
+                    "too many entities in one shard"
+                );
                 FrozenShard { rows, arena }
             })
             .collect();
@@ -212,6 +285,17 @@ impl Collector {
     pub fn count(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+}
+
+/// Where a row is in `LatestRows`: its shard in the top `SHARD_BITS` bits, its index below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowRef(u32);
+
+const ROW_BITS: u32 = 32 - SHARD_BITS;
+
+impl RowRef {
+    /// No row: the entity is absent from the view.
+    pub const NONE: RowRef = RowRef(u32::MAX);
 }
 
 struct FrozenRow {
@@ -261,20 +345,6 @@ pub struct LatestRows {
 }
 
 impl LatestRows {
-    pub fn get(&self, entity: &str) -> Option<Row<'_>> {
-        let locality = locality_key(entity);
-        let shard = &self.shards[(locality >> 32) as usize];
-        let i = shard
-            .rows
-            .binary_search_by(|r| (r.locality, r.key.as_str()).cmp(&(locality, entity)))
-            .ok()?;
-        let r = &shard.rows[i];
-        Some(Row {
-            event_us: r.event_us,
-            data: &shard.arena[r.at as usize..(r.at + r.len) as usize],
-        })
-    }
-
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.rows.len()).sum()
     }
@@ -283,11 +353,24 @@ impl LatestRows {
         self.len() == 0
     }
 
-    /// Entities with their locality key, in locality order.
-    pub fn keys(&self) -> impl Iterator<Item = (u64, &str)> {
-        self.shards
-            .iter()
-            .flat_map(|s| s.rows.iter().map(|r| (r.locality, r.key.as_str())))
+    /// Entities in locality order, with their locality key and where their row is (for `row`).
+    pub fn keys(&self) -> impl Iterator<Item = (u64, &str, RowRef)> {
+        self.shards.iter().enumerate().flat_map(|(shard, s)| {
+            s.rows.iter().enumerate().map(move |(i, r)| {
+                let at = RowRef((shard as u32) << ROW_BITS | i as u32);
+                (r.locality, r.key.as_str(), at)
+            })
+        })
+    }
+
+    /// The row at `at`, as given by `keys`.
+    pub fn row(&self, at: RowRef) -> Row<'_> {
+        let shard = &self.shards[(at.0 >> ROW_BITS) as usize];
+        let r = &shard.rows[(at.0 & ((1 << ROW_BITS) - 1)) as usize];
+        Row {
+            event_us: r.event_us,
+            data: &shard.arena[r.at as usize..(r.at + r.len) as usize],
+        }
     }
 
     pub fn rows(&self) -> impl Iterator<Item = Row<'_>> {
@@ -297,5 +380,73 @@ impl LatestRows {
                 data: &s.arena[r.at as usize..(r.at + r.len) as usize],
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Offers `(key, event_us, items)` rows one batch each, the way a scan does.
+    fn collect(rows: &[(&str, i64, &[u8])]) -> LatestRows {
+        let collector = Collector::new(0);
+        let mut batch = ShardedBatch::default();
+        let (mut nulls, mut items) = (Vec::new(), Vec::new());
+        for (n, &(key, event_us, data)) in rows.iter().enumerate() {
+            batch.clear();
+            batch.key_buffer().push_str(key);
+            batch.end_key(0, |_| true);
+            let rank = |_| Rank {
+                event_us,
+                created_us: i64::MIN,
+                order: n as u64,
+            };
+            let encode = |_, _: &mut Vec<u16>, out: &mut Vec<u8>| out.extend_from_slice(data);
+            collector.offer(&mut batch, rank, encode, &mut nulls, &mut items);
+        }
+        collector.freeze()
+    }
+
+    fn latest<'r>(rows: &'r LatestRows, key: &str) -> Option<(i64, &'r [u8])> {
+        let (_, _, at) = rows.keys().find(|&(_, k, _)| k == key)?;
+        let row = rows.row(at);
+        Some((row.event_us, row.items()))
+    }
+
+    #[test]
+    fn newest_row_wins_whatever_its_size() {
+        let rows = collect(&[
+            ("a", 10, b"0123456789"),
+            ("b", 5, b"bb"),
+            ("a", 30, b"x"),                       // smaller: overwritten in place
+            ("a", 20, b"older"),                   // loses
+            ("b", 6, b"a longer row than before"), // larger: moved
+            ("c", 1, b""),
+        ]);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(latest(&rows, "a"), Some((30, &b"x"[..])));
+        assert_eq!(
+            latest(&rows, "b"),
+            Some((6, &b"a longer row than before"[..]))
+        );
+        assert_eq!(latest(&rows, "c"), Some((1, &b""[..])));
+        assert_eq!(latest(&rows, "d"), None);
+    }
+
+    #[test]
+    fn keys_come_in_processing_order_whatever_the_scan_order() {
+        let keys: Vec<String> = (0..5000).map(|i| format!("k{i}")).collect();
+        let forward: Vec<_> = keys.iter().map(|k| (k.as_str(), 1, &b"v"[..])).collect();
+        let backward: Vec<_> = forward.iter().rev().copied().collect();
+        let (f, b) = (collect(&forward), collect(&backward));
+        let order = |r: &LatestRows| {
+            r.keys()
+                .map(|(l, k, _)| (l, k.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let order_f = order(&f);
+        assert_eq!(order_f, order(&b));
+        assert!(order_f.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(order_f.len(), 5000);
     }
 }

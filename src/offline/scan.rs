@@ -67,6 +67,8 @@ pub struct ViewScan {
     ts_column: String,
     created_column: Option<String>,
     feature_columns: Vec<(String, DType)>,
+    /// How many entities the scan will likely find (0 if unknown), to size its tables.
+    pub expected_entities: usize,
     /// Per needed feature: its default item, or nil.
     default_items: Vec<Vec<u8>>,
     has_default: Vec<bool>,
@@ -300,6 +302,7 @@ impl ViewScan {
             ts_column,
             created_column,
             feature_columns,
+            expected_entities: 0,
             default_items,
             has_default,
         })
@@ -326,7 +329,7 @@ impl ViewScan {
         on_row_group: &(dyn Fn(u64) + Sync),
     ) -> Result<LatestRows, Error> {
         let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
-        let collector = Collector::new();
+        let collector = Collector::new(self.expected_entities);
         let this = &*self;
         this.tasks.par_iter().try_for_each_init(
             Scratch::default,
