@@ -8,7 +8,7 @@ use arrow::array::{
     ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fsctl::offline::{ViewScan, Window};
+use fsctl::offline::{Partition, ViewScan, Window};
 use fsctl::repo::Repo;
 use fsctl::vector::{SchemaFingerprint, Value, VectorEncoder, decode};
 use parquet::arrow::ArrowWriter;
@@ -77,8 +77,8 @@ fn latest_row(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("200k rows, 50k entities", |b| {
         b.iter(|| {
-            let mut scan = ViewScan::plan(&repo, 0, vec![0, 1, 2], window).unwrap();
-            let rows = scan.run(None, &|_| {}).unwrap();
+            let scan = ViewScan::plan(&repo, 0, vec![0, 1, 2], window).unwrap();
+            let rows = scan.run(Partition::ALL, None, 0, &|_| {}).unwrap();
             assert_eq!(rows.len() as i64, ENTITIES);
             black_box(rows)
         })

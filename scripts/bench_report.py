@@ -17,11 +17,14 @@ print(f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB; {redis}; "
 print("Every ratio compares figures measured in the same run on the same machine: the reference is "
       "`redis-cli --pipe` replaying fsctl's own command stream (`--emit-resp`) into a fresh server, "
       "i.e. the physical limit of Redis ingesting exactly those writes. fsctl's time is end to end: "
-      "Parquet read, latest row, assemble, encode, write and commit.\n")
+      "Parquet read, latest row, assemble, encode, write and commit. With several partitions "
+      "(`--partitions`, 3 from a million rows) a partition's read overlaps the previous one's "
+      "writes: `read` is the time spent reading, `read_and_write` the wall time of both together, "
+      "and `assemble_encode` and `write` are the write stage's own times.\n")
 print("## Materialize\n")
 print("| dataset | entities | fsctl wall s | entities/s | MB/s | peak RSS MB | RSS B/entity | redis B/entity "
-      "| redis-cli --pipe s | fsctl / pipe throughput | phases (s) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+      "| redis-cli --pipe s | fsctl / pipe throughput | partitions | phases (s) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for label in labels:
     doc = json.loads(read(label, "materialize.json"))
     svc = doc["services"][0]
@@ -32,7 +35,7 @@ for label in labels:
     redis_b = int(read(label, "redis_bytes")) / max(n, 1)
     phases = ", ".join(f"{k} {v/1000:.2f}" for k, v in svc["phases_ms"].items())
     print(f"| {label} | {n:,} | {wall:.2f} | {n/wall:,.0f} | {stream_mb/wall:.0f} | {rss_kb/1024:.0f} "
-          f"| {rss_kb*1024/max(n,1):.0f} | {redis_b:.0f} | {pipe:.2f} | **{pipe/wall:.2f}** | {phases} |")
+          f"| {rss_kb*1024/max(n,1):.0f} | {redis_b:.0f} | {pipe:.2f} | **{pipe/wall:.2f}** | {svc.get('partitions', 1)} | {phases} |")
 print()
 rows = [l for l in labels if os.path.exists(os.path.join(work, l, "read.jsonl"))]
 if rows:

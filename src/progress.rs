@@ -6,7 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Every bar of the process: phases may run side by side (a partition's read beside the
+/// previous one's writes), each on its own line.
+static BARS: std::sync::LazyLock<MultiProgress> = std::sync::LazyLock::new(MultiProgress::new);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -48,7 +52,7 @@ impl Progress {
 
     pub fn phase(&self, name: &str, total: u64, unit: &'static str) -> Phase {
         let bar = (self.mode == Mode::Bars).then(|| {
-            let bar = ProgressBar::new(total);
+            let bar = BARS.add(ProgressBar::new(total));
             bar.set_style(
                 ProgressStyle::with_template(&format!(
                     "{{prefix:>28}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{elapsed}})"

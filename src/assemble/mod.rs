@@ -10,7 +10,7 @@ mod quality;
 use rayon::prelude::*;
 
 pub use items::{item_len, split_items};
-pub use quality::{CheckFailure, check_view};
+pub use quality::{CheckFailure, ViewChecks, check_view};
 
 use crate::offline::{LatestRows, Row, RowRef, ViewScan};
 use crate::repo::{Repo, Service};

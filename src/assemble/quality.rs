@@ -55,69 +55,103 @@ fn as_f64(v: &Value) -> Option<f64> {
 
 /// Evaluates the view's checks on its latest rows.
 pub fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec<CheckFailure> {
-    let view = &repo.views[scan.view];
-    let mut failures = Vec::new();
-    let entities = rows.len() as u64;
-    if let Some(min) = view.min_entities
-        && entities < min
-    {
-        failures.push(CheckFailure {
-            view: view.name.clone(),
-            feature: None,
-            check: "min_entities",
-            observed: entities as f64,
-            limit: min as f64,
-        });
-    }
-    for (pos, &fi) in scan.needed.iter().enumerate() {
-        let feature = &view.features[fi];
-        let checks = &feature.checks;
-        if checks.is_empty() || entities == 0 {
-            continue;
+    let mut checks = ViewChecks::new(scan);
+    checks.add(repo, scan, rows);
+    checks.failures(repo, scan)
+}
+
+/// A view's check statistics, added up over the partitions of a run (see `Partition`).
+#[derive(Debug, Clone)]
+pub struct ViewChecks {
+    entities: u64,
+    /// Per needed feature: nulls, lowest and highest value.
+    features: Vec<(u64, f64, f64)>,
+}
+
+impl ViewChecks {
+    pub fn new(scan: &ViewScan) -> ViewChecks {
+        ViewChecks {
+            entities: 0,
+            features: vec![(0, f64::INFINITY, f64::NEG_INFINITY); scan.needed.len()],
         }
-        let mut nulls = 0u64;
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    }
+
+    pub fn add(&mut self, repo: &Repo, scan: &ViewScan, rows: &LatestRows) {
+        let view = &repo.views[scan.view];
+        self.entities += rows.len() as u64;
         let mut items = Vec::new();
-        for row in rows.rows() {
-            if row.is_null(pos) {
-                nulls += 1;
+        for (pos, &fi) in scan.needed.iter().enumerate() {
+            let checks = &view.features[fi].checks;
+            if checks.is_empty() {
                 continue;
             }
-            if checks.min.is_some() || checks.max.is_some() {
-                split_items(row.items(), &mut items);
-                if let Some(x) = rmp_serde::from_slice::<Value>(items[pos])
-                    .ok()
-                    .as_ref()
-                    .and_then(as_f64)
-                {
-                    lo = lo.min(x);
-                    hi = hi.max(x);
+            let (nulls, lo, hi) = &mut self.features[pos];
+            for row in rows.rows() {
+                if row.is_null(pos) {
+                    *nulls += 1;
+                    continue;
+                }
+                if checks.min.is_some() || checks.max.is_some() {
+                    split_items(row.items(), &mut items);
+                    if let Some(x) = rmp_serde::from_slice::<Value>(items[pos])
+                        .ok()
+                        .as_ref()
+                        .and_then(as_f64)
+                    {
+                        *lo = lo.min(x);
+                        *hi = hi.max(x);
+                    }
                 }
             }
         }
-        let fail = |check, observed, limit| CheckFailure {
-            view: view.name.clone(),
-            feature: Some(feature.name.clone()),
-            check,
-            observed,
-            limit,
-        };
-        let fraction = nulls as f64 / entities as f64;
-        if let Some(max) = checks.max_null_fraction
-            && fraction > max
-        {
-            failures.push(fail("max_null_fraction", fraction, max));
-        }
-        if let Some(min) = checks.min
-            && lo < min
-        {
-            failures.push(fail("min", lo, min));
-        }
-        if let Some(max) = checks.max
-            && hi > max
-        {
-            failures.push(fail("max", hi, max));
-        }
     }
-    failures
+
+    pub fn failures(&self, repo: &Repo, scan: &ViewScan) -> Vec<CheckFailure> {
+        let view = &repo.views[scan.view];
+        let mut failures = Vec::new();
+        let entities = self.entities;
+        if let Some(min) = view.min_entities
+            && entities < min
+        {
+            failures.push(CheckFailure {
+                view: view.name.clone(),
+                feature: None,
+                check: "min_entities",
+                observed: entities as f64,
+                limit: min as f64,
+            });
+        }
+        for (pos, &fi) in scan.needed.iter().enumerate() {
+            let feature = &view.features[fi];
+            let checks = &feature.checks;
+            if checks.is_empty() || entities == 0 {
+                continue;
+            }
+            let (nulls, lo, hi) = self.features[pos];
+            let fail = |check, observed, limit| CheckFailure {
+                view: view.name.clone(),
+                feature: Some(feature.name.clone()),
+                check,
+                observed,
+                limit,
+            };
+            let fraction = nulls as f64 / entities as f64;
+            if let Some(max) = checks.max_null_fraction
+                && fraction > max
+            {
+                failures.push(fail("max_null_fraction", fraction, max));
+            }
+            if let Some(min) = checks.min
+                && lo < min
+            {
+                failures.push(fail("min", lo, min));
+            }
+            if let Some(max) = checks.max
+                && hi > max
+            {
+                failures.push(fail("max", hi, max));
+            }
+        }
+        failures
+    }
 }

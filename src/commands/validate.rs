@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::Global;
 use crate::assemble::check_view;
 use crate::error::Error;
-use crate::offline::{ViewScan, Window};
+use crate::offline::{Partition, ViewScan, Window};
 use crate::online::{KeySpace, Reader, RedisTarget};
 use crate::repo::{self, Finding, Repo, Severity};
 use crate::time::{now_us, parse_instant_us};
@@ -166,8 +166,8 @@ fn check_offline(repo: &Repo, args: &Args) -> Result<Vec<Finding>, Error> {
                     findings.push(f);
                 }
             }
-            Ok(mut scan) if args.data => {
-                let rows = scan.run(None, &|_| {})?;
+            Ok(scan) if args.data => {
+                let rows = scan.run(Partition::ALL, None, 0, &|_| {})?;
                 for failure in check_view(repo, &scan, &rows) {
                     let name = failure
                         .feature

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::Global;
 use crate::assemble::{Assembler, ColumnCounts, ViewInput};
 use crate::error::Error;
-use crate::offline::{ViewScan, Window, top_entities};
+use crate::offline::{Partition, ViewScan, Window, top_entities};
 use crate::online::{self, KeySpace, Pinned, Reader, RedisTarget};
 use crate::repo::{Repo, Service};
 use crate::time::parse_instant_us;
@@ -330,8 +330,8 @@ fn recompute(
             start_us: parse_instant_us(&w.start).map_err(Error::Refused)?,
             end_us: parse_instant_us(&w.end).map_err(Error::Refused)?,
         };
-        let mut scan = ViewScan::plan(repo, v, needed[&v].iter().copied().collect(), window)?;
-        let rows = scan.run(Some(&only), &|_| {})?;
+        let scan = ViewScan::plan(repo, v, needed[&v].iter().copied().collect(), window)?;
+        let rows = scan.run(Partition::ALL, Some(&only), 0, &|_| {})?;
         scans.push((scan, rows));
     }
     let inputs = scans

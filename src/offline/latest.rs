@@ -29,6 +29,11 @@ fn shard_of_hash(hash: u64) -> usize {
     ((hash >> 40) as usize) & (SHARDS - 1)
 }
 
+/// The hash every placement decision derives from: shard, index bucket, order, partition.
+pub(crate) fn key_hash(key: &str) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
 /// What decides which row wins (SPEC §2.2): event time, then created time, then scan order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rank {
@@ -94,9 +99,27 @@ pub(crate) struct Collector {
     pub rows_in_window: AtomicU64,
 }
 
+/// A share of the entities, chosen by their key's hash: a run may scan its views once per
+/// partition so that writing one partition overlaps reading the next (see `materialize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Partition {
+    /// Every entity.
+    pub const ALL: Partition = Partition { index: 0, count: 1 };
+
+    /// Uses hash bits that neither the shard, the index bucket nor its tag use.
+    pub(crate) fn holds(&self, hash: u64) -> bool {
+        self.count <= 1 || ((hash >> 46) & 0x3ff) as u32 % self.count == self.index
+    }
+}
+
 /// A batch of rows grouped by shard, ready to be offered to the collector.
-#[derive(Default)]
 pub(crate) struct ShardedBatch {
+    part: Partition,
     keys: String,
     key_ends: Vec<usize>,
     hashes: Vec<u64>,
@@ -105,6 +128,21 @@ pub(crate) struct ShardedBatch {
 }
 
 impl ShardedBatch {
+    pub fn new(part: Partition) -> ShardedBatch {
+        ShardedBatch {
+            part,
+            keys: String::new(),
+            key_ends: Vec::new(),
+            hashes: Vec::new(),
+            by_shard: Vec::new(),
+            packed: Vec::new(),
+        }
+    }
+
+    pub fn partition(&self) -> Partition {
+        self.part
+    }
+
     pub fn clear(&mut self) {
         self.keys.clear();
         self.key_ends.clear();
@@ -118,14 +156,15 @@ impl ShardedBatch {
         &mut self.keys
     }
 
-    /// Ends row `i`'s key; `keep` false drops the row (e.g. filtered out by `warm`).
+    /// Ends row `i`'s key; `keep` false drops the row (e.g. filtered out by `warm`), and so
+    /// does a key outside the batch's partition.
     pub fn end_key(&mut self, i: u32, keep: impl FnOnce(&str) -> bool) {
         let start = self.key_ends.last().copied().unwrap_or(0);
         self.key_ends.push(self.keys.len());
         let key = &self.keys[start..];
-        let hash = FxBuildHasher.hash_one(key);
+        let hash = key_hash(key);
         self.hashes.push(hash);
-        if keep(key) {
+        if self.part.holds(hash) && keep(key) {
             self.by_shard[shard_of_hash(hash)].push(i);
         }
     }
@@ -226,7 +265,7 @@ impl Collector {
     }
 
     /// Freezes every shard (in parallel), releasing each shard as soon as it is converted.
-    pub fn freeze(self) -> LatestRows {
+    pub fn freeze(self, rows_read: Vec<u64>) -> LatestRows {
         let shards = self
             .shards
             .into_par_iter()
@@ -276,6 +315,7 @@ impl Collector {
             .collect();
         LatestRows {
             shards,
+            rows_read,
             null_entity_rows: self.null_entity_rows.into_inner(),
             null_timestamp_rows: self.null_timestamp_rows.into_inner(),
             rows_in_window: self.rows_in_window.into_inner(),
@@ -339,6 +379,8 @@ impl<'a> Row<'a> {
 /// The result of scanning a view: the latest row per entity plus what the manifest reports.
 pub struct LatestRows {
     shards: Vec<FrozenShard>,
+    /// Per file of the scan: rows read after row-group pruning.
+    pub rows_read: Vec<u64>,
     pub null_entity_rows: u64,
     pub null_timestamp_rows: u64,
     pub rows_in_window: u64,
@@ -390,7 +432,7 @@ mod tests {
     /// Offers `(key, event_us, items)` rows one batch each, the way a scan does.
     fn collect(rows: &[(&str, i64, &[u8])]) -> LatestRows {
         let collector = Collector::new(0);
-        let mut batch = ShardedBatch::default();
+        let mut batch = ShardedBatch::new(Partition::ALL);
         let (mut nulls, mut items) = (Vec::new(), Vec::new());
         for (n, &(key, event_us, data)) in rows.iter().enumerate() {
             batch.clear();
@@ -404,7 +446,7 @@ mod tests {
             let encode = |_, _: &mut Vec<u16>, out: &mut Vec<u8>| out.extend_from_slice(data);
             collector.offer(&mut batch, rank, encode, &mut nulls, &mut items);
         }
-        collector.freeze()
+        collector.freeze(Vec::new())
     }
 
     fn latest<'r>(rows: &'r LatestRows, key: &str) -> Option<(i64, &'r [u8])> {

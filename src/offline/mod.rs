@@ -10,6 +10,6 @@ mod values;
 
 pub use coerce::{Coercion, coercion};
 pub use files::source_files;
-pub use latest::{LatestRows, Rank, Row, RowRef};
+pub use latest::{LatestRows, Partition, Rank, Row, RowRef};
 pub use popularity::top_entities;
 pub use scan::{DataProblem, SourceFile, ViewScan, Window};

@@ -24,7 +24,7 @@ use rustc_hash::FxHashSet;
 
 use super::coerce::{Coercion, coercion, normalize};
 use super::files::source_files;
-use super::latest::{Collector, LatestRows, Rank, ShardedBatch};
+use super::latest::{Collector, LatestRows, Partition, Rank, ShardedBatch, key_hash};
 use super::values::{Column, write_item};
 use crate::entity_key::{KeyPart, render_entity};
 use crate::error::Error;
@@ -46,8 +46,6 @@ pub struct SourceFile {
     pub size: u64,
     pub modified_ns: i64,
     pub rows: u64,
-    /// Rows read after row-group pruning (filled by the scan).
-    pub rows_read: u64,
 }
 
 /// Everything needed to scan one view, resolved from metadata before any data is read.
@@ -67,8 +65,6 @@ pub struct ViewScan {
     ts_column: String,
     created_column: Option<String>,
     feature_columns: Vec<(String, DType)>,
-    /// How many entities the scan will likely find (0 if unknown), to size its tables.
-    pub expected_entities: usize,
     /// Per needed feature: its default item, or nil.
     default_items: Vec<Vec<u8>>,
     has_default: Vec<bool>,
@@ -264,7 +260,6 @@ impl ViewScan {
                 size: fs_meta.len(),
                 modified_ns,
                 rows: first_row,
-                rows_read: 0,
             });
             metas.push(meta);
         }
@@ -302,7 +297,6 @@ impl ViewScan {
             ts_column,
             created_column,
             feature_columns,
-            expected_entities: 0,
             default_items,
             has_default,
         })
@@ -310,6 +304,14 @@ impl ViewScan {
 
     pub fn row_groups_to_read(&self) -> usize {
         self.tasks.len()
+    }
+
+    /// Rows in the row groups that survived pruning.
+    pub fn rows_to_read(&self) -> u64 {
+        self.tasks
+            .iter()
+            .map(|&(f, rg, _)| self.metas[f].metadata().row_group(rg).num_rows() as u64)
+            .sum()
     }
 
     /// The encoded default (or nil) of each needed feature, for entities absent from the view.
@@ -321,30 +323,30 @@ impl ViewScan {
         self.has_default[needed_pos]
     }
 
-    /// Scans every surviving row group in parallel and returns the latest row per entity.
-    /// With `only`, rows of other entities are skipped before any value is read (for `warm`).
+    /// Scans every surviving row group in parallel and returns the latest row per entity of
+    /// `part`. With `only`, rows of other entities are skipped before any value is read (for
+    /// `warm`). `expected` entities (0 if unknown) size the tables up front.
     pub fn run(
-        &mut self,
+        &self,
+        part: Partition,
         only: Option<&FxHashSet<Box<str>>>,
+        expected: usize,
         on_row_group: &(dyn Fn(u64) + Sync),
     ) -> Result<LatestRows, Error> {
         let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
-        let collector = Collector::new(self.expected_entities);
-        let this = &*self;
-        this.tasks.par_iter().try_for_each_init(
-            Scratch::default,
+        let collector = Collector::new(expected);
+        self.tasks.par_iter().try_for_each_init(
+            || Scratch::new(part),
             |scratch, &(file_ix, rg_ix, first_row)| {
                 let n =
-                    this.scan_row_group(file_ix, rg_ix, first_row, only, &collector, scratch)?;
+                    self.scan_row_group(file_ix, rg_ix, first_row, only, &collector, scratch)?;
                 rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
                 on_row_group(n);
                 Ok::<_, Error>(())
             },
         )?;
-        for (f, n) in self.files.iter_mut().zip(rows_read) {
-            f.rows_read = n.into_inner();
-        }
-        Ok(collector.freeze())
+        let rows_read = rows_read.into_iter().map(AtomicU64::into_inner).collect();
+        Ok(collector.freeze(rows_read))
     }
 
     fn scan_row_group(
@@ -452,6 +454,20 @@ impl ViewScan {
         collector.count(&collector.null_timestamp_rows, null_ts);
         collector.count(&collector.null_entity_rows, null_key);
         collector.count(&collector.rows_in_window, rows.len() as u64);
+        // Past the first partition, whose pass checked every value, rows of other partitions are
+        // dropped before their values are converted.
+        let part = scratch.batch.partition();
+        if part.index > 0 {
+            let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
+            let (mut parts, mut key) = (Vec::with_capacity(key_parts.len()), String::new());
+            rows.retain(|&r| {
+                parts.clear();
+                parts.extend(key_parts.iter().map(|k| k.key_part(r as usize)));
+                key.clear();
+                render_entity(&parts, &mut key);
+                part.holds(key_hash(&key))
+            });
+        }
         if rows.is_empty() {
             return Ok(());
         }
@@ -529,11 +545,20 @@ impl ViewScan {
 }
 
 /// Per-task buffers, reused across batches.
-#[derive(Default)]
 struct Scratch {
     batch: ShardedBatch,
     items: Vec<u8>,
     nulls: Vec<u16>,
+}
+
+impl Scratch {
+    fn new(part: Partition) -> Scratch {
+        Scratch {
+            batch: ShardedBatch::new(part),
+            items: Vec::new(),
+            nulls: Vec::new(),
+        }
+    }
 }
 
 fn column_list(schema: &Arc<Schema>) -> String {

@@ -329,3 +329,51 @@ fn get_prints_named_values() {
         missing.stderr
     );
 }
+
+#[test]
+fn partitions_change_nothing_that_lands() {
+    // Scanning in shares of the entities (to overlap reads with writes) must write exactly the
+    // keys, bytes, expiries and manifest figures of a single scan; 16 shares of 9 entities also
+    // leaves some shares empty.
+    let repo = scratch_repo("golden");
+    let landed = |partitions: &str| {
+        let redis = RedisServer::start();
+        let run = fsctl(
+            repo.path(),
+            Some(&redis),
+            &[
+                "--format",
+                "json",
+                "materialize",
+                "--end",
+                END,
+                "--partitions",
+                partitions,
+            ],
+        );
+        run.ok();
+        let report = run.json();
+        let mut con = redis.con();
+        let mut out = Vec::new();
+        for service in ["scoring", "balances"] {
+            let snap = current(&mut con, PREFIX, service).expect("committed");
+            let mut m = manifest(&mut con, PREFIX, service);
+            for volatile in ["created_at", "committed_at"] {
+                m.as_object_mut().unwrap().remove(volatile);
+            }
+            let keys = data_keys(&mut con, &format!("{PREFIX}:{service}:{snap}:"));
+            let expiries: Vec<i64> = keys
+                .iter()
+                .map(|(k, _)| redis::cmd("PEXPIRETIME").arg(k).query(&mut con).unwrap())
+                .collect();
+            assert!(!keys.is_empty());
+            out.push((keys, expiries, m));
+        }
+        let parts = report["services"][0]["partitions"].clone();
+        (out, parts)
+    };
+    let (one, p1) = landed("1");
+    let (many, p16) = landed("16");
+    assert_eq!((p1, p16), (1.into(), 16.into()));
+    assert_eq!(one, many);
+}

@@ -278,6 +278,47 @@ fn quality_gate_blocks_the_commit_and_skip_checks_records_it() {
 }
 
 #[test]
+fn a_partitioned_run_refused_by_the_gate_takes_back_what_it_wrote() {
+    // In shares, the gate can only be evaluated once every share was read, after the first
+    // shares were written: a refusal deletes them again, and the lock is released.
+    let repo = scratch_repo("golden");
+    edit_yaml(
+        repo.path(),
+        "{name: age, dtype: int64}",
+        "{name: age, dtype: int64, checks: {max: 80}}",
+    );
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let run = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "materialize",
+            "--service",
+            "scoring",
+            "--end",
+            END,
+            "--partitions",
+            "4",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("profile.age: maximum 90 is above the limit 80 (max)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(current(&mut con, PREFIX, "scoring"), None);
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
+    assert_eq!(
+        keys,
+        Vec::<String>::new(),
+        "no vector and no lock left behind"
+    );
+}
+
+#[test]
 fn empty_result_is_not_committed_without_allow_empty() {
     let repo = scratch_repo("golden");
     let redis = RedisServer::start();
