@@ -9,14 +9,16 @@
 //! then by the key's hash, then by the key), its rows copied into a new arena in that order, so
 //! assembly reads every view sequentially and joins them by merging (see `Assembler::entities`).
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use compact_str::CompactString;
 use hashbrown::HashTable;
 use rayon::prelude::*;
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHasher};
+
+use crate::entity_key::KeyPart;
 
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
@@ -111,15 +113,34 @@ impl Partition {
     /// Every entity.
     pub const ALL: Partition = Partition { index: 0, count: 1 };
 
-    /// Uses hash bits that neither the shard, the index bucket nor its tag use.
-    pub(crate) fn holds(&self, hash: u64) -> bool {
-        self.count <= 1 || ((hash >> 46) & 0x3ff) as u32 % self.count == self.index
+    /// Does the partition hold the entity with these join key values? Decided on the values
+    /// themselves, not on the rendered key: an integer key needs no rendering to be dropped.
+    pub(crate) fn holds(&self, parts: &[KeyPart<'_>]) -> bool {
+        if self.count <= 1 {
+            return true;
+        }
+        let mut h = FxHasher::default();
+        for part in parts {
+            match part {
+                KeyPart::Int(v) => h.write_i64(*v),
+                KeyPart::Str(s) => h.write(s.as_bytes()),
+            }
+        }
+        // The splitmix64 finalizer, so that the choice is independent of the shard and order.
+        let mut x = h.finish();
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        // The last partition gets half a share: its writes are the only ones nothing overlaps.
+        let shares = 2 * u64::from(self.count) - 1;
+        let share = ((x >> 11) % shares) as u32;
+        (share / 2).min(self.count - 1) == self.index
     }
 }
 
 /// A batch of rows grouped by shard, ready to be offered to the collector.
+#[derive(Default)]
 pub(crate) struct ShardedBatch {
-    part: Partition,
     keys: String,
     key_ends: Vec<usize>,
     hashes: Vec<u64>,
@@ -128,21 +149,6 @@ pub(crate) struct ShardedBatch {
 }
 
 impl ShardedBatch {
-    pub fn new(part: Partition) -> ShardedBatch {
-        ShardedBatch {
-            part,
-            keys: String::new(),
-            key_ends: Vec::new(),
-            hashes: Vec::new(),
-            by_shard: Vec::new(),
-            packed: Vec::new(),
-        }
-    }
-
-    pub fn partition(&self) -> Partition {
-        self.part
-    }
-
     pub fn clear(&mut self) {
         self.keys.clear();
         self.key_ends.clear();
@@ -156,15 +162,14 @@ impl ShardedBatch {
         &mut self.keys
     }
 
-    /// Ends row `i`'s key; `keep` false drops the row (e.g. filtered out by `warm`), and so
-    /// does a key outside the batch's partition.
+    /// Ends row `i`'s key; `keep` false drops the row (e.g. filtered out by `warm`).
     pub fn end_key(&mut self, i: u32, keep: impl FnOnce(&str) -> bool) {
         let start = self.key_ends.last().copied().unwrap_or(0);
         self.key_ends.push(self.keys.len());
         let key = &self.keys[start..];
         let hash = key_hash(key);
         self.hashes.push(hash);
-        if self.part.holds(hash) && keep(key) {
+        if keep(key) {
             self.by_shard[shard_of_hash(hash)].push(i);
         }
     }
@@ -432,7 +437,7 @@ mod tests {
     /// Offers `(key, event_us, items)` rows one batch each, the way a scan does.
     fn collect(rows: &[(&str, i64, &[u8])]) -> LatestRows {
         let collector = Collector::new(0);
-        let mut batch = ShardedBatch::new(Partition::ALL);
+        let mut batch = ShardedBatch::default();
         let (mut nulls, mut items) = (Vec::new(), Vec::new());
         for (n, &(key, event_us, data)) in rows.iter().enumerate() {
             batch.clear();
@@ -473,6 +478,37 @@ mod tests {
         );
         assert_eq!(latest(&rows, "c"), Some((1, &b""[..])));
         assert_eq!(latest(&rows, "d"), None);
+    }
+
+    #[test]
+    fn every_entity_is_in_exactly_one_partition_and_the_last_is_half_a_share() {
+        for count in [1, 2, 3, 4, 7] {
+            let mut sizes = vec![0usize; count as usize];
+            for i in 0..30_000i64 {
+                let parts = if i % 2 == 0 {
+                    vec![KeyPart::Int(i)]
+                } else {
+                    vec![KeyPart::Str("acct"), KeyPart::Int(i)]
+                };
+                let holders: Vec<u32> = (0..count)
+                    .filter(|&index| Partition { index, count }.holds(&parts))
+                    .collect();
+                assert_eq!(holders.len(), 1, "{parts:?} in {count}: {holders:?}");
+                sizes[holders[0] as usize] += 1;
+            }
+            let share = 30_000.0 / (2.0 * f64::from(count) - 1.0);
+            for (i, &n) in sizes.iter().enumerate() {
+                let want = if i + 1 == count as usize {
+                    share
+                } else {
+                    2.0 * share
+                };
+                assert!(
+                    (n as f64 - want).abs() < want * 0.1 + 1.0,
+                    "{count}: {sizes:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use rustc_hash::FxHashSet;
 
 use super::coerce::{Coercion, coercion, normalize};
 use super::files::source_files;
-use super::latest::{Collector, LatestRows, Partition, Rank, ShardedBatch, key_hash};
+use super::latest::{Collector, LatestRows, Partition, Rank, ShardedBatch};
 use super::values::{Column, write_item};
 use crate::entity_key::{KeyPart, render_entity};
 use crate::error::Error;
@@ -456,16 +456,14 @@ impl ViewScan {
         collector.count(&collector.rows_in_window, rows.len() as u64);
         // Past the first partition, whose pass checked every value, rows of other partitions are
         // dropped before their values are converted.
-        let part = scratch.batch.partition();
+        let part = scratch.part;
         if part.index > 0 {
             let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
-            let (mut parts, mut key) = (Vec::with_capacity(key_parts.len()), String::new());
+            let mut parts = Vec::with_capacity(key_parts.len());
             rows.retain(|&r| {
                 parts.clear();
                 parts.extend(key_parts.iter().map(|k| k.key_part(r as usize)));
-                key.clear();
-                render_entity(&parts, &mut key);
-                part.holds(key_hash(&key))
+                part.holds(&parts)
             });
         }
         if rows.is_empty() {
@@ -520,6 +518,10 @@ impl ViewScan {
         for i in 0..sel.num_rows() {
             parts.clear();
             parts.extend(key_parts.iter().map(|k| k.key_part(i)));
+            if part.index == 0 && !part.holds(&parts) {
+                batch.end_key(i as u32, |_| false);
+                continue;
+            }
             render_entity(&parts, batch.key_buffer());
             batch.end_key(i as u32, |key| only.is_none_or(|only| only.contains(key)));
         }
@@ -546,6 +548,7 @@ impl ViewScan {
 
 /// Per-task buffers, reused across batches.
 struct Scratch {
+    part: Partition,
     batch: ShardedBatch,
     items: Vec<u8>,
     nulls: Vec<u16>,
@@ -554,7 +557,8 @@ struct Scratch {
 impl Scratch {
     fn new(part: Partition) -> Scratch {
         Scratch {
-            batch: ShardedBatch::new(part),
+            part,
+            batch: ShardedBatch::default(),
             items: Vec::new(),
             nulls: Vec::new(),
         }
