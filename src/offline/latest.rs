@@ -2,7 +2,7 @@
 //! stages read.
 //!
 //! While scanning, entities live in `SHARDS` independently locked shards, so parallel row groups
-//! share one table per view. A shard is a small hash index (8-byte entries) over a dense
+//! share one table per view. A shard is a small hash index (16-byte entries) over a dense
 //! vector of slots, whose rows (null positions and encoded items) live in one arena and are
 //! overwritten in place by a newer row that fits: no allocation per entity or per row. When the
 //! scan ends, each shard is frozen into an exactly-sized vector in processing order (by shard,
@@ -31,9 +31,18 @@ fn shard_of_hash(hash: u64) -> usize {
     ((hash >> 40) as usize) & (SHARDS - 1)
 }
 
-/// The hash every placement decision derives from: shard, index bucket, order, partition.
+/// The hash shard, index bucket and order derive from. One entity's keys are all strings or
+/// all integers, so every view of a service orders its entities alike.
 pub(crate) fn key_hash(key: &str) -> u64 {
     FxBuildHasher.hash_one(key)
+}
+
+/// `key_hash` for an integer key (the splitmix64 finalizer: every bit depends on every bit).
+fn int_hash(v: i64) -> u64 {
+    let mut x = v as u64;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// What decides which row wins (SPEC §2.2): event time, then created time, then scan order.
@@ -57,13 +66,14 @@ struct Slot {
     cap: u32,
 }
 
-/// One shard of the candidates: a small table of `(slot, low 32 bits of the key's hash)` (it
-/// stays in cache and grows without touching the slots; as a map of 64-byte entries it was the
-/// scan's largest cost) over a dense vector of slots, whose rows live in one arena. A newer row
+/// One shard of the candidates: a small table of `(slot, low 32 bits of the key's hash, integer
+/// key or 0)` (it stays in cache, grows without touching the slots, and settles an integer key
+/// without them; as a map of 64-byte entries it was the scan's largest cost) over a dense vector
+/// of slots, whose rows live in one arena. A newer row
 /// overwrites its predecessor in place when it fits the bytes reserved (rows of a view differ
 /// only by strings and integer widths), else it is appended: no allocation per entity.
 struct Shard {
-    index: HashTable<(u32, u32)>,
+    index: HashTable<(u32, u32, i64)>,
     slots: Vec<Slot>,
     arena: Vec<u8>,
 }
@@ -138,11 +148,15 @@ impl Partition {
     }
 }
 
-/// A batch of rows grouped by shard, ready to be offered to the collector.
+/// A batch of rows grouped by shard, ready to be offered to the collector. Keys are rendered
+/// strings, or, for an entity with a single int64 join key, the integers themselves: they are
+/// hashed and compared as integers and rendered only once per entity.
 #[derive(Default)]
 pub(crate) struct ShardedBatch {
     keys: String,
     key_ends: Vec<usize>,
+    /// Row `i`'s integer key (integer batches only).
+    ints: Vec<i64>,
     hashes: Vec<u64>,
     by_shard: Vec<Vec<u32>>,
     packed: Vec<u8>,
@@ -152,6 +166,7 @@ impl ShardedBatch {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.key_ends.clear();
+        self.ints.clear();
         self.hashes.clear();
         self.by_shard.resize_with(SHARDS, Vec::new);
         self.by_shard.iter_mut().for_each(Vec::clear);
@@ -170,6 +185,16 @@ impl ShardedBatch {
         let hash = key_hash(key);
         self.hashes.push(hash);
         if keep(key) {
+            self.by_shard[shard_of_hash(hash)].push(i);
+        }
+    }
+
+    /// Ends row `i` of an integer batch with key `v`; `keep` false drops the row.
+    pub fn end_int(&mut self, i: u32, v: i64, keep: impl FnOnce(i64) -> bool) {
+        let hash = int_hash(v);
+        self.ints.push(v);
+        self.hashes.push(hash);
+        if keep(v) {
             self.by_shard[shard_of_hash(hash)].push(i);
         }
     }
@@ -218,15 +243,22 @@ impl Collector {
             }
             let mut guard = self.shards[shard].lock().expect("no task panicked");
             let shard = &mut *guard;
+            let ints = !batch.ints.is_empty();
             for &i in members {
                 let i = i as usize;
-                let (key, low, r) = (batch.key(i), batch.hashes[i] as u32, rank(i));
-                let found = shard
-                    .index
-                    .find(index_hash(low), |&(s, l)| {
+                let (low, r) = (batch.hashes[i] as u32, rank(i));
+                let found = if ints {
+                    let v = batch.ints[i];
+                    shard
+                        .index
+                        .find(index_hash(low), |&(_, l, k)| l == low && k == v)
+                } else {
+                    let key = batch.key(i);
+                    shard.index.find(index_hash(low), |&(s, l, _)| {
                         l == low && shard.slots[s as usize].key == key
                     })
-                    .map(|&(s, _)| s as usize);
+                }
+                .map(|&(s, _, _)| s as usize);
                 if found.is_some_and(|s| shard.slots[s].rank >= r) {
                     continue;
                 }
@@ -252,8 +284,14 @@ impl Collector {
                         let (at, cap) = shard.reserve(&packed);
                         let s = u32::try_from(shard.slots.len())
                             .expect("under 2^32 entities per shard");
+                        let (key, int) = if ints {
+                            let v = batch.ints[i];
+                            (CompactString::from(itoa::Buffer::new().format(v)), v)
+                        } else {
+                            (CompactString::from(batch.key(i)), 0)
+                        };
                         shard.slots.push(Slot {
-                            key: CompactString::from(key),
+                            key,
                             rank: r,
                             at,
                             len: packed.len() as u32,
@@ -261,7 +299,9 @@ impl Collector {
                         });
                         shard
                             .index
-                            .insert_unique(index_hash(low), (s, low), |&(_, l)| index_hash(l));
+                            .insert_unique(index_hash(low), (s, low, int), |&(_, l, _)| {
+                                index_hash(l)
+                            });
                     }
                 }
             }
@@ -283,7 +323,7 @@ impl Collector {
                 } = m.into_inner().expect("no task panicked");
                 let mut order: Vec<(u64, u32)> = index
                     .into_iter()
-                    .map(|(i, low)| ((shard as u64) << 32 | u64::from(low), i))
+                    .map(|(i, low, _)| ((shard as u64) << 32 | u64::from(low), i))
                     .collect();
                 order.sort_unstable_by(|a, b| {
                     a.0.cmp(&b.0).then_with(|| {
@@ -452,6 +492,44 @@ mod tests {
             collector.offer(&mut batch, rank, encode, &mut nulls, &mut items);
         }
         collector.freeze(Vec::new())
+    }
+
+    /// Like `collect`, with integer keys.
+    fn collect_ints(rows: &[(i64, i64, &[u8])]) -> LatestRows {
+        let collector = Collector::new(0);
+        let mut batch = ShardedBatch::default();
+        let (mut nulls, mut items) = (Vec::new(), Vec::new());
+        for (n, &(key, event_us, data)) in rows.iter().enumerate() {
+            batch.clear();
+            batch.end_int(0, key, |_| true);
+            let rank = |_| Rank {
+                event_us,
+                created_us: i64::MIN,
+                order: n as u64,
+            };
+            let encode = |_, _: &mut Vec<u16>, out: &mut Vec<u8>| out.extend_from_slice(data);
+            collector.offer(&mut batch, rank, encode, &mut nulls, &mut items);
+        }
+        collector.freeze(Vec::new())
+    }
+
+    #[test]
+    fn integer_keys_are_rendered_once_and_compared_as_integers() {
+        let rows = collect_ints(&[
+            (42, 1, b"old"),
+            (-7, 3, b"neg"),
+            (42, 2, b"new"),
+            (i64::MIN, 1, b"min"),
+            (0, 1, b"zero"),
+        ]);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(latest(&rows, "42"), Some((2, &b"new"[..])));
+        assert_eq!(latest(&rows, "-7"), Some((3, &b"neg"[..])));
+        assert_eq!(
+            latest(&rows, "-9223372036854775808"),
+            Some((1, &b"min"[..]))
+        );
+        assert_eq!(latest(&rows, "0"), Some((1, &b"zero"[..])));
     }
 
     fn latest<'r>(rows: &'r LatestRows, key: &str) -> Option<(i64, &'r [u8])> {

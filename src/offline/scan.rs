@@ -510,20 +510,35 @@ impl ViewScan {
         let features: Vec<Column<'_>> = features.iter().map(Column::new).collect();
         let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
 
-        // 3. Render every key once, group rows by shard, then offer them (one lock per shard);
-        //    values are encoded only for rows that beat the entity's current best.
+        // 3. Render every key once (a single integer key is kept as the integer), group rows by
+        //    shard, then offer them (one lock per shard); values are encoded only for rows that
+        //    beat the entity's current best.
         let batch = &mut scratch.batch;
         batch.clear();
         let mut parts: Vec<KeyPart<'_>> = Vec::with_capacity(key_parts.len());
-        for i in 0..sel.num_rows() {
-            parts.clear();
-            parts.extend(key_parts.iter().map(|k| k.key_part(i)));
-            if part.index == 0 && !part.holds(&parts) {
-                batch.end_key(i as u32, |_| false);
-                continue;
+        if let [Column::Int(ints)] = key_parts.as_slice() {
+            let mut text = itoa::Buffer::new();
+            for i in 0..sel.num_rows() {
+                let v = ints.value(i);
+                if part.index == 0 && !part.holds(&[KeyPart::Int(v)]) {
+                    batch.end_int(i as u32, v, |_| false);
+                    continue;
+                }
+                batch.end_int(i as u32, v, |v| {
+                    only.is_none_or(|only| only.contains(text.format(v)))
+                });
             }
-            render_entity(&parts, batch.key_buffer());
-            batch.end_key(i as u32, |key| only.is_none_or(|only| only.contains(key)));
+        } else {
+            for i in 0..sel.num_rows() {
+                parts.clear();
+                parts.extend(key_parts.iter().map(|k| k.key_part(i)));
+                if part.index == 0 && !part.holds(&parts) {
+                    batch.end_key(i as u32, |_| false);
+                    continue;
+                }
+                render_entity(&parts, batch.key_buffer());
+                batch.end_key(i as u32, |key| only.is_none_or(|only| only.contains(key)));
+            }
         }
         let rank = |i: usize| Rank {
             event_us: ts.value(i),
