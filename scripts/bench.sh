@@ -16,11 +16,11 @@ mkdir -p "$WORK"
 cargo build -q --release --bins --examples
 
 # A dataset is regenerated when missing or older than 20 h (its rows must fall in the windows).
-dataset() { # name entities embedding_dim
+dataset() { # name entities embedding_dim [rows_per_entity]
   local dir=bench/data/$1 now_hour=$(( $(date +%s) / 3600 ))
   if [ ! -f "$dir/ANCHOR" ] || [ $(( now_hour - $(cat "$dir/ANCHOR") )) -gt 20 ]; then
     rm -rf "$dir"
-    cargo run -q --release --example datagen -- banking "$dir" --entities "$2" --embedding-dim "$3" --anchor-hour "$now_hour" >&2
+    cargo run -q --release --example datagen -- banking "$dir" --entities "$2" --embedding-dim "$3" --rows-per-entity "${4:-3}" --anchor-hour "$now_hour" >&2
     cp feature_repo/feature_store.yaml "$dir/"
     echo "$now_hour" > "$dir/ANCHOR"
   fi
@@ -41,7 +41,7 @@ trap stop_all EXIT
 used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print $2+0}'; }
 now() { date +%s.%N; }
 
-measure() { # label dir service
+measure() { # label dir service [quick: materialize and pipe only]
   local label=$1 dir=$2 service=$3 out=$WORK/$1
   local end; end=$(date -u -d "@$(( $(cat "$dir/ANCHOR") * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
   mkdir -p "$out"
@@ -59,7 +59,7 @@ measure() { # label dir service
   stat -c %s "$out/stream.resp" > "$out/stream_bytes"
   rm -f "$out/stream.resp"
   redis-cli -p "$b" shutdown nosave >/dev/null 2>&1 || true
-  if [ "$service" = realtime_scoring ]; then
+  if [ "$service" = realtime_scoring ] && [ "${4:-}" != quick ]; then
     # 3. reader latency vs raw MGET, on the server fsctl wrote.
     FSCTL_REDIS_URL=redis://127.0.0.1:$a/0 target/release/examples/readbench "$dir" "$service" 3000 > "$out/read.jsonl"
     # 4. warm: extend 100k present keys; then recompute 10k after deleting every data key.
@@ -79,6 +79,12 @@ for n in $SIZES; do
   measure "scoring-$n" "$dir" realtime_scoring
   LABELS="$LABELS scoring-$n"
 done
+# State is bounded by entities, not rows: the same 1M entities with twice the rows per entity.
+case " $SIZES " in *" 1000000 "*)
+  dir=$(dataset "1000000-rows6" 1000000 16 6)
+  measure "scoring-1000000-rows6" "$dir" realtime_scoring quick
+  LABELS="$LABELS scoring-1000000-rows6" ;;
+esac
 dir=$(dataset "emb-$EMB_N" "$EMB_N" 256)
 measure "embedding-$EMB_N" "$dir" recommendations
 LABELS="$LABELS embedding-$EMB_N"
