@@ -18,7 +18,7 @@ use crate::online::{
     self, CommandSink, Flip, KeySpace, Manifest, PackedBatch, RedisTarget, RespFile, RunLock,
 };
 use crate::progress::Progress;
-use crate::repo::{Repo, Service, format_duration_ms, parse_duration_ms};
+use crate::repo::{Repo, Service, View, format_duration_ms, parse_duration_ms};
 use crate::time::{format_us, now_us, parse_instant_us};
 
 /// Materialize feature services into Redis.
@@ -403,6 +403,11 @@ pub fn materialize(
     }
 }
 
+/// Can the quality gate refuse a service reading this view?
+fn has_checks(view: &View) -> bool {
+    view.min_entities.is_some() || view.features.iter().any(|f| !f.checks.is_empty())
+}
+
 fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().expect("the write stage does not panic")
 }
@@ -601,8 +606,10 @@ struct ServiceJob<'a> {
     counts: Vec<ColumnCounts>,
     entities: u64,
     bytes_written: u64,
-    /// Entities written to Redis so far, kept while the quality gate may still refuse them.
-    written: Vec<String>,
+    /// Entities written to Redis so far, kept while the quality gate may still refuse them:
+    /// their keys back to back, and where each ends (a few bytes per entity, not a `String`).
+    written: String,
+    written_ends: Vec<usize>,
     refused: Option<Error>,
     encode_t: Duration,
     write_t: Duration,
@@ -637,7 +644,8 @@ impl<'a> ServiceJob<'a> {
             counts: vec![ColumnCounts::default(); service.features.len()],
             entities: 0,
             bytes_written: 0,
-            written: Vec::new(),
+            written: String::new(),
+            written_ends: Vec::new(),
             refused: None,
             encode_t: Duration::ZERO,
             write_t: Duration::ZERO,
@@ -723,9 +731,15 @@ impl<'a> ServiceJob<'a> {
         let entities = assembler.entities();
         self.entities += entities.len() as u64;
         // Until the gate has passed, remember what was written, to take it back on refusal.
-        if self.sink.is_some() && !last && !self.args.skip_checks {
-            self.written
-                .extend(entities.keys().iter().map(|k| k.to_string()));
+        if self.sink.is_some()
+            && !last
+            && !self.args.skip_checks
+            && s.views.iter().any(|&v| has_checks(&repo.views[v]))
+        {
+            for k in entities.keys() {
+                self.written.push_str(k);
+                self.written_ends.push(self.written.len());
+            }
         }
         let as_of_ms = self.end_us / 1000;
         let prefix = self.keys.data_prefix(&self.snapshot);
@@ -781,11 +795,19 @@ impl<'a> ServiceJob<'a> {
         }
         if let Some(con) = con
             && !self.was_committed
-            && !self.written.is_empty()
+            && !self.written_ends.is_empty()
         {
             let prefix = self.keys.data_prefix(&self.snapshot);
-            for chunk in self.written.chunks(1000) {
-                let keys: Vec<String> = chunk.iter().map(|e| format!("{prefix}{e}")).collect();
+            let mut start = 0;
+            for chunk in self.written_ends.chunks(1000) {
+                let keys: Vec<String> = chunk
+                    .iter()
+                    .map(|&end| {
+                        let key = format!("{prefix}{}", &self.written[start..end]);
+                        start = end;
+                        key
+                    })
+                    .collect();
                 if redis::cmd("DEL").arg(&keys).query::<u64>(con).is_err() {
                     break;
                 }
