@@ -319,6 +319,40 @@ fn a_partitioned_run_refused_by_the_gate_takes_back_what_it_wrote() {
 }
 
 #[test]
+fn a_refused_service_does_not_hold_back_the_others() {
+    let repo = scratch_repo("golden");
+    edit_yaml(
+        repo.path(),
+        "{name: age, dtype: int64}",
+        "{name: age, dtype: int64, checks: {max: 80}}",
+    );
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let run = fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--end", END, "--partitions", "2"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("service `scoring`"), "{}", run.stderr);
+    assert_eq!(current(&mut con, PREFIX, "scoring"), None);
+    let balances = current(&mut con, PREFIX, "balances").expect("balances committed");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{PREFIX}:scoring:*"))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        keys,
+        Vec::<String>::new(),
+        "scoring's vectors were taken back"
+    );
+    assert_eq!(
+        data_keys(&mut con, &format!("{PREFIX}:balances:{balances}:")).len(),
+        3
+    );
+}
+
+#[test]
 fn empty_result_is_not_committed_without_allow_empty() {
     let repo = scratch_repo("golden");
     let redis = RedisServer::start();
