@@ -474,15 +474,18 @@ impl LatestRows {
 mod tests {
     use super::*;
 
-    /// Offers `(key, event_us, items)` rows one batch each, the way a scan does.
-    fn collect(rows: &[(&str, i64, &[u8])]) -> LatestRows {
+    /// Offers `(key, event_us, items)` rows one batch each, the way a scan does; `end` ends row
+    /// 0 of the batch with the key.
+    fn collect_with<K: Copy>(
+        rows: &[(K, i64, &[u8])],
+        end: impl Fn(&mut ShardedBatch, K),
+    ) -> LatestRows {
         let collector = Collector::new(0);
         let mut batch = ShardedBatch::default();
         let (mut nulls, mut items) = (Vec::new(), Vec::new());
         for (n, &(key, event_us, data)) in rows.iter().enumerate() {
             batch.clear();
-            batch.key_buffer().push_str(key);
-            batch.end_key(0, |_| true);
+            end(&mut batch, key);
             let rank = |_| Rank {
                 event_us,
                 created_us: i64::MIN,
@@ -494,23 +497,15 @@ mod tests {
         collector.freeze(Vec::new())
     }
 
-    /// Like `collect`, with integer keys.
+    fn collect(rows: &[(&str, i64, &[u8])]) -> LatestRows {
+        collect_with(rows, |batch, key| {
+            batch.key_buffer().push_str(key);
+            batch.end_key(0, |_| true);
+        })
+    }
+
     fn collect_ints(rows: &[(i64, i64, &[u8])]) -> LatestRows {
-        let collector = Collector::new(0);
-        let mut batch = ShardedBatch::default();
-        let (mut nulls, mut items) = (Vec::new(), Vec::new());
-        for (n, &(key, event_us, data)) in rows.iter().enumerate() {
-            batch.clear();
-            batch.end_int(0, key, |_| true);
-            let rank = |_| Rank {
-                event_us,
-                created_us: i64::MIN,
-                order: n as u64,
-            };
-            let encode = |_, _: &mut Vec<u16>, out: &mut Vec<u8>| out.extend_from_slice(data);
-            collector.offer(&mut batch, rank, encode, &mut nulls, &mut items);
-        }
-        collector.freeze(Vec::new())
+        collect_with(rows, |batch, key| batch.end_int(0, key, |_| true))
     }
 
     #[test]

@@ -277,10 +277,9 @@ fn quality_gate_blocks_the_commit_and_skip_checks_records_it() {
     );
 }
 
-#[test]
-fn a_partitioned_run_refused_by_the_gate_takes_back_what_it_wrote() {
-    // In shares, the gate can only be evaluated once every share was read, after the first
-    // shares were written: a refusal deletes them again, and the lock is released.
+/// The golden repo with a check that `profile.age` fails (its maximum is 90), materialized with
+/// `args` (after `--end END`) into a fresh server; the run must be refused.
+fn refused_by_the_age_check(args: &[&str]) -> (RedisServer, redis::Connection, Run) {
     let repo = scratch_repo("golden");
     edit_yaml(
         repo.path(),
@@ -289,19 +288,9 @@ fn a_partitioned_run_refused_by_the_gate_takes_back_what_it_wrote() {
     );
     let redis = RedisServer::start();
     let mut con = redis.con();
-    let run = fsctl(
-        repo.path(),
-        Some(&redis),
-        &[
-            "materialize",
-            "--service",
-            "scoring",
-            "--end",
-            END,
-            "--partitions",
-            "4",
-        ],
-    );
+    let mut all = vec!["materialize", "--end", END];
+    all.extend_from_slice(args);
+    let run = fsctl(repo.path(), Some(&redis), &all);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr
@@ -310,6 +299,15 @@ fn a_partitioned_run_refused_by_the_gate_takes_back_what_it_wrote() {
         run.stderr
     );
     assert_eq!(current(&mut con, PREFIX, "scoring"), None);
+    (redis, con, run)
+}
+
+#[test]
+fn a_partitioned_run_refused_by_the_gate_takes_back_what_it_wrote() {
+    // In shares, the gate can only be evaluated once every share was read, after the first
+    // shares were written: a refusal deletes them again, and the lock is released.
+    let (_redis, mut con, _) =
+        refused_by_the_age_check(&["--service", "scoring", "--partitions", "4"]);
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
     assert_eq!(
         keys,
@@ -320,22 +318,8 @@ fn a_partitioned_run_refused_by_the_gate_takes_back_what_it_wrote() {
 
 #[test]
 fn a_refused_service_does_not_hold_back_the_others() {
-    let repo = scratch_repo("golden");
-    edit_yaml(
-        repo.path(),
-        "{name: age, dtype: int64}",
-        "{name: age, dtype: int64, checks: {max: 80}}",
-    );
-    let redis = RedisServer::start();
-    let mut con = redis.con();
-    let run = fsctl(
-        repo.path(),
-        Some(&redis),
-        &["materialize", "--end", END, "--partitions", "2"],
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    let (_redis, mut con, run) = refused_by_the_age_check(&["--partitions", "2"]);
     assert!(run.stderr.contains("service `scoring`"), "{}", run.stderr);
-    assert_eq!(current(&mut con, PREFIX, "scoring"), None);
     let balances = current(&mut con, PREFIX, "balances").expect("balances committed");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{PREFIX}:scoring:*"))
