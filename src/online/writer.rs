@@ -197,24 +197,108 @@ struct Worker {
     retries: Arc<AtomicU64>,
 }
 
+type Failure = (redis::RedisError, Option<String>);
+
 impl Worker {
+    /// Each batch is sent before the replies to the previous one are read, so that Redis finds
+    /// the next commands waiting when it finishes a batch (waiting for every reply before
+    /// sending more left it idle between batches).
     fn run(mut self, rx: Receiver<PackedBatch>) {
+        let mut unread: Option<PackedBatch> = None;
         for batch in rx {
             if self.failed.load(Ordering::Relaxed) || interrupted() {
                 return;
             }
-            match self.write_with_retries(&batch) {
-                Ok(()) => {
-                    self.commands
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.failure.lock().unwrap().get_or_insert(e);
-                    self.failed.store(true, Ordering::Relaxed);
-                    return;
-                }
+            if let Err(e) = self.step(batch, &mut unread) {
+                return self.fail(e);
             }
         }
+        if let Some(last) = unread
+            && let Err(e) = self.drain(last)
+        {
+            self.fail(e);
+        }
+    }
+
+    fn fail(&self, e: Error) {
+        self.failure.lock().unwrap().get_or_insert(e);
+        self.failed.store(true, Ordering::Relaxed);
+    }
+
+    fn done(&self, batch: &PackedBatch) {
+        self.commands
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Sends `batch`, then checks the replies to `unread`, the batch sent before it; `batch`
+    /// becomes the unread one.
+    fn step(&mut self, batch: PackedBatch, unread: &mut Option<PackedBatch>) -> Result<(), Error> {
+        match self.send_then_check(&batch, unread.as_ref()) {
+            Ok(()) => {
+                if let Some(prev) = unread.replace(batch) {
+                    self.done(&prev);
+                }
+                Ok(())
+            }
+            Err(failure) => self.resend(unread.take().into_iter().chain([batch]), failure),
+        }
+    }
+
+    /// Checks the replies to the last batch.
+    fn drain(&mut self, last: PackedBatch) -> Result<(), Error> {
+        match self.check(&last) {
+            Ok(()) => {
+                self.done(&last);
+                Ok(())
+            }
+            Err(failure) => self.resend([last].into_iter(), failure),
+        }
+    }
+
+    /// After a transient failure, nothing is known of what landed: the batches in flight are
+    /// sent again one by one, each with its own retries (SET is idempotent).
+    fn resend(
+        &mut self,
+        batches: impl Iterator<Item = PackedBatch>,
+        (e, key): Failure,
+    ) -> Result<(), Error> {
+        if !is_transient(&e) {
+            return Err(fatal(&self.target, &e, key.as_deref(), 1));
+        }
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.con = None;
+        for batch in batches {
+            self.write_with_retries(&batch)?;
+            self.done(&batch);
+        }
+        Ok(())
+    }
+
+    fn send_then_check(
+        &mut self,
+        batch: &PackedBatch,
+        unread: Option<&PackedBatch>,
+    ) -> Result<(), Failure> {
+        if self.con.is_none() {
+            self.con = Some(self.target.connect().map_err(|e| (e, None))?);
+        }
+        let con = self.con.as_mut().expect("connected above");
+        con.send_packed_command(batch.bytes())
+            .map_err(|e| (e, None))?;
+        unread.map_or(Ok(()), |prev| self.check(prev))
+    }
+
+    /// Reads one reply per command of `batch`: each must be OK.
+    fn check(&mut self, batch: &PackedBatch) -> Result<(), Failure> {
+        let Some(con) = self.con.as_mut() else {
+            let e = redis::RedisError::from((redis::ErrorKind::Io, "not connected"));
+            return Err((e, None));
+        };
+        for i in 0..batch.len() {
+            let reply = con.recv_response().map_err(|e| (e, None))?;
+            check_reply(reply).map_err(|e| (e, Some(batch.key(i))))?;
+        }
+        Ok(())
     }
 
     /// SET is idempotent, so a batch whose replies were lost is simply sent again.
@@ -235,7 +319,7 @@ impl Worker {
     }
 
     /// One try: (re)connect if needed, send the batch, check every reply.
-    fn attempt(&mut self, batch: &PackedBatch) -> Result<(), (redis::RedisError, Option<String>)> {
+    fn attempt(&mut self, batch: &PackedBatch) -> Result<(), Failure> {
         use redis::ConnectionLike;
         if self.con.is_none() {
             self.con = Some(self.target.connect().map_err(|e| (e, None))?);
@@ -249,20 +333,22 @@ impl Worker {
             return Err((e, None));
         }
         for (i, r) in replies.into_iter().enumerate() {
-            match r {
-                Reply::Okay => {}
-                Reply::ServerError(e) => return Err((e.into(), Some(batch.key(i)))),
-                other => {
-                    let e = redis::RedisError::from((
-                        redis::ErrorKind::Parse,
-                        "unexpected reply to SET",
-                        format!("{other:?}"),
-                    ));
-                    return Err((e, Some(batch.key(i))));
-                }
-            }
+            check_reply(r).map_err(|e| (e, Some(batch.key(i))))?;
         }
         Ok(())
+    }
+}
+
+/// A SET's reply: OK, or the error it is.
+fn check_reply(reply: Reply) -> Result<(), redis::RedisError> {
+    match reply {
+        Reply::Okay => Ok(()),
+        Reply::ServerError(e) => Err(e.into()),
+        other => Err(redis::RedisError::from((
+            redis::ErrorKind::Parse,
+            "unexpected reply to SET",
+            format!("{other:?}"),
+        ))),
     }
 }
 
