@@ -459,12 +459,16 @@ impl ViewScan {
         let part = scratch.part;
         if part.index > 0 {
             let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
-            let mut parts = Vec::with_capacity(key_parts.len());
-            rows.retain(|&r| {
-                parts.clear();
-                parts.extend(key_parts.iter().map(|k| k.key_part(r as usize)));
-                part.holds(&parts)
-            });
+            if let [Column::Int(ints)] = key_parts.as_slice() {
+                rows.retain(|&r| part.holds(&[KeyPart::Int(ints.value(r as usize))]));
+            } else {
+                let mut parts = Vec::with_capacity(key_parts.len());
+                rows.retain(|&r| {
+                    parts.clear();
+                    parts.extend(key_parts.iter().map(|k| k.key_part(r as usize)));
+                    part.holds(&parts)
+                });
+            }
         }
         if rows.is_empty() {
             return Ok(());
