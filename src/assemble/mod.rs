@@ -112,6 +112,10 @@ pub struct Assembler<'a> {
     views: Vec<ViewInput<'a>>,
     /// Per vector column: (slot in `views`, position in that scan's `needed`).
     columns: Vec<(usize, usize)>,
+    /// The columns are every item of every view, in order (a service of whole views, the
+    /// common case): a vector is then each view's items copied whole, not split into items
+    /// and reassembled.
+    whole_views: bool,
     encoder: VectorEncoder,
 }
 
@@ -141,9 +145,16 @@ impl<'a> Assembler<'a> {
             service.features.len(),
             repo.compress_threshold_bytes,
         );
+        let whole: Vec<(usize, usize)> = views
+            .iter()
+            .enumerate()
+            .flat_map(|(slot, v)| (0..v.scan.needed.len()).map(move |pos| (slot, pos)))
+            .collect();
+        let whole_views = columns == whole;
         Assembler {
             views,
             columns,
+            whole_views,
             encoder,
         }
     }
@@ -266,6 +277,31 @@ impl<'a> Assembler<'a> {
         starts.clear();
         rows.clear();
         values.clear();
+        if self.whole_views {
+            let mut col = 0;
+            for (v, &at) in self.views.iter().zip(at) {
+                let n = v.scan.needed.len();
+                if at == RowRef::NONE {
+                    timestamps.push(None);
+                    values.extend(v.scan.default_items().iter().map(Vec::as_slice));
+                    counts[col..col + n].iter_mut().for_each(|c| c.absent += 1);
+                } else {
+                    let r = v.rows.row(at);
+                    timestamps.push(Some(r.event_us));
+                    values.push(r.items());
+                    for pos in r.nulls() {
+                        let c = &mut counts[col + pos];
+                        if v.scan.has_default(pos) {
+                            c.imputed += 1;
+                        } else {
+                            c.null_kept += 1;
+                        }
+                    }
+                }
+                col += n;
+            }
+            return self.encoder.encode_to(timestamps, values, out);
+        }
         for (v, &at) in self.views.iter().zip(at) {
             starts.push(items.len());
             let row = (at != RowRef::NONE).then(|| v.rows.row(at));
