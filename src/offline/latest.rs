@@ -110,13 +110,17 @@ fn index_hash(low: u32) -> u64 {
     u64::from(low) << 32 | u64::from(low)
 }
 
-fn pack(nulls: &[u16], items: &[u8], out: &mut Vec<u8>) {
+/// Encodes a row straight into `out` in the arena's layout (see `Slot`): the items after a
+/// null count, and the null positions, rare, moved in after them.
+fn pack(out: &mut Vec<u8>, nulls: &mut Vec<u16>, encode: impl FnOnce(&mut Vec<u16>, &mut Vec<u8>)) {
     out.clear();
-    out.extend_from_slice(&(nulls.len() as u16).to_le_bytes());
-    for n in nulls {
-        out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    nulls.clear();
+    encode(nulls, out);
+    if !nulls.is_empty() {
+        out[..2].copy_from_slice(&(nulls.len() as u16).to_le_bytes());
+        out.splice(2..2, nulls.iter().flat_map(|n| n.to_le_bytes()));
     }
-    out.extend_from_slice(items);
 }
 
 /// Latest rows being collected by parallel tasks.
@@ -254,7 +258,6 @@ impl Collector {
         rank: impl Fn(usize) -> Rank,
         mut encode: impl FnMut(usize, &mut Vec<u16>, &mut Vec<u8>),
         nulls: &mut Vec<u16>,
-        items: &mut Vec<u8>,
     ) {
         let mut packed = std::mem::take(&mut batch.packed);
         let mut found = std::mem::take(&mut batch.found);
@@ -289,10 +292,7 @@ impl Collector {
                 if found.is_some_and(|s| shard.slots[s].rank >= r) {
                     continue;
                 }
-                nulls.clear();
-                items.clear();
-                encode(i, nulls, items);
-                pack(nulls, items, &mut packed);
+                pack(&mut packed, nulls, |nulls, out| encode(i, nulls, out));
                 match found {
                     Some(s) => {
                         let slot = &shard.slots[s];
@@ -517,7 +517,7 @@ mod tests {
     ) -> LatestRows {
         let collector = Collector::new(0);
         let mut batch = ShardedBatch::default();
-        let (mut nulls, mut items) = (Vec::new(), Vec::new());
+        let mut nulls = Vec::new();
         for (n, &(key, event_us, data)) in rows.iter().enumerate() {
             batch.clear();
             end(&mut batch, key);
@@ -527,9 +527,35 @@ mod tests {
                 order: n as u64,
             };
             let encode = |_, _: &mut Vec<u16>, out: &mut Vec<u8>| out.extend_from_slice(data);
-            collector.offer(&mut batch, rank, encode, &mut nulls, &mut items);
+            collector.offer(&mut batch, rank, encode, &mut nulls);
         }
         collector.freeze(Vec::new())
+    }
+
+    #[test]
+    fn null_positions_are_kept_beside_the_items() {
+        let collector = Collector::new(0);
+        let mut batch = ShardedBatch::default();
+        batch.clear();
+        batch.key_buffer().push('k');
+        batch.end_key(0, |_| true);
+        let rank = |_| Rank {
+            event_us: 1,
+            created_us: i64::MIN,
+            order: 0,
+        };
+        let encode = |_, nulls: &mut Vec<u16>, out: &mut Vec<u8>| {
+            out.extend_from_slice(&[0x01, 0xc0, 0x02, 0xc0]);
+            nulls.extend([1, 3]);
+        };
+        collector.offer(&mut batch, rank, encode, &mut Vec::new());
+        let rows = collector.freeze(Vec::new());
+        let (_, key, at) = rows.keys().next().expect("one entity");
+        let row = rows.row(at);
+        assert_eq!(key, "k");
+        assert_eq!(row.items(), [0x01, 0xc0, 0x02, 0xc0]);
+        assert_eq!(row.nulls().collect::<Vec<_>>(), [1, 3]);
+        assert!(row.is_null(3) && !row.is_null(2));
     }
 
     fn collect(rows: &[(&str, i64, &[u8])]) -> LatestRows {

@@ -560,7 +560,7 @@ impl ViewScan {
                 }
             }
         };
-        collector.offer(batch, rank, encode, &mut scratch.nulls, &mut scratch.items);
+        collector.offer(batch, rank, encode, &mut scratch.nulls);
         Ok(())
     }
 }
@@ -569,7 +569,6 @@ impl ViewScan {
 struct Scratch {
     part: Partition,
     batch: ShardedBatch,
-    items: Vec<u8>,
     nulls: Vec<u16>,
 }
 
@@ -578,7 +577,6 @@ impl Scratch {
         Scratch {
             part,
             batch: ShardedBatch::default(),
-            items: Vec::new(),
             nulls: Vec::new(),
         }
     }
