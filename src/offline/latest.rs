@@ -110,8 +110,8 @@ fn index_hash(low: u32) -> u64 {
     u64::from(low) << 32 | u64::from(low)
 }
 
-/// Encodes a row straight into `out` in the arena's layout (see `Slot`): the items after a
-/// null count, and the null positions, rare, moved in after them.
+/// Encodes a row straight into `out` in the arena's layout (see `Slot`): a null count, then the
+/// items; null positions, which are rare, are inserted between the two afterwards.
 fn pack(out: &mut Vec<u8>, nulls: &mut Vec<u16>, encode: impl FnOnce(&mut Vec<u16>, &mut Vec<u8>)) {
     out.clear();
     out.extend_from_slice(&[0, 0]);
