@@ -450,9 +450,7 @@ impl<'a> Row<'a> {
 
     /// Was the value at `pos` (in the scan's `needed`) null or NaN in the source?
     pub fn is_null(&self, pos: usize) -> bool {
-        (0..self.null_count()).any(|i| {
-            u16::from_le_bytes([self.data[2 + 2 * i], self.data[3 + 2 * i]]) as usize == pos
-        })
+        self.nulls().any(|p| p == pos)
     }
 }
 

@@ -320,22 +320,8 @@ impl Worker {
 
     /// One try: (re)connect if needed, send the batch, check every reply.
     fn attempt(&mut self, batch: &PackedBatch) -> Result<(), Failure> {
-        use redis::ConnectionLike;
-        if self.con.is_none() {
-            self.con = Some(self.target.connect().map_err(|e| (e, None))?);
-        }
-        let con = self.con.as_mut().expect("connected above");
-        let replies = con
-            .req_packed_commands(batch.bytes(), 0, batch.len())
-            .map_err(|e| (e, None))?;
-        if replies.len() != batch.len() {
-            let e = redis::RedisError::from((redis::ErrorKind::Io, "reply count mismatch"));
-            return Err((e, None));
-        }
-        for (i, r) in replies.into_iter().enumerate() {
-            check_reply(r).map_err(|e| (e, Some(batch.key(i))))?;
-        }
-        Ok(())
+        self.send_then_check(batch, None)?;
+        self.check(batch)
     }
 }
 
