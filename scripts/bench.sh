@@ -50,7 +50,7 @@ measure() { # label dir service [quick: materialize and pipe only]
   stat -c %s "$out/stream.resp" > "$out/stream_bytes"
   # The machine is shared: fsctl and its reference run in turns, REPS times (once from 10M
   # entities), and the report takes the median of each and of the paired ratios.
-  local reps=${REPS:-3} r a b t0 t1
+  local reps=${REPS:-5} r a b t0 t1
   [ "$(stat -c %s "$out/stream.resp")" -gt 1500000000 ] && reps=1
   for r in $(seq "$reps"); do
     # 1. fsctl end to end into a fresh server.

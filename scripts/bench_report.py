@@ -38,7 +38,8 @@ print("Every ratio compares figures measured in the same run on the same machine
       "writes: `read` is the time spent reading (`first_read` the first partition's, which nothing "
       "overlaps), `read_and_write` the wall time of both together, and `assemble_encode` and `write` "
       "are the write stage's own times. The machine is shared and noisy, so fsctl and the pipe run in "
-      "turns, three times each (once at 10M): a row shows the run of median wall time, the median "
+      "turns, five times each (once at 10M; the `runs` column): a row shows the run of median wall "
+      "time, the median "
       "pipe time and the median of the paired ratios, with their range.\n")
 print("## Materialize\n")
 print("| dataset | entities | runs | fsctl wall s | entities/s | MB/s | peak RSS MB | RSS B/entity | redis B/entity "
