@@ -92,6 +92,19 @@ case " $SIZES " in *" 1000000 "*)
   measure "scoring-1000000-rows6" "$dir" realtime_scoring quick
   LABELS="$LABELS scoring-1000000-rows6" ;;
 esac
+# Redis's memory per key by value size, for keys as long as fsctl's at 1M, each with PXAT: what
+# the vector's size would have to be for a per-entity target (SPEC §3 fixes the key).
+case " $SIZES " in *" 1000000 "*)
+  read -r key_bytes value_bytes < <(python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["services"][0]
+snapshot = s["snapshot"]
+print(len(f"fs:banking:realtime_scoring:{snapshot}:") + 7, round(s["bytes_written"] / s["entities"]))
+' "$WORK/scoring-1000000/materialize.1.json")
+  start_redis
+  python3 scripts/redis_memory_probe.py "$PORT" "$key_bytes" 1000000 108 124 "$value_bytes" > "$WORK/memory_probe.jsonl"
+  redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true ;;
+esac
 dir=$(dataset "emb-$EMB_N" "$EMB_N" 256)
 measure "embedding-$EMB_N" "$dir" recommendations
 LABELS="$LABELS embedding-$EMB_N"

@@ -37,7 +37,9 @@ print("Every ratio compares figures measured in the same run on the same machine
       "(`--partitions`, 4 from a million rows) a partition's read overlaps the previous one's "
       "writes: `read` is the time spent reading (`first_read` the first partition's, which nothing "
       "overlaps), `read_and_write` the wall time of both together, and `assemble_encode` and `write` "
-      "are the write stage's own times. The machine is shared and noisy, so fsctl and the pipe run in "
+      "are the write stage's own times. There is no separate latest-row phase: each row is offered to "
+      "its entity's table as it is decoded (a losing row's values are never converted), so `read` "
+      "includes it; likewise a vector is assembled and encoded in one pass, `assemble_encode`. The machine is shared and noisy, so fsctl and the pipe run in "
       "turns, five times each (once at 10M; the `runs` column): a row shows the run of median wall "
       "time, the median "
       "pipe time and the median of the paired ratios, with their range.\n")
@@ -81,6 +83,17 @@ if "scoring-1000000" in labels:
           "declared, float64 as float64); Redis 7.0 adds a 16-byte object, two 24-byte dict entries "
           "(keyspace and expires, 32 each) and ~16 bytes of buckets. 260 bytes would need vectors of at most "
           "108 bytes (the 112 class), which this schema's declared types do not fit.\n")
+    probe = os.path.join(work, "memory_probe.jsonl")
+    if os.path.exists(probe):
+        lines = [json.loads(l) for l in open(probe).read().splitlines()]
+        print(f"Measured in the same run on a fresh server: {lines[0]['keys']:,} `SET key value PXAT t` with "
+              f"{lines[0]['key_bytes']}-byte keys, by value size:\n")
+        print("| value bytes | Redis used_memory per key |")
+        print("|---|---|")
+        for r in lines:
+            note = " (fsctl's average vector)" if r["value_bytes"] == round(value) else ""
+            print(f"| {r['value_bytes']}{note} | {r['bytes_per_key']:.0f} |")
+        print()
 rows = [l for l in labels if os.path.exists(os.path.join(work, l, "read.jsonl"))]
 if rows:
     print("## Warm\n")
