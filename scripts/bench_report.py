@@ -39,10 +39,10 @@ print("Every ratio compares figures measured in the same run on the same machine
       "overlaps), `read_and_write` the wall time of both together, and `assemble_encode` and `write` "
       "are the write stage's own times. There is no separate latest-row phase: each row is offered to "
       "its entity's table as it is decoded (a losing row's values are never converted), so `read` "
-      "includes it; likewise a vector is assembled and encoded in one pass, `assemble_encode`. The machine is shared and noisy, so fsctl and the pipe run in "
-      "turns, five times each (once at 10M; the `runs` column): a row shows the run of median wall "
-      "time, the median "
-      "pipe time and the median of the paired ratios, with their range.\n")
+      "includes it; likewise a vector is assembled and encoded in one pass, `assemble_encode`. The "
+      "machine is shared and noisy, so fsctl and the pipe run in turns, five times each (once at 10M; "
+      "the `runs` column): a row shows the run of median wall time, the median pipe time and the "
+      "median of the paired ratios, with their range.\n")
 print("## Materialize\n")
 print("| dataset | entities | runs | fsctl wall s | entities/s | MB/s | peak RSS MB | RSS B/entity | redis B/entity "
       "| redis-cli --pipe s | fsctl / pipe throughput | partitions | phases (s) |")
