@@ -27,6 +27,18 @@ pub struct ColumnCounts {
     pub absent: u64,
 }
 
+impl ColumnCounts {
+    /// Counts a null (or NaN) source value: imputed when the feature declares a default, else
+    /// kept as nil.
+    fn null(&mut self, has_default: bool) {
+        if has_default {
+            self.imputed += 1;
+        } else {
+            self.null_kept += 1;
+        }
+    }
+}
+
 /// One encoded vector.
 pub struct Encoded<'a> {
     pub entity: &'a str,
@@ -290,12 +302,7 @@ impl<'a> Assembler<'a> {
                     timestamps.push(Some(r.event_us));
                     values.push(r.items());
                     for pos in r.nulls() {
-                        let c = &mut counts[col + pos];
-                        if v.scan.has_default(pos) {
-                            c.imputed += 1;
-                        } else {
-                            c.null_kept += 1;
-                        }
+                        counts[col + pos].null(v.scan.has_default(pos));
                     }
                 }
                 col += n;
@@ -327,11 +334,7 @@ impl<'a> Assembler<'a> {
             match rows[slot] {
                 None => counts[col].absent += 1,
                 Some(r) if r.is_null(pos) => {
-                    if self.views[slot].scan.has_default(pos) {
-                        counts[col].imputed += 1;
-                    } else {
-                        counts[col].null_kept += 1;
-                    }
+                    counts[col].null(self.views[slot].scan.has_default(pos))
                 }
                 Some(_) => {}
             }
