@@ -7,6 +7,7 @@ mod errors;
 mod faults;
 mod golden;
 mod harness;
+mod pinned;
 mod security;
 mod tls;
 mod validate;
