@@ -99,7 +99,7 @@ fn codec(c: &mut Criterion) {
         .iter()
         .map(|v| {
             let mut b = Vec::new();
-            v.write_msgpack(&mut b);
+            fsctl::vector::msgpack::write_value(&mut b, v);
             b
         })
         .collect();

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use fsctl::online::{KeySpace, Reader, RedisTarget};
+use fsctl::online::{KeySpace, Reader, RedisStore};
 use fsctl::repo::Repo;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -22,11 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service(args.get(1).ok_or("SERVICE")?)
         .ok_or("unknown service")?;
     let iterations: usize = args.get(2).map_or(Ok(3000), |s| s.parse())?;
-    let target = RedisTarget::from_store(&repo.online)?;
+    let store = RedisStore::open(&repo.online)?;
     let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
-    let mut reader = Reader::connect(&target, keys)?;
+    let reader = Reader::new(&store, keys);
     let pinned = reader.pin(None)?;
-    let mut raw = target.connect()?;
+    // The reference: plain MGET on a connection of its own to the same server.
+    let url = std::env::var("FSCTL_REDIS_URL").unwrap_or_else(|_| repo.online.url.clone());
+    let mut raw = redis::Client::open(url)?.get_connection()?;
     // Entities to read: the first customers of the dataset (datagen numbers them from 1000000).
     let entities: Vec<String> = (0..10_000)
         .map(|i| (1_000_000 + (i * 7919) % 100_000).to_string())
@@ -44,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             let keys: Vec<String> = some.iter().map(|e| pinned.key(e)).collect();
             // Alternate which goes first so neither always gets a warm cache.
-            let mut run_lib = |lib: &mut Vec<f64>| {
+            let run_lib = |lib: &mut Vec<f64>| {
                 let t = Instant::now();
                 let got = reader.get_many(&pinned, &some).expect("read");
                 lib.push(t.elapsed().as_secs_f64() * 1e6);

@@ -1,14 +1,16 @@
-//! The `fsctl` binary: parse the command line, run the command, map the error to an exit code
-//! (0 success, 1 the job failed, 2 usage or configuration error).
+//! The `fsctl` binary: parse the command line, run the verb, report a failure and map it to an
+//! exit code (0 success, 1 the job failed, 2 usage or configuration error).
+
+mod commands;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fsctl::commands::{self, Global};
+use commands::{EXIT_CODES, Global};
 
 /// Materialize offline Parquet feature tables into Redis for low-latency serving.
 #[derive(Parser)]
-#[command(name = "fsctl", version, about)]
+#[command(name = "fsctl", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -19,37 +21,70 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Compute the latest features per entity and commit them to Redis as a new snapshot
+    #[command(after_help = help(commands::materialize::HELP))]
     Materialize(commands::materialize::Args),
     /// Read one entity's vector through the committed snapshot
+    #[command(after_help = help(commands::get::HELP))]
     Get(commands::get::Args),
     /// Check definitions, offline data, schema lock, quality checks and the live store (for CI)
+    #[command(after_help = help(commands::validate::HELP))]
     Validate(commands::validate::Args),
     /// Before a deploy: give the most popular entities their vector with the hot TTL
+    #[command(after_help = help(commands::warm::HELP))]
     Warm(commands::warm::Args),
     /// Rewrite fsctl.lock with the services' current schema fingerprints
-    Lock(commands::validate::LockArgs),
+    #[command(after_help = help(commands::lock::HELP))]
+    Lock(commands::lock::Args),
+}
+
+/// A verb's examples, then the exit codes and environment every verb shares.
+fn help(examples: &str) -> String {
+    format!("{examples}\n\n{EXIT_CODES}")
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // rediss:// uses rustls; pick its crypto backend once for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    fsctl::online::install_signal_handlers();
+    fsctl::base::interrupt::install_signal_handlers();
     let result = match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Get(args) => commands::get::run(&cli.global, args),
         Command::Validate(args) => commands::validate::run(&cli.global, args),
         Command::Warm(args) => commands::warm::run(&cli.global, args),
-        Command::Lock(args) => commands::validate::run_lock(&cli.global, args),
+        Command::Lock(args) => commands::lock::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            let code = err
-                .downcast_ref::<fsctl::Error>()
-                .map_or(1, fsctl::Error::exit_code);
-            ExitCode::from(code)
-        }
+        Err(err) => ExitCode::from(commands::report_failure(&cli.global, &err)),
     }
+}
+
+/// A command line clap refused: its message on stderr, and with `--format json` also the JSON
+/// error document on stdout. `--help` and `--version` are not failures.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json");
+    if json {
+        let message = e.render().to_string();
+        let doc = serde_json::json!({"error": {
+            "kind": "usage",
+            "message": message.trim_start_matches("error: ").trim(),
+            "exit_code": 2,
+        }});
+        let _ = commands::print_json(&doc);
+    }
+    let _ = e.print();
+    ExitCode::from(2)
 }

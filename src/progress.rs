@@ -39,10 +39,6 @@ impl Progress {
         Progress { mode }
     }
 
-    pub fn quiet() -> Progress {
-        Progress { mode: Mode::Quiet }
-    }
-
     /// Prints a one-off status line (not in quiet mode).
     pub fn note(&self, message: &str) {
         if self.mode != Mode::Quiet {

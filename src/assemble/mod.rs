@@ -4,21 +4,20 @@
 //! Values were coerced and imputed during the scan; here a vector is assembled by copying
 //! MessagePack items, in parallel over entity chunks.
 
-mod items;
 mod quality;
 
 use rayon::prelude::*;
 
-pub use items::{item_len, split_items};
-pub use quality::{CheckFailure, ViewChecks, check_view};
+pub(crate) use quality::{ViewChecks, check_view};
 
 use crate::offline::{LatestRows, Row, RowRef, ViewScan};
 use crate::repo::{Repo, Service};
-use crate::vector::{SchemaFingerprint, VectorEncoder};
+use crate::vector::VectorEncoder;
+use crate::vector::msgpack::item_len;
 
 /// Per-column counts over the entities assembled so far (for the manifest and quality checks).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ColumnCounts {
+pub(crate) struct ColumnCounts {
     /// Source value was null or NaN and the declared default was used.
     pub imputed: u64,
     /// Source value was null or NaN and no default exists: the vector holds nil.
@@ -40,14 +39,14 @@ impl ColumnCounts {
 }
 
 /// One encoded vector.
-pub struct Encoded<'a> {
+pub(crate) struct Encoded<'a> {
     pub entity: &'a str,
     pub bytes: Vec<u8>,
 }
 
 /// A service's entities, each with its row in every view of the service (`RowRef::NONE` when
 /// absent), in the order `Assembler::entities` chose.
-pub struct Joined<'a> {
+pub(crate) struct Joined<'a> {
     keys: Vec<&'a str>,
     /// `stride` refs per entity, in service view order.
     rows: Vec<RowRef>,
@@ -56,25 +55,21 @@ pub struct Joined<'a> {
 
 /// A run of a `Joined`.
 #[derive(Clone, Copy)]
-pub struct JoinedSlice<'j, 'a> {
+pub(crate) struct JoinedSlice<'j, 'a> {
     keys: &'j [&'a str],
     rows: &'j [RowRef],
 }
 
 impl<'a> Joined<'a> {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    pub fn keys(&self) -> &[&'a str] {
+    pub(crate) fn keys(&self) -> &[&'a str] {
         &self.keys
     }
 
-    pub fn all(&self) -> JoinedSlice<'_, 'a> {
+    pub(crate) fn all(&self) -> JoinedSlice<'_, 'a> {
         JoinedSlice {
             keys: &self.keys,
             rows: &self.rows,
@@ -82,7 +77,7 @@ impl<'a> Joined<'a> {
     }
 
     /// Consecutive runs of at most `n` entities.
-    pub fn chunks(&self, n: usize) -> impl Iterator<Item = JoinedSlice<'_, 'a>> {
+    pub(crate) fn chunks(&self, n: usize) -> impl Iterator<Item = JoinedSlice<'_, 'a>> {
         self.keys
             .chunks(n)
             .zip(self.rows.chunks(n * self.stride))
@@ -90,7 +85,7 @@ impl<'a> Joined<'a> {
     }
 
     /// The entities at `positions` (indices into `keys`), in that order.
-    pub fn select(&self, positions: &[usize]) -> Joined<'a> {
+    pub(crate) fn select(&self, positions: &[usize]) -> Joined<'a> {
         let s = self.stride;
         Joined {
             keys: positions.iter().map(|&i| self.keys[i]).collect(),
@@ -104,23 +99,19 @@ impl<'a> Joined<'a> {
 }
 
 impl JoinedSlice<'_, '_> {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 }
 
 /// A view of the service as assembly sees it.
-pub struct ViewInput<'a> {
+pub(crate) struct ViewInput<'a> {
     pub scan: &'a ViewScan,
     pub rows: &'a LatestRows,
 }
 
 /// Joins a service's views and encodes vectors.
-pub struct Assembler<'a> {
+pub(crate) struct Assembler<'a> {
     views: Vec<ViewInput<'a>>,
     /// Per vector column: (slot in `views`, position in that scan's `needed`).
     columns: Vec<(usize, usize)>,
@@ -133,7 +124,7 @@ pub struct Assembler<'a> {
 
 impl<'a> Assembler<'a> {
     /// `views` must follow `service.views` order, each scan covering the service's features.
-    pub fn new(repo: &Repo, service: &Service, views: Vec<ViewInput<'a>>) -> Assembler<'a> {
+    pub(crate) fn new(repo: &Repo, service: &Service, views: Vec<ViewInput<'a>>) -> Assembler<'a> {
         let columns = service
             .features
             .iter()
@@ -171,15 +162,11 @@ impl<'a> Assembler<'a> {
         }
     }
 
-    pub fn fingerprint(&self) -> SchemaFingerprint {
-        self.encoder.fingerprint()
-    }
-
     /// The service's entities: the union over its views, in a deterministic order chosen for
     /// locality (see `offline::latest`), not alphabetical: sorting millions of strings by
     /// text was the largest cost of assembly. Each view yields its keys already in this order,
     /// so one merge both lists the entities and finds each one's row in every view.
-    pub fn entities(&self) -> Joined<'a> {
+    pub(crate) fn entities(&self) -> Joined<'a> {
         let mut heads: Vec<_> = self
             .views
             .iter()
@@ -212,7 +199,7 @@ impl<'a> Assembler<'a> {
     }
 
     /// Encodes the vectors of `entities` in parallel, adding to `counts` (one per column).
-    pub fn encode_chunk(
+    pub(crate) fn encode_chunk(
         &self,
         entities: JoinedSlice<'_, 'a>,
         counts: &mut [ColumnCounts],
@@ -235,7 +222,7 @@ impl<'a> Assembler<'a> {
     /// Encodes `entities` in parallel groups of `group` and hands each vector to `each` with the
     /// group's own state (made by `init`); returns the states in entity order. Nothing is
     /// allocated per entity: scratch buffers are reused within a group.
-    pub fn encode_each<S: Send>(
+    pub(crate) fn encode_each<S: Send>(
         &self,
         entities: JoinedSlice<'_, 'a>,
         group: usize,

@@ -4,14 +4,14 @@
 
 use std::fmt;
 
-use super::split_items;
+use crate::base::value::Value;
 use crate::offline::{LatestRows, ViewScan};
 use crate::repo::Repo;
-use crate::vector::Value;
+use crate::vector::msgpack::split_items;
 
 /// A check that failed: which, where, what was observed and the limit.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CheckFailure {
+pub(crate) struct CheckFailure {
     pub view: String,
     /// `None` for view-level checks.
     pub feature: Option<String>,
@@ -54,7 +54,7 @@ fn as_f64(v: &Value) -> Option<f64> {
 }
 
 /// Evaluates the view's checks on its latest rows.
-pub fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec<CheckFailure> {
+pub(crate) fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec<CheckFailure> {
     let mut checks = ViewChecks::new(scan);
     checks.add(repo, scan, rows);
     checks.failures(repo, scan)
@@ -62,21 +62,21 @@ pub fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec<CheckF
 
 /// A view's check statistics, added up over the partitions of a run (see `Partition`).
 #[derive(Debug, Clone)]
-pub struct ViewChecks {
+pub(crate) struct ViewChecks {
     entities: u64,
     /// Per needed feature: nulls, lowest and highest value.
     features: Vec<(u64, f64, f64)>,
 }
 
 impl ViewChecks {
-    pub fn new(scan: &ViewScan) -> ViewChecks {
+    pub(crate) fn new(scan: &ViewScan) -> ViewChecks {
         ViewChecks {
             entities: 0,
             features: vec![(0, f64::INFINITY, f64::NEG_INFINITY); scan.needed.len()],
         }
     }
 
-    pub fn add(&mut self, repo: &Repo, scan: &ViewScan, rows: &LatestRows) {
+    pub(crate) fn add(&mut self, repo: &Repo, scan: &ViewScan, rows: &LatestRows) {
         let view = &repo.views[scan.view];
         self.entities += rows.len() as u64;
         let mut items = Vec::new();
@@ -106,7 +106,7 @@ impl ViewChecks {
         }
     }
 
-    pub fn failures(&self, repo: &Repo, scan: &ViewScan) -> Vec<CheckFailure> {
+    pub(crate) fn failures(&self, repo: &Repo, scan: &ViewScan) -> Vec<CheckFailure> {
         let view = &repo.views[scan.view];
         let mut failures = Vec::new();
         let entities = self.entities;

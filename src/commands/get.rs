@@ -1,186 +1,153 @@
-//! `fsctl get`: read one entity's vector the way serving does (through the committed pointer,
-//! fingerprint checked) and print its named values, view timestamps, age and remaining TTL.
+//! `fsctl get`: one entity's vector read back the way serving reads it, printed with named
+//! values in service order, view timestamps, ages and the remaining TTL.
 
 use std::fmt::Write as _;
 
-use super::Global;
-use crate::entity_key::{KeyPart, render_entity};
-use crate::error::Error;
-use crate::online::{KeySpace, Reader, RedisTarget};
-use crate::repo::{Repo, Service};
-use crate::time::{format_us, now_us};
-use crate::vector::{DType, Scalar, Value};
+use fsctl::base::time::format_us;
+use fsctl::base::value::{DType, Scalar, Value};
+use fsctl::engine::read::{EntityVector, entity_key, read_entity};
 
-/// Read one entity's vector back from Redis.
+use super::{Global, print, print_json};
+
+pub const HELP: &str = "\
+Examples:
+  fsctl get --service realtime_scoring --entity customer_id=1000042
+  fsctl --format json get --service recommendations --entity customer_id=1000007
+  fsctl get --service realtime_scoring --entity customer_id=1000042 --snapshot 0a1b2c3d
+
+The value is everything after the first `=`, so it may hold `=` and `,`. A composite key takes
+one --entity per join key (--entity bank=acme --entity account_no=7); one --entity
+'bank=acme,account_no=7' is split too, when every part is KEY=VALUE of a join key.";
+
+/// Read one entity's vector back from Redis through the committed snapshot.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Feature service to read
     #[arg(long)]
     pub service: String,
-    /// Join key value as KEY=VALUE (repeat, or separate with commas, for composite keys)
-    #[arg(long, required = true, value_name = "KEY=VALUE", value_delimiter = ',')]
+    /// Join key value as KEY=VALUE; repeat for each join key of a composite key
+    #[arg(long, required = true, value_name = "KEY=VALUE")]
     pub entity: Vec<String>,
     /// Read this snapshot instead of the committed one
     #[arg(long, value_name = "ID")]
     pub snapshot: Option<String>,
 }
 
-/// Renders `--entity` pairs into the `{entity}` key part, checking names and types.
-pub fn entity_from_pairs(
-    repo: &Repo,
-    service: &Service,
-    pairs: &[String],
-) -> Result<String, Error> {
-    let entity = &repo.entities[service.entity];
-    let mut values = Vec::new();
-    for k in &entity.join_keys {
-        let prefix = format!("{}=", k.name);
-        let raw = pairs
-            .iter()
-            .find_map(|p| p.strip_prefix(&prefix))
-            .ok_or_else(|| {
-                let names: Vec<&str> = entity.join_keys.iter().map(|k| k.name.as_str()).collect();
-                Error::Config(format!(
-                    "--entity must give `{}` (join keys of `{}`: {})",
-                    k.name,
-                    entity.name,
-                    names.join(", ")
+/// `--entity` flags as (join key, value) pairs: split at the first `=`; a flag holding commas
+/// is split there only when every part is `KEY=VALUE` of one of `join_keys`.
+fn pairs(flags: &[String], join_keys: &[&str]) -> Result<Vec<(String, String)>, fsctl::Error> {
+    let split = |flag: &str| -> Option<(String, String)> {
+        let (k, v) = flag.split_once('=')?;
+        Some((k.to_owned(), v.to_owned()))
+    };
+    let mut out = Vec::new();
+    for flag in flags {
+        let parts: Vec<&str> = flag.split(',').collect();
+        let all_pairs = parts.len() > 1
+            && parts.iter().all(|p| {
+                p.split_once('=')
+                    .is_some_and(|(k, _)| join_keys.contains(&k))
+            });
+        if all_pairs {
+            out.extend(parts.into_iter().filter_map(split));
+        } else {
+            out.push(split(flag).ok_or_else(|| {
+                fsctl::Error::usage(format!(
+                    "--entity `{flag}` must be KEY=VALUE (join keys: {})",
+                    join_keys.join(", ")
                 ))
-            })?;
-        values.push((k.dtype, raw));
-    }
-    for p in pairs {
-        let name = p.split('=').next().unwrap_or(p);
-        if !entity.join_keys.iter().any(|k| k.name == name) {
-            return Err(Error::Config(format!(
-                "--entity `{p}`: `{name}` is not a join key of `{}`",
-                entity.name
-            )));
+            })?);
         }
     }
-    let mut parts = Vec::new();
-    for (dtype, raw) in &values {
-        parts.push(match dtype {
-            DType::Scalar(Scalar::String) => KeyPart::Str(raw),
-            _ => {
-                KeyPart::Int(raw.parse().map_err(|_| {
-                    Error::Config(format!("--entity value `{raw}` is not an integer"))
-                })?)
-            }
-        });
-    }
-    let mut out = String::new();
-    render_entity(&parts, &mut out);
     Ok(out)
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let repo = global.load_repo()?;
-    let service = repo
-        .service(&args.service)
-        .ok_or_else(|| Error::Config(format!("unknown feature service `{}`", args.service)))?;
-    let entity = entity_from_pairs(&repo, service, &args.entity)?;
-    let target = RedisTarget::from_store(&repo.online)?;
-    let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
-    let mut reader = Reader::connect(&target, keys)?;
-    let pinned = reader.pin(args.snapshot.as_deref())?;
-    let expected = repo.fingerprint(service);
-    if pinned.fingerprint != expected {
-        return Err(Error::Refused(format!(
-            "snapshot {} was written with fingerprint {}, but the repo's `{}` has {}: the definitions changed since; \
-             materialize again before reading",
-            pinned.committed.snapshot, pinned.fingerprint, service.name, expected
-        ))
-        .into());
+    let service = fsctl::engine::service(&repo, &args.service)?;
+    let join_keys: Vec<&str> = repo.entities[service.entity]
+        .join_keys
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    let entity = entity_key(&repo, service, &pairs(&args.entity, &join_keys)?)?;
+    let store = fsctl::online::open(&repo.online)?;
+    let v = read_entity(&repo, &*store, service, &entity, args.snapshot.as_deref())?;
+    if global.json() {
+        print_json(&json(&v))
+    } else {
+        print(&text(&v))
     }
-    let key = pinned.key(&entity);
-    let vector = reader.get_many(&pinned, &[&entity])?.pop().flatten().ok_or_else(|| {
-        Error::Refused(format!(
-            "no vector for {entity} in snapshot {} (key {key}): the entity was not in the window, or its key expired",
-            pinned.committed.snapshot
-        ))
-    })?;
-    let pttl: i64 = redis::cmd("PTTL")
-        .arg(&key)
-        .query(reader.connection())
-        .map_err(|e| target.explain(&e, "PTTL"))?;
-    let now = now_us();
-    let manifest = pinned
-        .committed
-        .manifest
-        .as_ref()
-        .expect("pinned has a manifest");
+}
 
-    let views: Vec<serde_json::Value> = service
+/// A value as shown to a person and in JSON: timestamps in RFC 3339.
+fn shown(dtype: DType, value: &Value) -> serde_json::Value {
+    match (dtype, value) {
+        (DType::Scalar(Scalar::Timestamp), Value::Int(us)) => format_us(*us).into(),
+        _ => value.to_json(),
+    }
+}
+
+fn json(v: &EntityVector) -> serde_json::Value {
+    let views: Vec<serde_json::Value> = v
         .views
         .iter()
-        .zip(&vector.view_timestamps)
-        .map(|(v, ts)| {
+        .map(|(name, ts)| {
             serde_json::json!({
-                "view": repo.views[*v].name,
+                "view": name,
                 "timestamp": ts.map(format_us),
-                "age_s": ts.map(|t| (now - t) / 1_000_000),
+                "age_s": ts.map(|t| (v.read_at_us - t) / 1_000_000),
             })
         })
         .collect();
-    let names: Vec<String> = service
-        .features
+    // In service order, as the text output and the vector itself.
+    let values: serde_json::Map<String, serde_json::Value> = v
+        .values
         .iter()
-        .map(|sf| format!("{}.{}", repo.views[sf.view].name, repo.feature(*sf).name))
+        .map(|(name, dtype, value)| (name.clone(), shown(*dtype, value)))
         .collect();
-    if global.json() {
-        let values: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .cloned()
-            .zip(vector.values.iter().map(Value::to_json))
-            .collect();
-        let doc = serde_json::json!({
-            "service": service.name,
-            "snapshot": pinned.committed.snapshot,
-            "fingerprint": pinned.fingerprint.to_string(),
-            "entity": entity,
-            "key": key,
-            "as_of": manifest.as_of,
-            "ttl_ms": pttl,
-            "views": views,
-            "values": values,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
-    }
+    serde_json::json!({
+        "service": v.service,
+        "snapshot": v.snapshot,
+        "fingerprint": v.fingerprint,
+        "entity": v.entity,
+        "key": v.key,
+        "as_of": v.as_of,
+        "ttl_ms": v.ttl_ms,
+        "views": views,
+        "values": values,
+    })
+}
+
+fn text(v: &EntityVector) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} {entity}  (snapshot {}, fingerprint {})",
-        service.name, pinned.committed.snapshot, pinned.fingerprint
+        "{} {}  (snapshot {}, fingerprint {})",
+        v.service, v.entity, v.snapshot, v.fingerprint
     );
-    let _ = writeln!(out, "key {key}");
-    let _ = writeln!(
-        out,
-        "as of {}, expires in {}",
-        manifest.as_of,
-        human_ms(pttl)
-    );
+    let _ = writeln!(out, "key {}", v.key);
+    let _ = writeln!(out, "as of {}, expires in {}", v.as_of, human_ms(v.ttl_ms));
     let _ = writeln!(out, "views:");
-    for (v, ts) in service.views.iter().zip(&vector.view_timestamps) {
+    for (name, ts) in &v.views {
         let when = ts.map_or("no row (defaults)".to_owned(), |t| {
-            format!("{} (age {})", format_us(t), human_ms((now - t) / 1000))
+            format!(
+                "{} (age {})",
+                format_us(t),
+                human_ms((v.read_at_us - t) / 1000)
+            )
         });
-        let _ = writeln!(out, "  {:<24} {when}", repo.views[*v].name);
+        let _ = writeln!(out, "  {name:<24} {when}");
     }
     let _ = writeln!(out, "values:");
-    for ((name, value), sf) in names.iter().zip(&vector.values).zip(&service.features) {
-        match (repo.feature(*sf).dtype, value) {
-            (DType::Scalar(Scalar::Timestamp), Value::Int(us)) => {
-                let _ = writeln!(out, "  {name:<40} {}", format_us(*us));
-            }
-            _ => {
-                let _ = writeln!(out, "  {name:<40} {value}");
-            }
-        }
+    for (name, dtype, value) in &v.values {
+        let shown = match (dtype, value) {
+            (DType::Scalar(Scalar::Timestamp), Value::Int(us)) => format_us(*us),
+            _ => value.to_string(),
+        };
+        let _ = writeln!(out, "  {name:<40} {shown}");
     }
-    print!("{out}");
-    Ok(())
+    out
 }
 
 fn human_ms(ms: i64) -> String {
@@ -193,5 +160,31 @@ fn human_ms(ms: i64) -> String {
         60..3600 => format!("{}m{}s", s / 60, s % 60),
         3600..86400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pairs;
+
+    fn p(flags: &[&str], keys: &[&str]) -> Vec<(String, String)> {
+        let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+        pairs(&flags, keys).unwrap()
+    }
+
+    #[test]
+    fn values_may_hold_commas_and_equals() {
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(p(&["handle=a,b"], &["handle"]), vec![kv("handle", "a,b")]);
+        assert_eq!(p(&["handle=a=b"], &["handle"]), vec![kv("handle", "a=b")]);
+        assert_eq!(
+            p(&["a=1,b=x"], &["a", "b"]),
+            vec![kv("a", "1"), kv("b", "x")]
+        );
+        assert_eq!(
+            p(&["a=1", "b=x,y"], &["a", "b"]),
+            vec![kv("a", "1"), kv("b", "x,y")]
+        );
+        assert!(pairs(&["nope".to_owned()], &["a"]).is_err());
     }
 }

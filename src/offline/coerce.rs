@@ -10,10 +10,10 @@ use arrow::datatypes::{
     DataType, Field, Float32Type, Float64Type, Int64Type, TimeUnit, UInt64Type,
 };
 
-use crate::vector::{DType, Scalar};
+use crate::base::value::{DType, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coercion {
+pub(super) enum Coercion {
     /// Always lossless.
     Implicit,
     /// Allowed, but a value that does not fit is an error naming its row.
@@ -22,7 +22,7 @@ pub enum Coercion {
     Refused,
 }
 
-pub fn coercion(src: &DataType, dst: DType) -> Coercion {
+pub(super) fn coercion(src: &DataType, dst: DType) -> Coercion {
     match dst {
         DType::Scalar(s) => scalar_coercion(src, s),
         DType::List(elem) => match src {
@@ -79,14 +79,14 @@ fn canonical(dst: Scalar) -> DataType {
 
 /// A value that does not fit its declared dtype.
 #[derive(Debug)]
-pub struct Misfit {
+pub(super) struct Misfit {
     pub row: usize,
     pub value: String,
 }
 
 /// Normalizes `array` to the canonical representation of `dst`. Call only when `coercion`
 /// did not refuse. Errors name the first row whose value does not fit.
-pub fn normalize(array: &ArrayRef, dst: DType) -> Result<ArrayRef, Misfit> {
+pub(super) fn normalize(array: &ArrayRef, dst: DType) -> Result<ArrayRef, Misfit> {
     match dst {
         DType::Scalar(s) => normalize_scalar(array, s),
         DType::List(elem) => {

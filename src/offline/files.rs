@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::base::error::Error;
 
 fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
@@ -11,22 +11,26 @@ fn is_glob(path: &str) -> bool {
 
 /// Lists a source's files, sorted by path. An empty list is an error: a source that matches
 /// nothing is almost always a typo or a missing upstream batch.
-pub fn source_files(repo_dir: &Path, source: &str, path: &str) -> Result<Vec<PathBuf>, Error> {
+pub(super) fn source_files(
+    repo_dir: &Path,
+    source: &str,
+    path: &str,
+) -> Result<Vec<PathBuf>, Error> {
     let joined = repo_dir.join(path);
     let mut files = Vec::new();
     if is_glob(path) {
         let pattern = joined.to_string_lossy().into_owned();
         let paths = glob::glob(&pattern)
-            .map_err(|e| Error::Config(format!("source `{source}`: invalid glob `{path}`: {e}")))?;
+            .map_err(|e| Error::config(format!("source `{source}`: invalid glob `{path}`: {e}")))?;
         for entry in paths {
-            let p = entry.map_err(|e| Error::Input(format!("source `{source}`: {e}")))?;
+            let p = entry.map_err(|e| Error::input(format!("source `{source}`: {e}")))?;
             if p.is_file() {
                 files.push(p);
             }
         }
     } else if joined.is_dir() {
         walk_parquet(&joined, &mut files).map_err(|e| {
-            Error::Input(format!(
+            Error::input(format!(
                 "source `{source}`: cannot list {}: {e}",
                 joined.display()
             ))
@@ -34,13 +38,13 @@ pub fn source_files(repo_dir: &Path, source: &str, path: &str) -> Result<Vec<Pat
     } else if joined.is_file() {
         files.push(joined.clone());
     } else {
-        return Err(Error::Input(format!(
+        return Err(Error::input(format!(
             "source `{source}`: {} does not exist",
             joined.display()
         )));
     }
     if files.is_empty() {
-        return Err(Error::Input(format!(
+        return Err(Error::input(format!(
             "source `{source}`: `{path}` matches no Parquet files (looked in {})",
             joined.display()
         )));

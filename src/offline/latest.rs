@@ -18,7 +18,7 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHasher};
 
-use crate::entity_key::KeyPart;
+use crate::base::entity_key::KeyPart;
 
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
@@ -47,7 +47,7 @@ fn int_hash(v: i64) -> u64 {
 
 /// What decides which row wins (SPEC §2.2): event time, then created time, then scan order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Rank {
+pub(super) struct Rank {
     pub event_us: i64,
     /// `i64::MIN` when absent or null, so it loses every tie.
     pub created_us: i64,
@@ -187,7 +187,7 @@ pub(crate) struct ShardedBatch {
 }
 
 impl ShardedBatch {
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.keys.clear();
         self.key_ends.clear();
         self.ints.clear();
@@ -197,12 +197,12 @@ impl ShardedBatch {
     }
 
     /// The key buffer to render row `i`'s key into (rows must be pushed in order).
-    pub fn key_buffer(&mut self) -> &mut String {
+    pub(super) fn key_buffer(&mut self) -> &mut String {
         &mut self.keys
     }
 
     /// Ends row `i`'s key; `keep` false drops the row (e.g. filtered out by `warm`).
-    pub fn end_key(&mut self, i: u32, keep: impl FnOnce(&str) -> bool) {
+    pub(super) fn end_key(&mut self, i: u32, keep: impl FnOnce(&str) -> bool) {
         let start = self.key_ends.last().copied().unwrap_or(0);
         self.key_ends.push(self.keys.len());
         let key = &self.keys[start..];
@@ -214,7 +214,7 @@ impl ShardedBatch {
     }
 
     /// Ends row `i` of an integer batch with key `v`; `keep` false drops the row.
-    pub fn end_int(&mut self, i: u32, v: i64, keep: impl FnOnce(i64) -> bool) {
+    pub(super) fn end_int(&mut self, i: u32, v: i64, keep: impl FnOnce(i64) -> bool) {
         let hash = int_hash(v);
         self.ints.push(v);
         self.hashes.push(hash);
@@ -231,7 +231,7 @@ impl ShardedBatch {
 
 impl Collector {
     /// `expected` entities (0 if unknown) are reserved up front, sparing the rehashes.
-    pub fn new(expected: usize) -> Collector {
+    pub(super) fn new(expected: usize) -> Collector {
         let per_shard = expected.div_ceil(SHARDS);
         let per_shard = per_shard + per_shard / 8;
         Collector {
@@ -252,7 +252,7 @@ impl Collector {
 
     /// Offers every row of `batch`, one lock per shard. `rank(i)` ranks row i; `encode(i, nulls,
     /// items)` writes its values and is called only for rows that beat the current best.
-    pub fn offer(
+    pub(super) fn offer(
         &self,
         batch: &mut ShardedBatch,
         rank: impl Fn(usize) -> Rank,
@@ -338,7 +338,7 @@ impl Collector {
     }
 
     /// Freezes every shard (in parallel), releasing each shard as soon as it is converted.
-    pub fn freeze(self, rows_read: Vec<u64>) -> LatestRows {
+    pub(super) fn freeze(self, rows_read: Vec<u64>) -> LatestRows {
         let shards = self
             .shards
             .into_par_iter()
@@ -395,7 +395,7 @@ impl Collector {
         }
     }
 
-    pub fn count(&self, counter: &AtomicU64, n: u64) {
+    pub(super) fn count(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }

@@ -8,8 +8,7 @@ mod popularity;
 mod scan;
 mod values;
 
-pub use coerce::{Coercion, coercion};
-pub use files::source_files;
-pub use latest::{LatestRows, Partition, Rank, Row, RowRef};
-pub use popularity::top_entities;
+pub use latest::{LatestRows, Partition};
+pub(crate) use latest::{Row, RowRef};
+pub(crate) use popularity::top_entities;
 pub use scan::{DataProblem, SourceFile, ViewScan, Window};

@@ -12,18 +12,18 @@ use rustc_hash::FxHashMap;
 
 use super::coerce::{Coercion, coercion, normalize};
 use super::values::Column;
-use crate::entity_key::render_entity;
-use crate::error::Error;
+use crate::base::entity_key::render_entity;
+use crate::base::error::Error;
 use crate::repo::JoinKey;
 
 /// Reads `path` and returns the `top_n` entities, most popular first, as rendered keys.
-pub fn top_entities(
+pub(crate) fn top_entities(
     path: &Path,
     join_keys: &[JoinKey],
     score_column: Option<&str>,
     top_n: usize,
 ) -> Result<Vec<(String, f64)>, Error> {
-    let err = |e: &dyn std::fmt::Display| Error::Input(format!("{}: {e}", path.display()));
+    let err = |e: &dyn std::fmt::Display| Error::in_file(path, e);
     let file = File::open(path).map_err(|e| err(&e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| err(&format!("not a readable Parquet file ({e})")))?;

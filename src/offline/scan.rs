@@ -26,10 +26,11 @@ use super::coerce::{Coercion, coercion, normalize};
 use super::files::source_files;
 use super::latest::{Collector, LatestRows, Partition, Rank, ShardedBatch};
 use super::values::{Column, write_item};
-use crate::entity_key::{KeyPart, render_entity};
-use crate::error::Error;
+use crate::base::entity_key::{KeyPart, render_entity};
+use crate::base::error::Error;
+use crate::base::value::{DType, Scalar};
 use crate::repo::{Repo, View};
-use crate::vector::{DType, Scalar};
+use crate::vector::msgpack;
 
 /// An inclusive time window in UTC microseconds (SPEC §2: both ends inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,7 +72,7 @@ pub struct ViewScan {
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Input(format!("{}: {e}", path.display()))
+    Error::in_file(path, e)
 }
 
 /// A problem with a view's offline data, found while planning.
@@ -112,7 +113,12 @@ impl ViewScan {
     ) -> Result<ViewScan, Error> {
         Self::plan_collect(repo, view_ix, needed, window).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            Error::Input(lines.join("\n"))
+            let first = problems.first();
+            Error::Input {
+                message: lines.join("\n"),
+                file: first.map(|p| p.file.clone()),
+                column: first.and_then(|p| p.column.clone()),
+            }
         })
     }
 
@@ -269,8 +275,8 @@ impl ViewScan {
             .map(|&i| {
                 let mut b = Vec::new();
                 match &view.features[i].default {
-                    Some(v) => v.write_msgpack(&mut b),
-                    None => rmp::encode::write_nil(&mut b).unwrap(),
+                    Some(v) => msgpack::write_value(&mut b, v),
+                    None => msgpack::nil(&mut b),
                 }
                 b
             })
@@ -418,7 +424,7 @@ impl ViewScan {
          -> Result<ArrayRef, Error> {
             normalize(b.column_by_name(name).expect("projected column"), dtype).map_err(|m| {
                 let row = rows.map_or(m.row, |r| r[m.row] as usize);
-                Error::Input(format!(
+                Error::input(format!(
                     "{}: value {} does not fit {dtype}",
                     at(name, row),
                     m.value

@@ -1,21 +1,41 @@
-//! The online stage: Redis keys, the pipelined writer, the commit protocol and the reader.
-//! It takes encoded vectors and knows nothing about Parquet.
+//! The online stage: every Redis command fsctl sends, behind the `OnlineStore` trait (writes,
+//! expiries, samples, reads, the run lock, the commit, deletes), with Redis key names, the
+//! manifest, the RESP encoder and the reader. It takes encoded vectors and knows nothing about
+//! Parquet.
 
-mod commit;
 mod keys;
 mod manifest;
 mod reader;
-mod target;
-mod writer;
+mod redis;
+mod resp;
+mod store;
 
-pub use commit::{
-    Committed, Flip, RunLock, commit_commands, commit_snapshot, is_committed, read_current,
-};
-pub use keys::{KeySpace, data_key_expiry_ms, expiry_bounds, expiry_ms};
-pub use manifest::*;
-pub use reader::{Pinned, Reader};
-pub use target::{RedisTarget, expand_env, redact_url};
-pub use writer::{
-    CommandSink, INTERRUPTED, PackedBatch, PipelinedWriter, RespFile, WriteStats,
-    install_signal_handlers, is_transient,
-};
+pub use self::keys::{KeySpace, data_key_expiry_ms, expiry_bounds, expiry_ms};
+pub use self::manifest::*;
+pub use self::reader::{Pinned, Reader, check};
+pub use self::redis::{RedisStore, RunLock, open};
+pub use self::resp::{PackedBatch, RespFile, command};
+pub use self::store::{CommandSink, Committed, Flip, OnlineStore, WriteStats};
+
+/// The commit as plain commands in one MULTI, for `--emit-resp` (no lock, no check).
+pub fn commit_commands(keys: &KeySpace, flip: &Flip<'_>) -> Vec<Vec<Vec<u8>>> {
+    let s = |t: &str| t.as_bytes().to_vec();
+    vec![
+        vec![s("MULTI")],
+        vec![
+            s("SET"),
+            s(&keys.manifest(flip.snapshot)),
+            s(flip.manifest_json),
+            s("PXAT"),
+            s(&flip.manifest_pxat_ms.to_string()),
+        ],
+        vec![s("SET"), s(&keys.current()), s(flip.snapshot)],
+        vec![
+            s("ZADD"),
+            s(&keys.snapshots()),
+            s(&flip.committed_at_ms.to_string()),
+            s(flip.snapshot),
+        ],
+        vec![s("EXEC")],
+    ]
+}

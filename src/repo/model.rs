@@ -3,14 +3,16 @@
 
 use std::path::PathBuf;
 
-use crate::vector::{DType, LayoutFeature, SchemaFingerprint, Value};
+use crate::base::retry::RetryPolicy;
+use crate::base::value::{DType, Value};
+use crate::vector::{LayoutFeature, SchemaFingerprint};
 
 #[derive(Debug, Clone)]
 pub struct Repo {
     /// Directory holding `feature_store.yaml`; source paths are relative to it.
     pub dir: PathBuf,
     pub project: String,
-    pub online: OnlineStore,
+    pub online: OnlineStoreConfig,
     pub ttl_jitter: f64,
     pub compress_threshold_bytes: usize,
     pub lock_lease_ms: i64,
@@ -21,9 +23,10 @@ pub struct Repo {
     pub hot_entities: Option<HotEntities>,
 }
 
+/// `online_store:` of the repo. The URL is kept as written (it may hold `${VAR}`); the online
+/// stage expands it, and only ever shows it redacted.
 #[derive(Debug, Clone)]
-pub struct OnlineStore {
-    /// As written (may hold `${VAR}`); see `online::RedisTarget` for the expanded, secret form.
+pub struct OnlineStoreConfig {
     pub url: String,
     pub key_prefix: String,
     pub password_env: Option<String>,
@@ -32,6 +35,8 @@ pub struct OnlineStore {
     pub connect_timeout_ms: i64,
     pub response_timeout_ms: i64,
     pub connections: usize,
+    /// Retries of transient faults, for writes and commits alike.
+    pub retry: RetryPolicy,
 }
 
 #[derive(Debug, Clone)]

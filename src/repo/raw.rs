@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-pub type S<T> = Spanned<T>;
+pub(super) type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRepo {
+pub(super) struct RawRepo {
     pub project: S<String>,
     pub online_store: RawOnlineStore,
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct RawRepo {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOnlineStore {
+pub(super) struct RawOnlineStore {
     #[serde(rename = "type")]
     pub kind: S<String>,
     pub url: S<String>,
@@ -44,11 +44,15 @@ pub struct RawOnlineStore {
     pub response_timeout: Option<S<String>>,
     /// Parallel connections for pipelined writes.
     pub connections: Option<S<u32>>,
+    /// Tries of a write or commit that meets a transient fault, the first included.
+    pub retry_attempts: Option<S<u32>>,
+    /// The longest wait between two tries.
+    pub retry_max_delay: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMaterialization {
+pub(super) struct RawMaterialization {
     pub ttl_jitter: Option<S<f64>>,
     pub compress_threshold_bytes: Option<S<u64>>,
     /// Lease of the run lock; a crashed run's lock expires after it.
@@ -57,7 +61,7 @@ pub struct RawMaterialization {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEntity {
+pub(super) struct RawEntity {
     pub name: S<String>,
     pub join_keys: Vec<RawJoinKey>,
     #[serde(rename = "description")]
@@ -66,14 +70,14 @@ pub struct RawEntity {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawJoinKey {
+pub(super) struct RawJoinKey {
     pub name: S<String>,
     pub dtype: S<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSource {
+pub(super) struct RawSource {
     pub name: S<String>,
     pub path: S<String>,
     pub timestamp_field: S<String>,
@@ -86,7 +90,7 @@ pub struct RawSource {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawView {
+pub(super) struct RawView {
     pub name: S<String>,
     pub entities: Vec<S<String>>,
     pub source: S<String>,
@@ -100,13 +104,13 @@ pub struct RawView {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawViewChecks {
+pub(super) struct RawViewChecks {
     pub min_entities: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFeature {
+pub(super) struct RawFeature {
     pub name: S<String>,
     pub dtype: S<String>,
     pub default: Option<S<serde_json::Value>>,
@@ -118,7 +122,7 @@ pub struct RawFeature {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFeatureChecks {
+pub(super) struct RawFeatureChecks {
     pub max_null_fraction: Option<S<f64>>,
     pub min: Option<S<f64>>,
     pub max: Option<S<f64>>,
@@ -126,7 +130,7 @@ pub struct RawFeatureChecks {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawService {
+pub(super) struct RawService {
     pub name: S<String>,
     pub features: Vec<S<RawServiceFeature>>,
     pub online_ttl: Option<S<String>>,
@@ -138,21 +142,21 @@ pub struct RawService {
 /// `- view_name` (every feature of the view) or `- {view: v, features: [a, b]}`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum RawServiceFeature {
+pub(super) enum RawServiceFeature {
     WholeView(String),
     Select(RawSelect),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSelect {
+pub(super) struct RawSelect {
     pub view: String,
     pub features: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHotEntities {
+pub(super) struct RawHotEntities {
     pub path: S<String>,
     pub score_column: Option<S<String>>,
 }

@@ -8,10 +8,11 @@ use std::path::Path;
 use serde_saphyr::{Location, Spanned};
 
 use super::duration::parse_duration_ms;
-use super::finding::Finding;
 use super::model::*;
 use super::raw::*;
-use crate::vector::{DType, Scalar, Value};
+use crate::base::finding::Finding;
+use crate::base::retry::RetryPolicy;
+use crate::base::value::{DType, Scalar, Value};
 
 struct Ctx<'a> {
     file: &'a Path,
@@ -45,8 +46,17 @@ fn is_project_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Resolves a parsed repo. Returns the repo only when no error was found.
-pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Finding>> {
+/// A resolved repo with every finding, and which of its views and services resolved without
+/// one (the others hold placeholders where a reference was broken).
+pub(super) struct Resolved {
+    pub(super) repo: Repo,
+    pub(super) findings: Vec<Finding>,
+    pub(super) sound_views: Vec<bool>,
+    pub(super) sound_services: Vec<bool>,
+}
+
+/// Resolves a parsed repo, collecting every finding.
+pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
     let mut cx = Ctx {
         file,
         findings: Vec::new(),
@@ -92,7 +102,9 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
     // Entities.
     let mut entities = Vec::new();
     let mut entity_ix = HashMap::new();
+    let mut entity_ok = Vec::new();
     for e in &raw.entities {
+        let before = cx.findings.len();
         check_name(&mut cx, &e.name, "entity");
         if entity_ix
             .insert(e.name.value.clone(), entities.len())
@@ -154,12 +166,15 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
             name: e.name.value.clone(),
             join_keys,
         });
+        entity_ok.push(cx.findings.len() == before);
     }
 
     // Sources.
     let mut sources = Vec::new();
     let mut source_ix = HashMap::new();
+    let mut source_ok = Vec::new();
     for s in &raw.sources {
+        let before = cx.findings.len();
         check_name(&mut cx, &s.name, "source");
         if source_ix
             .insert(s.name.value.clone(), sources.len())
@@ -215,12 +230,15 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
                 .map(|(a, b)| (a.clone(), b.clone()))
                 .collect(),
         });
+        source_ok.push(cx.findings.len() == before);
     }
 
     // Views.
     let mut views = Vec::new();
     let mut view_ix = HashMap::new();
+    let mut sound_views = Vec::new();
     for v in &raw.feature_views {
+        let before = cx.findings.len();
         check_name(&mut cx, &v.name, "feature view");
         if view_ix.insert(v.name.value.clone(), views.len()).is_some() {
             cx.push(
@@ -369,12 +387,19 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
             features,
             min_entities: v.checks.min_entities.as_ref().map(|m| m.value),
         });
+        sound_views.push(
+            cx.findings.len() == before
+                && entity_ok.get(entity) == Some(&true)
+                && source_ok.get(source) == Some(&true),
+        );
     }
 
     // Services.
     let mut services = Vec::new();
     let mut service_names = HashSet::new();
+    let mut sound_services = Vec::new();
     for s in &raw.feature_services {
+        let before = cx.findings.len();
         check_name(&mut cx, &s.name, "feature service");
         if !service_names.insert(s.name.value.clone()) {
             cx.push(
@@ -474,6 +499,11 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
             .as_ref()
             .and_then(|t| duration(&mut cx, t, &s.name.value))
             .unwrap_or(2 * online_ttl_ms);
+        sound_services.push(
+            cx.findings.len() == before
+                && entity.is_some()
+                && svc_views.iter().all(|&v| sound_views[v]),
+        );
         services.push(Service {
             name: s.name.value.clone(),
             entity: entity.unwrap_or(usize::MAX),
@@ -489,8 +519,8 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
         score_column: h.score_column.as_ref().map(|c| c.value.clone()),
     });
 
-    if cx.findings.is_empty() {
-        Ok(Repo {
+    Resolved {
+        repo: Repo {
             dir: dir.to_path_buf(),
             project: raw.project.value,
             online,
@@ -502,13 +532,14 @@ pub fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Result<Repo, Vec<Findin
             views,
             services,
             hot_entities,
-        })
-    } else {
-        Err(cx.findings)
+        },
+        findings: cx.findings,
+        sound_views,
+        sound_services,
     }
 }
 
-fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStore {
+fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStoreConfig {
     if o.kind.value != "redis" {
         cx.push(
             "invalid-value",
@@ -528,7 +559,7 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStore {
             "url",
             format!(
                 "online_store url `{}` must start with redis:// or rediss://",
-                crate::online::redact_url(url)
+                crate::base::secrets::redact_url(url)
             ),
         );
     }
@@ -576,7 +607,33 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStore {
         Some(c) => c.value as usize,
         None => 4,
     };
-    OnlineStore {
+    let defaults = RetryPolicy::default();
+    let attempts = match &o.retry_attempts {
+        Some(a) if a.value == 0 || a.value > 100 => {
+            cx.push(
+                "invalid-value",
+                loc(a),
+                "retry_attempts",
+                format!("retry_attempts {} must be between 1 and 100", a.value),
+            );
+            defaults.attempts
+        }
+        Some(a) => a.value,
+        None => defaults.attempts,
+    };
+    let max = o
+        .retry_max_delay
+        .as_ref()
+        .and_then(|t| duration(cx, t, "retry_max_delay"))
+        .map_or(defaults.max, |ms| {
+            std::time::Duration::from_millis(ms as u64)
+        });
+    OnlineStoreConfig {
+        retry: RetryPolicy {
+            attempts,
+            base: defaults.base.min(max),
+            max,
+        },
         url: url.clone(),
         key_prefix,
         password_env: o.password_env.as_ref().map(|p| p.value.clone()),
@@ -660,7 +717,7 @@ fn scalar_default(v: &serde_json::Value, s: Scalar) -> Result<Value, String> {
         (Scalar::Bytes, J::String(t)) => Value::Bytes(t.as_bytes().to_vec()),
         (Scalar::Timestamp, J::Number(n)) => Value::Int(n.as_i64().ok_or_else(bad)?),
         (Scalar::Timestamp, J::String(t)) => Value::Int(
-            crate::time::parse_instant_us(t)
+            crate::base::time::parse_instant_us(t)
                 .map_err(|e| format!("`{t}` is not a timestamp: {e}"))?,
         ),
         _ => return Err(bad()),

@@ -6,7 +6,8 @@
 
 use thiserror::Error;
 
-use super::{SchemaFingerprint, Value};
+use super::{SchemaFingerprint, msgpack};
+use crate::base::value::Value;
 
 pub const HEADER_MSGPACK: u8 = 0x01;
 pub const HEADER_ZSTD: u8 = 0x02;
@@ -83,18 +84,16 @@ impl VectorEncoder {
         let scratch = out;
         scratch.clear();
         scratch.push(HEADER_MSGPACK);
-        rmp::encode::write_array_len(scratch, 3).unwrap();
-        rmp::encode::write_uint(scratch, self.fingerprint.0).unwrap();
-        rmp::encode::write_array_len(scratch, view_timestamps.len() as u32).unwrap();
+        msgpack::array_len(scratch, 3);
+        msgpack::uint(scratch, self.fingerprint.0);
+        msgpack::array_len(scratch, view_timestamps.len());
         for ts in view_timestamps {
             match ts {
-                Some(us) => {
-                    rmp::encode::write_sint(scratch, *us).unwrap();
-                }
-                None => rmp::encode::write_nil(scratch).unwrap(),
+                Some(us) => msgpack::int(scratch, *us),
+                None => msgpack::nil(scratch),
             }
         }
-        rmp::encode::write_array_len(scratch, self.n_values).unwrap();
+        msgpack::array_len(scratch, self.n_values as usize);
         for items in value_items {
             scratch.extend_from_slice(items);
         }
@@ -139,7 +138,7 @@ mod tests {
             .iter()
             .map(|v| {
                 let mut b = Vec::new();
-                v.write_msgpack(&mut b);
+                msgpack::write_value(&mut b, v);
                 b
             })
             .collect()

@@ -7,7 +7,7 @@ use std::fmt;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::DType;
+use crate::base::value::DType;
 
 /// The 64-bit layout identity of a service's vectors; printed as 16 lowercase hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,7 +53,7 @@ impl fmt::Display for SchemaFingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vector::Scalar;
+    use crate::base::value::Scalar;
 
     #[test]
     fn spec_test_vector() {

@@ -1,10 +1,12 @@
-//! The vector format: dtypes and values, the schema fingerprint, encode and decode.
-//! Pure functions over bytes; this module knows nothing about Parquet or Redis.
+//! The vector format (SPEC §3): the schema fingerprint, the MessagePack item writer, encode and
+//! decode. Pure functions over bytes: this module knows nothing about Parquet or Redis, and the
+//! stages on both sides of it (the scan that writes items, the reader that decodes) share it.
 
 mod codec;
 mod fingerprint;
-mod value;
+pub mod msgpack;
 
 pub use codec::{DecodeError, DecodedVector, HEADER_MSGPACK, HEADER_ZSTD, VectorEncoder, decode};
 pub use fingerprint::{LayoutFeature, SchemaFingerprint};
-pub use value::{DType, Scalar, Value};
+
+pub use crate::base::value::{DType, Scalar, Value};

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, StringArray, StructArray, TimestampMicrosecondArray};
-use arrow::buffer::{Buffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field};
 
 use crate::harness::*;
@@ -73,46 +72,78 @@ fn entity_key_column_of_the_wrong_type() {
     );
 }
 
+/// A profile file whose `segment` holds bytes that are not UTF-8, written with parquet's
+/// low-level column writers (Arrow's safe builders refuse such a string).
+fn profile_with_invalid_utf8(path: &Path) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
+    let schema = parse_message_type(
+        "message profile {
+            required int64 customer_id;
+            required int64 event_ts (TIMESTAMP(MICROS, false));
+            required int64 created_ts (TIMESTAMP(MICROS, false));
+            required int64 age;
+            required double score;
+            required double risk;
+            required binary segment (STRING);
+            required int64 cnt_src;
+            required double avg;
+            required binary note (STRING);
+        }",
+    )
+    .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = SerializedFileWriter::new(file, Arc::new(schema), Default::default()).unwrap();
+    let mut rows = writer.next_row_group().unwrap();
+    let mut column = |write: &dyn Fn(&mut parquet::file::writer::SerializedColumnWriter<'_>)| {
+        let mut c = rows
+            .next_column()
+            .unwrap()
+            .expect("a column per schema field");
+        write(&mut c);
+        c.close().unwrap();
+    };
+    let int = |v: i64| {
+        move |c: &mut parquet::file::writer::SerializedColumnWriter<'_>| {
+            c.typed::<Int64Type>()
+                .write_batch(&[v], None, None)
+                .unwrap();
+        }
+    };
+    let double = |v: f64| {
+        move |c: &mut parquet::file::writer::SerializedColumnWriter<'_>| {
+            c.typed::<DoubleType>()
+                .write_batch(&[v], None, None)
+                .unwrap();
+        }
+    };
+    let bytes = |v: &'static [u8]| {
+        move |c: &mut parquet::file::writer::SerializedColumnWriter<'_>| {
+            c.typed::<ByteArrayType>()
+                .write_batch(&[ByteArray::from(v)], None, None)
+                .unwrap();
+        }
+    };
+    column(&int(1));
+    column(&int(TS));
+    column(&int(TS));
+    column(&int(1));
+    column(&double(1.0));
+    column(&double(1.0));
+    column(&bytes(&[0xff, 0xfe]));
+    column(&int(1));
+    column(&double(1.0));
+    column(&bytes(b"x"));
+    rows.close().unwrap();
+    writer.close().unwrap();
+}
+
 #[test]
 fn non_utf8_in_a_string_column() {
     fails_without_commit(
-        |r| {
-            let offsets = OffsetBuffer::new(vec![0i32, 2].into());
-            // SAFETY: deliberately invalid UTF-8, to see fsctl reject the file it ends up in.
-            let bad = unsafe {
-                StringArray::new_unchecked(offsets, Buffer::from(vec![0xffu8, 0xfe]), None)
-            };
-            write_parquet(
-                &r.join("data/profile/part-1.parquet"),
-                vec![
-                    (
-                        "customer_id",
-                        Arc::new(Int64Array::from(vec![1])) as ArrayRef,
-                    ),
-                    (
-                        "event_ts",
-                        Arc::new(TimestampMicrosecondArray::from(vec![TS])),
-                    ),
-                    (
-                        "created_ts",
-                        Arc::new(TimestampMicrosecondArray::from(vec![TS])),
-                    ),
-                    ("age", Arc::new(Int64Array::from(vec![1]))),
-                    (
-                        "score",
-                        Arc::new(arrow::array::Float64Array::from(vec![1.0])),
-                    ),
-                    (
-                        "risk",
-                        Arc::new(arrow::array::Float64Array::from(vec![1.0])),
-                    ),
-                    ("segment", Arc::new(bad)),
-                    ("cnt_src", Arc::new(Int64Array::from(vec![1]))),
-                    ("avg", Arc::new(arrow::array::Float64Array::from(vec![1.0]))),
-                    ("note", Arc::new(StringArray::from(vec!["x"]))),
-                ],
-            );
-        },
+        |r| profile_with_invalid_utf8(&r.join("data/profile/part-1.parquet")),
         1,
         &["part-1.parquet", "utf"],
     );

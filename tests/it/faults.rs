@@ -145,7 +145,7 @@ fn connection_resets_are_retried_and_the_run_completes() {
 
 /// RFC 3339 for an hour since the epoch.
 fn hour_rfc3339(hour: i64) -> String {
-    fsctl::time::format_us(hour * 3_600_000_000)
+    fsctl::base::time::format_us(hour * 3_600_000_000)
 }
 
 /// Runs `fsctl materialize` of the big repo's realtime_scoring for the window ending at `hour`.
@@ -367,7 +367,7 @@ fn readers_only_ever_see_whole_committed_snapshots() {
             let mut store = definitions.online.clone();
             store.url = url;
             store.response_timeout_ms = 2000;
-            let target = fsctl::online::RedisTarget::from_store(&store).unwrap();
+            let store = fsctl::online::RedisStore::open(&store).unwrap();
             let keys = fsctl::online::KeySpace::new("fs", "banking", "realtime_scoring");
             let entities: Vec<String> = (0..200)
                 .map(|i| (1_000_000 + i * 997).to_string())
@@ -376,16 +376,14 @@ fn readers_only_ever_see_whole_committed_snapshots() {
             let mut problems = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 // Connection failures (the server is killed on purpose) are not wrong data.
-                let Ok(mut r) = fsctl::online::Reader::connect(&target, keys.clone()) else {
-                    continue;
-                };
+                let r = fsctl::online::Reader::new(&store, keys.clone());
                 let Ok(pinned) = r.pin(None) else { continue };
                 match r.get_many(&pinned, &wanted) {
                     Ok(vectors) => {
                         if let Some(i) = vectors.iter().position(Option::is_none) {
                             problems.push(format!(
                                 "{} missing from committed snapshot {}",
-                                wanted[i], pinned.committed.snapshot
+                                wanted[i], pinned.snapshot
                             ));
                         }
                         reads.fetch_add(1, Ordering::Relaxed);

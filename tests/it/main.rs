@@ -2,6 +2,7 @@
 //! started on a free port.
 
 mod bad_input;
+mod cli;
 mod commit;
 mod errors;
 mod faults;

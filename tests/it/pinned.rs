@@ -56,12 +56,23 @@ fn example_repo() -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn the_example_repo_writes_exactly_the_pinned_keys_values_and_expiries() {
+/// The example repo materialized as of `END` into a fresh server.
+pub fn example_committed() -> (tempfile::TempDir, RedisServer) {
     let repo = example_repo();
     let redis = RedisServer::start();
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--end", END, "--allow-future-end"],
+    )
+    .ok();
+    (repo, redis)
+}
+
+#[test]
+fn the_example_repo_writes_exactly_the_pinned_keys_values_and_expiries() {
+    let (_repo, redis) = example_committed();
     let mut con = redis.con();
-    fsctl(repo.path(), Some(&redis), &["materialize", "--end", END]).ok();
 
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg("fs:banking:*")

@@ -230,7 +230,8 @@ fn warm_before_materialize_fails_clearly() {
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains(
-            "cannot warm `scoring`: it has no committed snapshot; run `fsctl materialize` first"
+            "service `scoring` has no committed snapshot (fst:golden:{scoring}:current is not set): \
+             run `fsctl materialize` first"
         ),
         "{}",
         run.stderr

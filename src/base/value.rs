@@ -99,28 +99,6 @@ pub enum Value {
 }
 
 impl Value {
-    /// Appends this value's MessagePack encoding to `buf`.
-    pub fn write_msgpack(&self, buf: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail.
-        match self {
-            Value::Null => rmp::encode::write_nil(buf).unwrap(),
-            Value::Int(v) => {
-                rmp::encode::write_sint(buf, *v).unwrap();
-            }
-            Value::F32(v) => rmp::encode::write_f32(buf, *v).unwrap(),
-            Value::F64(v) => rmp::encode::write_f64(buf, *v).unwrap(),
-            Value::Bool(v) => rmp::encode::write_bool(buf, *v).unwrap(),
-            Value::Str(v) => rmp::encode::write_str(buf, v).unwrap(),
-            Value::Bytes(v) => rmp::encode::write_bin(buf, v).unwrap(),
-            Value::List(items) => {
-                rmp::encode::write_array_len(buf, items.len() as u32).unwrap();
-                for item in items {
-                    item.write_msgpack(buf);
-                }
-            }
-        }
-    }
-
     /// A JSON rendering for `fsctl get --format json` and manifests.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;

@@ -25,15 +25,6 @@ pub fn parse_instant_us(text: &str) -> Result<i64, String> {
     ))
 }
 
-/// `--end`: the given instant, or now. A bad value is a configuration error.
-pub fn end_or_now(end: Option<&str>) -> Result<i64, crate::Error> {
-    Ok(end
-        .map(parse_instant_us)
-        .transpose()
-        .map_err(crate::Error::Config)?
-        .unwrap_or_else(now_us))
-}
-
 pub fn now_us() -> i64 {
     Utc::now().timestamp_micros()
 }

@@ -1,0 +1,93 @@
+//! Secrets in configuration: `${VAR}` expansion from the environment, and redaction of
+//! passwords in URLs. Everything fsctl prints about an endpoint goes through `redact_url`.
+
+use super::error::Error;
+
+/// Replaces the password in a `redis://user:password@host` URL with `***` (every URL of a
+/// comma-separated list).
+pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let host_start = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_start].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{}{user}:***{}", &url[..scheme_end], &rest[at..])
+            } else {
+                format!("{}***{}", &url[..scheme_end], &rest[at..])
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Expands `${VAR}` from the environment in the setting `what` (named in errors); an unset
+/// variable is a configuration error. The text itself is only ever shown redacted.
+pub fn expand_env(text: &str, what: &str) -> Result<String, Error> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').ok_or_else(|| {
+            Error::config(format!(
+                "{what}: unterminated `${{` in `{}`",
+                redact_url(text)
+            ))
+        })? + start;
+        let name = &rest[start + 2..end];
+        let value = std::env::var(name).map_err(|_| {
+            Error::config(format!(
+                "{what} refers to environment variable `{name}`, which is not set"
+            ))
+        })?;
+        out.push_str(&value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("redis://:s3cret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(
+            redact_url("rediss://app:s3cret@h/1"),
+            "rediss://app:***@h/1"
+        );
+        assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
+        assert_eq!(redact_url("redis://tok@h"), "redis://***@h");
+        assert_eq!(
+            redact_url("redis://:a@h1:1,redis://:b@h2:2"),
+            "redis://:***@h1:1,redis://:***@h2:2"
+        );
+    }
+
+    #[test]
+    fn expands_set_variables_and_names_unset_ones() {
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(
+            expand_env("a${PATH}b", "online_store.url").unwrap(),
+            format!("a{path}b")
+        );
+        let e = expand_env("${FSCTL_TEST_UNSET_VAR}", "online_store.url").unwrap_err();
+        assert!(e.to_string().contains("`FSCTL_TEST_UNSET_VAR`"), "{e}");
+    }
+}

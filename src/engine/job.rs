@@ -1,0 +1,346 @@
+//! One service's run: locked before any data is read, written partition by partition, then
+//! committed (or refused, and what it wrote taken back).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use super::partitions::ViewTotals;
+use super::{MaterializeOptions, Output, ServiceReport, Status};
+use crate::assemble::{Assembler, ColumnCounts, ViewInput};
+use crate::base::error::{Error, Result};
+use crate::base::interrupt::interrupted;
+use crate::base::time::{format_us, now_us};
+use crate::offline::{LatestRows, ViewScan};
+use crate::online::{
+    self, CommandSink, Flip, KeySpace, OnlineStore, PackedBatch, RespFile, RunLock,
+};
+use crate::progress::Progress;
+use crate::repo::{Repo, Service, View};
+
+/// Entities assembled and written per chunk (bounds memory of encoded vectors in flight).
+const CHUNK: usize = 16 * 1024;
+/// SET commands per pipeline batch.
+const BATCH: usize = 1000;
+
+/// Can the quality gate refuse a service reading this view?
+fn has_checks(view: &View) -> bool {
+    view.min_entities.is_some() || view.features.iter().any(|f| !f.checks.is_empty())
+}
+
+pub(crate) struct ServiceJob<'a> {
+    pub(crate) repo: &'a Repo,
+    pub(crate) service: &'a Service,
+    pub(crate) snapshot: String,
+    pub(crate) keys: KeySpace,
+    pub(crate) end_us: i64,
+    opts: &'a MaterializeOptions,
+    store: &'a dyn OnlineStore,
+    progress: Progress,
+    pub(crate) created_at: String,
+    lock: Option<RunLock>,
+    expected_current: String,
+    /// The snapshot was committed before (rerun with --force): its keys are never discarded.
+    was_committed: bool,
+    sink: Option<Box<dyn CommandSink + Send>>,
+    pub(crate) counts: Vec<ColumnCounts>,
+    pub(crate) entities: u64,
+    pub(crate) bytes_written: u64,
+    /// Entities written to Redis so far, kept while the quality gate may still refuse them:
+    /// their keys back to back, and where each ends (a few bytes per entity, not a `String`).
+    written: String,
+    written_ends: Vec<usize>,
+    pub(crate) refused: Option<Error>,
+    encode_t: Duration,
+    write_t: Duration,
+}
+
+impl<'a> ServiceJob<'a> {
+    pub(crate) fn new(
+        repo: &'a Repo,
+        service: &'a Service,
+        snapshot: String,
+        end_us: i64,
+        opts: &'a MaterializeOptions,
+        store: &'a dyn OnlineStore,
+        progress: Progress,
+    ) -> ServiceJob<'a> {
+        ServiceJob {
+            repo,
+            service,
+            snapshot,
+            keys: KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name),
+            end_us,
+            opts,
+            store,
+            progress,
+            created_at: format_us(now_us()),
+            lock: None,
+            expected_current: String::new(),
+            was_committed: false,
+            sink: None,
+            counts: vec![ColumnCounts::default(); service.features.len()],
+            entities: 0,
+            bytes_written: 0,
+            written: String::new(),
+            written_ends: Vec::new(),
+            refused: None,
+            encode_t: Duration::ZERO,
+            write_t: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn skip_checks(&self) -> bool {
+        self.opts.skip_checks
+    }
+
+    fn writes_redis(&self) -> bool {
+        matches!(self.opts.output, Output::Redis)
+    }
+
+    /// Takes the run lock and checks what is current; returns a report when there is nothing
+    /// to do. Opens the write connections.
+    pub(crate) fn prepare(&mut self) -> Result<Option<ServiceReport>> {
+        if !self.writes_redis() {
+            return Ok(None);
+        }
+        if !self.opts.force && self.store.is_committed(&self.keys, &self.snapshot)? {
+            return Ok(Some(self.report(Status::AlreadyCommitted)));
+        }
+        let lease = Duration::from_millis(self.repo.lock_lease_ms as u64);
+        let lock = self.store.lock(&self.keys, lease, self.opts.wait_lock)?;
+        // Checked again under the lock: another run may have committed it meanwhile.
+        self.was_committed = self.store.is_committed(&self.keys, &self.snapshot)?;
+        if self.was_committed && !self.opts.force {
+            lock.release();
+            return Ok(Some(self.report(Status::AlreadyCommitted)));
+        }
+        if let Some(cur) = self.store.current(&self.keys)? {
+            if let Some(m) = &cur.manifest
+                && m.as_of_ms > self.end_us / 1000
+                && !self.opts.force
+            {
+                return Err(Error::BackInTime {
+                    service: self.service.name.clone(),
+                    committed: cur.snapshot,
+                    committed_as_of: m.as_of.clone(),
+                    requested_as_of: format_us(self.end_us),
+                });
+            }
+            self.expected_current = cur.snapshot;
+        }
+        self.lock = Some(lock);
+        self.sink = Some(self.store.writer()?);
+        Ok(None)
+    }
+
+    /// Assembles, encodes and writes the service's entities found in one partition's rows.
+    pub(crate) fn write_part(
+        &mut self,
+        scans: &HashMap<usize, ViewScan>,
+        latest: &HashMap<usize, LatestRows>,
+        last: bool,
+        mut resp: Option<&mut RespFile>,
+        abort: &std::sync::atomic::AtomicBool,
+    ) -> Result<()> {
+        let (repo, s) = (self.repo, self.service);
+        let inputs: Vec<ViewInput<'_>> = s
+            .views
+            .iter()
+            .map(|v| ViewInput {
+                scan: &scans[v],
+                rows: &latest[v],
+            })
+            .collect();
+        let assembler = Assembler::new(repo, s, inputs);
+        let entities = assembler.entities();
+        self.entities += entities.len() as u64;
+        // Until the gate has passed, remember what was written, to take it back on refusal.
+        if self.sink.is_some()
+            && !last
+            && !self.opts.skip_checks
+            && s.views.iter().any(|&v| has_checks(&repo.views[v]))
+        {
+            for k in entities.keys() {
+                self.written.push_str(k);
+                self.written_ends.push(self.written.len());
+            }
+        }
+        let as_of_ms = self.end_us / 1000;
+        let prefix = self.keys.data_prefix(&self.snapshot);
+        let phase = self.progress.phase(
+            &format!("write {}", s.name),
+            entities.len() as u64,
+            "entities",
+        );
+        for chunk in entities.chunks(CHUNK) {
+            if interrupted() || abort.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let t = Instant::now();
+            let batches = assembler.encode_each(
+                chunk,
+                BATCH,
+                &mut self.counts,
+                PackedBatch::default,
+                |batch, entity, bytes| {
+                    let pxat_ms = online::data_key_expiry_ms(
+                        &prefix,
+                        entity,
+                        as_of_ms,
+                        s.online_ttl_ms,
+                        repo.ttl_jitter,
+                    );
+                    batch.push_set(&prefix, entity, bytes, pxat_ms);
+                },
+            );
+            self.encode_t += t.elapsed();
+            let t = Instant::now();
+            for batch in batches {
+                self.bytes_written += batch.value_bytes() as u64;
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.send(batch)?;
+                } else if let Some(resp) = resp.as_deref_mut() {
+                    resp.send(batch)?;
+                }
+            }
+            self.write_t += t.elapsed();
+            phase.inc(chunk.len() as u64);
+        }
+        phase.finish();
+        Ok(())
+    }
+
+    /// After a refusal: waits for the writes in flight, deletes the vectors written for this
+    /// snapshot (unless it was committed before) and releases the lock. Best effort: what a
+    /// failure leaves behind is invisible to readers and expires with its TTL.
+    pub(crate) fn discard(&mut self) {
+        if let Some(sink) = self.sink.take() {
+            let _ = sink.finish();
+        }
+        if self.writes_redis() && !self.was_committed && !self.written_ends.is_empty() {
+            let prefix = self.keys.data_prefix(&self.snapshot);
+            let mut start = 0;
+            let keys: Vec<String> = self
+                .written_ends
+                .iter()
+                .map(|&end| {
+                    let key = format!("{prefix}{}", &self.written[start..end]);
+                    start = end;
+                    key
+                })
+                .collect();
+            let _ = self.store.delete(&keys);
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
+    }
+
+    /// Waits for every write, then writes the manifest and commits.
+    pub(crate) fn finish(
+        mut self,
+        scans: &HashMap<usize, ViewScan>,
+        totals: &HashMap<usize, ViewTotals>,
+        resp: Option<&mut RespFile>,
+    ) -> Result<ServiceReport> {
+        let (repo, s) = (self.repo, self.service);
+        let t = Instant::now();
+        let stats = match self.sink.take() {
+            Some(sink) => sink.finish()?,
+            None => Default::default(),
+        };
+        self.write_t += t.elapsed();
+        if self.entities == 0 && !self.opts.allow_empty {
+            return Err(Error::EmptyResult {
+                service: s.name.clone(),
+            });
+        }
+        let mut manifest = super::manifest::build(&self, scans, totals);
+        let (_, highest) = online::expiry_bounds(
+            self.end_us / 1000,
+            s.online_ttl_ms.max(s.hot_ttl_ms),
+            repo.ttl_jitter,
+        );
+
+        let t = Instant::now();
+        let status = match &self.opts.output {
+            Output::DryRun => {
+                manifest.keys_written = 0;
+                Status::DryRun
+            }
+            output => {
+                let committed_at_ms = now_us() / 1000;
+                manifest.committed_at = format_us(committed_at_ms * 1000);
+                let json = serde_json::to_string(&manifest).expect("manifest serializes");
+                let mut flip = Flip {
+                    snapshot: &self.snapshot,
+                    manifest_json: &json,
+                    manifest_pxat_ms: highest,
+                    committed_at_ms,
+                    expected_current: "",
+                };
+                match (output, resp) {
+                    (Output::EmitResp(_), Some(resp)) => {
+                        for cmd in online::commit_commands(&self.keys, &flip) {
+                            let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                            resp.command(&args)?;
+                        }
+                        Status::Emitted
+                    }
+                    _ => {
+                        let lock = self
+                            .lock
+                            .take()
+                            .expect("a run writing to Redis holds the lock");
+                        if lock.is_lost() {
+                            return Err(Error::LockLost {
+                                service: s.name.clone(),
+                            });
+                        }
+                        flip.expected_current = &self.expected_current;
+                        self.store.commit(&self.keys, &lock, &flip)?;
+                        lock.release();
+                        Status::Committed
+                    }
+                }
+            }
+        };
+        let mut report = self.report(status);
+        report
+            .phases_ms
+            .insert("assemble_encode", ms(self.encode_t));
+        report.phases_ms.insert("write", ms(self.write_t));
+        report.phases_ms.insert("commit", ms(t.elapsed()));
+        report.entities = self.entities;
+        report.keys_written = manifest.keys_written;
+        report.bytes_written = self.bytes_written;
+        report.retries = stats.retries;
+        report.null_entity_rows = manifest.null_entity_rows;
+        report.imputed = manifest.imputed.clone();
+        report.manifest = Some(manifest);
+        Ok(report)
+    }
+
+    /// A report with the job's identity and no figures yet.
+    pub(crate) fn report(&self, status: Status) -> ServiceReport {
+        ServiceReport {
+            service: self.service.name.clone(),
+            status,
+            snapshot: self.snapshot.clone(),
+            fingerprint: self.repo.fingerprint(self.service).to_string(),
+            entities: 0,
+            keys_written: 0,
+            bytes_written: 0,
+            null_entity_rows: 0,
+            imputed: BTreeMap::new(),
+            retries: 0,
+            phases_ms: BTreeMap::new(),
+            partitions: 1,
+            manifest: None,
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

@@ -1,0 +1,197 @@
+//! The engine: materialize, warm, validate and read as library calls over a resolved repo and
+//! an online store, driven by plain option structs (no command-line types). The CLI verbs in
+//! `commands/` parse arguments, call these and render what they return.
+//!
+//! A materialization: plan from metadata (`plan`), take each service's run lock (`job`), read
+//! the views in partitions and write each partition while the next is read (`partitions`),
+//! then commit each service's snapshot with its manifest (`manifest`).
+
+mod job;
+pub mod lockfile;
+mod manifest;
+mod partitions;
+mod plan;
+pub mod read;
+pub mod validate;
+pub mod warm;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use self::job::ServiceJob;
+use self::partitions::{AUTO_PARTITION_ROWS, AUTO_PARTITIONS, WriteStage};
+pub use self::plan::{select_services, service};
+use crate::base::error::{Error, Result};
+use crate::online::{Manifest, OnlineStore, RespFile};
+use crate::progress::Progress;
+use crate::repo::Repo;
+
+/// Where a materialization's vectors go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Output {
+    /// Written to the online store and committed.
+    #[default]
+    Redis,
+    /// Computed and reported; nothing written.
+    DryRun,
+    /// The exact command stream written as RESP to a file (for `redis-cli --pipe`), not committed.
+    EmitResp(PathBuf),
+}
+
+/// What to materialize and how.
+#[derive(Debug, Clone, Default)]
+pub struct MaterializeOptions {
+    /// Services to materialize; empty means every service.
+    pub services: Vec<String>,
+    /// Window start (UTC µs); default: the end minus each view's ttl.
+    pub start_us: Option<i64>,
+    /// Window end and as-of time (UTC µs); default: now.
+    pub end_us: Option<i64>,
+    pub output: Output,
+    /// Rewrite a snapshot that is already committed, and allow moving `current` back in time.
+    pub force: bool,
+    /// How long to wait for another run's lock.
+    pub wait_lock: Duration,
+    /// Commit a result with zero entities.
+    pub allow_empty: bool,
+    /// Commit even when a data-quality check fails (recorded in the manifest).
+    pub skip_checks: bool,
+    /// Accept an end further in the future than clock skew explains.
+    pub allow_future_end: bool,
+    /// Shares of the entities to scan in; default: chosen from the rows to read.
+    pub partitions: Option<u32>,
+    /// Report per-view scan statistics on stderr.
+    pub verbose: bool,
+}
+
+/// What a service's run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Committed,
+    /// The same job ran before: a no-op.
+    AlreadyCommitted,
+    DryRun,
+    /// Written to `--emit-resp`, not committed.
+    Emitted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    pub status: Status,
+    pub snapshot: String,
+    pub fingerprint: String,
+    pub entities: u64,
+    pub keys_written: u64,
+    pub bytes_written: u64,
+    pub null_entity_rows: u64,
+    pub imputed: BTreeMap<String, u64>,
+    pub retries: u64,
+    pub phases_ms: BTreeMap<&'static str, u64>,
+    /// Shares of the entities the views were scanned in.
+    pub partitions: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+}
+
+/// The outcome of a run over several services: the ones that committed (or had nothing to
+/// do), and the first refusal, when the quality gate or the empty-result rule held one back.
+#[derive(Debug)]
+pub struct Materialized {
+    pub reports: Vec<ServiceReport>,
+    pub refused: Option<Error>,
+}
+
+/// Runs SPEC §2–3 for the selected services of `repo` against `store`.
+pub fn materialize(
+    repo: &Repo,
+    store: &dyn OnlineStore,
+    opts: &MaterializeOptions,
+    progress: Progress,
+) -> Result<Materialized> {
+    let services = select_services(repo, &opts.services)?;
+    let end_us = plan::window_end(opts.end_us, opts.allow_future_end)?;
+    let t_plan = std::time::Instant::now();
+    let scans = plan::plan_scans(repo, &services, opts.start_us, end_us)?;
+    let plan_ms = t_plan.elapsed().as_millis() as u64;
+    plan::check_expiries(repo, &services, end_us)?;
+
+    // Lock each service and learn what is current (a rerun of the same job is a no-op).
+    let mut jobs = Vec::new();
+    let mut reports = Vec::new();
+    for s in services {
+        let snapshot = plan::snapshot_id(repo, s, &scans, end_us);
+        let mut job = ServiceJob::new(repo, s, snapshot, end_us, opts, store, progress);
+        match job.prepare()? {
+            Some(report) => reports.push(report),
+            None => jobs.push(job),
+        }
+    }
+    if jobs.is_empty() {
+        return Ok(Materialized {
+            reports,
+            refused: None,
+        });
+    }
+
+    let views: BTreeSet<usize> = jobs
+        .iter()
+        .flat_map(|j| j.service.views.iter().copied())
+        .collect();
+    let parts = opts.partitions.unwrap_or_else(|| {
+        let rows: u64 = views.iter().map(|v| scans[v].rows_to_read()).sum();
+        if opts.output == Output::Redis && rows >= AUTO_PARTITION_ROWS {
+            AUTO_PARTITIONS
+        } else {
+            1
+        }
+    });
+    let resp = match &opts.output {
+        Output::EmitResp(path) => Some(RespFile::create(path)?),
+        _ => None,
+    };
+    let (stage, totals, times) = partitions::read_and_write(
+        repo,
+        &scans,
+        &views,
+        parts,
+        WriteStage { jobs, resp },
+        opts,
+        progress,
+    )?;
+
+    let WriteStage { jobs, mut resp } = stage;
+    let mut refused = None;
+    for mut job in jobs {
+        if let Some(e) = job.refused.take() {
+            job.discard();
+            refused.get_or_insert(e);
+            continue;
+        }
+        let mut report = match job.finish(&scans, &totals, resp.as_mut()) {
+            Ok(report) => report,
+            Err(e @ Error::EmptyResult { .. }) => {
+                refused.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        report.phases_ms.insert("plan", plan_ms);
+        report.phases_ms.insert("read", ms(times.read));
+        report.phases_ms.insert("first_read", ms(times.first_read));
+        report
+            .phases_ms
+            .insert("read_and_write", ms(times.read_and_write));
+        report.partitions = parts;
+        reports.push(report);
+    }
+    if let Some(resp) = resp {
+        crate::online::CommandSink::finish(Box::new(resp))?;
+    }
+    Ok(Materialized { reports, refused })
+}

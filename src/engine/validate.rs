@@ -1,0 +1,226 @@
+//! Validation for CI (SPEC §4 `validate`): the definitions, the offline data every sound view
+//! can reach, the schema lock, the data-quality checks and the live store. Every problem is
+//! reported as a finding, in one run: a broken definition never hides the data checks of the
+//! views that resolved.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::lockfile;
+use crate::assemble::check_view;
+use crate::base::error::Result;
+use crate::base::finding::{Finding, Severity};
+use crate::base::time::{now_us, parse_instant_us};
+use crate::offline::{Partition, ViewScan, Window};
+use crate::online::{self, KeySpace, Reader};
+use crate::repo::{self, Repo};
+
+/// What to check beyond the definitions.
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {
+    /// Compare fingerprints with `fsctl.lock`.
+    pub locked: bool,
+    /// Evaluate the data-quality checks on the latest rows of the window.
+    pub data: bool,
+    /// Window end for `data` (UTC µs; default now).
+    pub end_us: Option<i64>,
+    /// Check the live store: committed manifests match, sampled vectors decode.
+    pub online: bool,
+    /// Vectors to sample per service with `online`.
+    pub sample: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceSummary {
+    pub service: String,
+    pub fingerprint: String,
+    pub features: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OnlineSummary {
+    pub snapshot: String,
+    pub age_s: i64,
+    pub keys_written: u64,
+    pub sampled: usize,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Validation {
+    pub findings: Vec<Finding>,
+    pub services: Vec<ServiceSummary>,
+}
+
+impl Validation {
+    /// Findings of error severity (warnings do not fail CI).
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+}
+
+/// Validates the repo in `dir`. Fails only when there is no repo to validate; everything
+/// else it finds is a finding.
+pub fn validate(dir: &Path, opts: &ValidateOptions) -> Result<Validation> {
+    let loaded = repo::load_all(dir)?;
+    let mut out = Validation {
+        findings: loaded.findings,
+        services: Vec::new(),
+    };
+    let Some(repo) = loaded.repo else {
+        return Ok(out);
+    };
+    out.findings
+        .extend(check_offline(&repo, &loaded.sound_views, opts));
+    let sound_services: Vec<usize> = (0..repo.services.len())
+        .filter(|&i| loaded.sound_services[i])
+        .collect();
+    if opts.locked {
+        out.findings
+            .extend(lockfile::check(&repo, &sound_services, dir));
+    }
+    for &i in &sound_services {
+        let s = &repo.services[i];
+        out.services.push(ServiceSummary {
+            service: s.name.clone(),
+            fingerprint: repo.fingerprint(s).to_string(),
+            features: s.features.len(),
+            online: None,
+        });
+    }
+    if opts.online {
+        check_online(&repo, opts.sample, &mut out);
+    }
+    Ok(out)
+}
+
+/// Offline data of every sound view: files exist and are Parquet, columns exist and coerce;
+/// with `data`, the quality checks on the window's latest rows.
+fn check_offline(repo: &Repo, sound_views: &[bool], opts: &ValidateOptions) -> Vec<Finding> {
+    let end_us = opts.end_us.unwrap_or_else(now_us);
+    let mut findings = Vec::new();
+    for (vi, view) in repo.views.iter().enumerate() {
+        if !sound_views[vi] {
+            continue;
+        }
+        let all: Vec<usize> = (0..view.features.len()).collect();
+        let window = Window {
+            start_us: end_us - view.ttl_ms * 1000,
+            end_us,
+        };
+        match ViewScan::plan_collect(repo, vi, all, window) {
+            Err(problems) => {
+                for p in problems {
+                    let mut f = Finding::error(
+                        p.code,
+                        &p.file,
+                        format!("view `{}`: {}", view.name, p.message),
+                    );
+                    if let Some(c) = p.column {
+                        f = f.named(c);
+                    }
+                    findings.push(f);
+                }
+            }
+            Ok(scan) if opts.data => match scan.run(Partition::ALL, None, 0, &|_| {}) {
+                Err(e) => findings.push(
+                    Finding::error("bad-data", repo.dir.join(repo::REPO_FILE), e.to_string())
+                        .named(&view.name),
+                ),
+                Ok(rows) => {
+                    for failure in check_view(repo, &scan, &rows) {
+                        let name = failure
+                            .feature
+                            .clone()
+                            .unwrap_or_else(|| failure.view.clone());
+                        findings.push(
+                            Finding::error(
+                                "check-failed",
+                                repo.dir.join(repo::REPO_FILE),
+                                failure.to_string(),
+                            )
+                            .named(name),
+                        );
+                    }
+                }
+            },
+            Ok(_) => {}
+        }
+    }
+    findings
+}
+
+/// The live store: each service's committed manifest has the repo's fingerprint, and a sample
+/// of its vectors decodes with it.
+fn check_online(repo: &Repo, sample: usize, out: &mut Validation) {
+    let file = repo.dir.join(repo::REPO_FILE);
+    let store = match online::open(&repo.online) {
+        Ok(store) => store,
+        Err(e) => {
+            out.findings
+                .push(Finding::error("online-unreachable", &file, e.to_string()));
+            return;
+        }
+    };
+    for summary in &mut out.services {
+        let s = repo
+            .service(&summary.service)
+            .expect("summaries come from the repo");
+        let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
+        let pinned = match Reader::new(&*store, keys.clone()).pin(None) {
+            Ok(p) => p,
+            Err(e @ crate::Error::Redis(_)) => {
+                out.findings
+                    .push(Finding::error("online-unreachable", &file, e.to_string()));
+                return;
+            }
+            Err(e) => {
+                out.findings.push(
+                    Finding::error("online-no-snapshot", &file, e.to_string()).named(&s.name),
+                );
+                continue;
+            }
+        };
+        let expected = repo.fingerprint(s);
+        if pinned.fingerprint != expected {
+            out.findings.push(
+                Finding::error(
+                    "online-fingerprint",
+                    &file,
+                    format!(
+                        "service `{}`: committed snapshot {} has fingerprint {}, the repo's is {expected}: materialize before deploying this definition",
+                        s.name, pinned.snapshot, pinned.fingerprint
+                    ),
+                )
+                .named(&s.name),
+            );
+        }
+        let sampled = match store.sample(&keys.data_prefix(&pinned.snapshot), sample) {
+            Ok(sampled) => sampled,
+            Err(e) => {
+                out.findings
+                    .push(Finding::error("online-unreachable", &file, e.to_string()));
+                return;
+            }
+        };
+        for (key, raw) in &sampled {
+            if let Err(e) = online::check(raw, pinned.fingerprint, key.clone()) {
+                out.findings.push(
+                    Finding::error("online-corrupt", &file, e.to_string()).named(key.clone()),
+                );
+            }
+        }
+        let committed_us = parse_instant_us(&pinned.manifest.committed_at).unwrap_or(0);
+        summary.online = Some(OnlineSummary {
+            snapshot: pinned.snapshot.clone(),
+            age_s: (now_us() - committed_us) / 1_000_000,
+            keys_written: pinned.manifest.keys_written,
+            sampled: sampled.len(),
+        });
+    }
+}

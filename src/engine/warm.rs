@@ -1,0 +1,294 @@
+//! Warming before a deploy (SPEC §4 `warm`): the most popular entities get their vector in the
+//! committed snapshot with the long `hot_ttl`, hottest first, in tiers. Present keys get their
+//! expiry extended (never shortened); missing or expired ones are recomputed from the offline
+//! data — only those entities — and written byte-identical to what `materialize` wrote.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use crate::assemble::{Assembler, ColumnCounts, ViewInput};
+use crate::base::error::{Error, Result};
+use crate::base::time::parse_instant_us;
+use crate::offline::{Partition, ViewScan, Window, top_entities};
+use crate::online::{self, KeySpace, Manifest, OnlineStore, PackedBatch, Pinned, Reader};
+use crate::progress::Progress;
+use crate::repo::{Repo, Service};
+
+/// What to warm and how.
+#[derive(Debug, Clone, Default)]
+pub struct WarmOptions {
+    /// How many of the most popular entities.
+    pub top_n: usize,
+    /// Services to warm; empty means every service.
+    pub services: Vec<String>,
+    /// Popularity file (Parquet); default: the repo's `hot_entities`.
+    pub from: Option<PathBuf>,
+    /// Score column of the popularity file; without one, it is a request log counted per entity.
+    pub score_column: Option<String>,
+    /// Tier sizes, hottest first (default 1000, 10000, 100000, ...).
+    pub tiers: Vec<usize>,
+    /// Stop after the first tier.
+    pub first_tier_only: bool,
+    /// Report what would be done, write nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TierReport {
+    pub tier: usize,
+    pub requested: usize,
+    /// Present in Redis; expiry extended to the hot TTL (or already later).
+    pub extended: usize,
+    /// Missing or expired; recomputed from the offline data and written.
+    pub computed: usize,
+    /// Not in the offline data of the snapshot's window: reported, never invented.
+    pub absent: usize,
+    pub ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WarmReport {
+    pub service: String,
+    pub snapshot: String,
+    pub tiers: Vec<TierReport>,
+    pub absent_entities: Vec<String>,
+}
+
+/// Tier boundaries: cumulative sizes ending at `n`.
+fn tier_bounds(n: usize, given: &[usize]) -> Vec<usize> {
+    let mut bounds: Vec<usize> = if given.is_empty() {
+        std::iter::successors(Some(1000usize), |t| t.checked_mul(10))
+            .take_while(|t| *t < n)
+            .collect()
+    } else {
+        given.iter().copied().filter(|t| *t > 0 && *t < n).collect()
+    };
+    bounds.sort_unstable();
+    bounds.dedup();
+    bounds.push(n);
+    bounds
+}
+
+/// Warms the selected services; `on_tier` is told about each tier as soon as it is done.
+pub fn warm(
+    repo: &Repo,
+    store: &dyn OnlineStore,
+    opts: &WarmOptions,
+    progress: Progress,
+    on_tier: &mut dyn FnMut(&str, &TierReport),
+) -> Result<Vec<WarmReport>> {
+    let services = super::select_services(repo, &opts.services)?;
+    let (path, score) = match (&opts.from, &repo.hot_entities) {
+        (Some(p), _) => (p.clone(), opts.score_column.clone()),
+        (None, Some(h)) => (
+            repo.dir.join(&h.path),
+            opts.score_column.clone().or_else(|| h.score_column.clone()),
+        ),
+        (None, None) => {
+            return Err(Error::usage(
+                "no popularity source: pass --from FILE (and --score-column C) or set hot_entities in the repo",
+            ));
+        }
+    };
+    let mut reports = Vec::new();
+    for s in services {
+        let ranked = top_entities(
+            &path,
+            &repo.entities[s.entity].join_keys,
+            score.as_deref(),
+            opts.top_n,
+        )?;
+        reports.push(warm_service(
+            repo, s, store, &ranked, opts, progress, on_tier,
+        )?);
+    }
+    Ok(reports)
+}
+
+fn warm_service(
+    repo: &Repo,
+    s: &Service,
+    store: &dyn OnlineStore,
+    ranked: &[(String, f64)],
+    opts: &WarmOptions,
+    progress: Progress,
+    on_tier: &mut dyn FnMut(&str, &TierReport),
+) -> Result<WarmReport> {
+    let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
+    let pinned = Reader::new(store, keys.clone()).pin(None)?;
+    if pinned.fingerprint != repo.fingerprint(s) {
+        return Err(Error::SchemaMismatch {
+            service: s.name.clone(),
+            snapshot: pinned.snapshot.clone(),
+            committed: pinned.fingerprint.to_string(),
+            repo: repo.fingerprint(s).to_string(),
+        });
+    }
+    let manifest = &pinned.manifest;
+    let (_, hot_hi) = online::expiry_bounds(manifest.as_of_ms, s.hot_ttl_ms, repo.ttl_jitter);
+    let mut report = WarmReport {
+        service: s.name.clone(),
+        snapshot: pinned.snapshot.clone(),
+        tiers: Vec::new(),
+        absent_entities: Vec::new(),
+    };
+    // One progress line for the service; each tier is reported once, through `on_tier`.
+    let phase = progress.phase(&format!("warm {}", s.name), ranked.len() as u64, "entities");
+    let mut start = 0;
+    for (i, end) in tier_bounds(ranked.len(), &opts.tiers)
+        .into_iter()
+        .enumerate()
+    {
+        if end <= start {
+            continue;
+        }
+        let t = Instant::now();
+        let tier: Vec<&str> = ranked[start..end].iter().map(|(k, _)| k.as_str()).collect();
+        let mut tr = TierReport {
+            tier: i + 1,
+            requested: tier.len(),
+            ..Default::default()
+        };
+        // 1. Present keys: extend their expiry (never shortened).
+        let tier_keys: Vec<String> = tier.iter().map(|e| pinned.key(e)).collect();
+        let expiries: Option<Vec<i64>> = (!opts.dry_run).then(|| {
+            tier_keys
+                .iter()
+                .map(|k| {
+                    online::expiry_ms(
+                        k.as_bytes(),
+                        manifest.as_of_ms,
+                        s.hot_ttl_ms,
+                        repo.ttl_jitter,
+                    )
+                })
+                .collect()
+        });
+        let present = store.extend_expiry(&tier_keys, expiries.as_deref())?;
+        phase.inc(tier.len() as u64);
+        let missing: Vec<&str> = tier
+            .iter()
+            .zip(present)
+            .filter_map(|(e, here)| (!here).then_some(*e))
+            .collect();
+        tr.extended = tier.len() - missing.len();
+        // 2. Missing keys: recompute only those entities, exactly as materialize did.
+        if !missing.is_empty() {
+            let (computed, absent) = recompute(repo, s, store, &pinned, &missing, opts.dry_run)?;
+            tr.computed = computed;
+            tr.absent = absent.len();
+            report.absent_entities.extend(absent);
+        }
+        if !opts.dry_run {
+            // The manifest must outlive every vector that points at it.
+            store.extend_expiry(&[keys.manifest(&pinned.snapshot)], Some(&[hot_hi]))?;
+        }
+        tr.ms = t.elapsed().as_millis() as u64;
+        on_tier(&s.name, &tr);
+        report.tiers.push(tr);
+        start = end;
+        if opts.first_tier_only {
+            break;
+        }
+    }
+    phase.finish();
+    Ok(report)
+}
+
+/// Recomputes the vectors of `entities` with the snapshot's own windows and writes them with the
+/// hot TTL. Returns how many were (or would be) written and which entities the offline data
+/// does not have.
+fn recompute(
+    repo: &Repo,
+    s: &Service,
+    store: &dyn OnlineStore,
+    pinned: &Pinned,
+    entities: &[&str],
+    dry_run: bool,
+) -> Result<(usize, Vec<String>)> {
+    let manifest: &Manifest = &pinned.manifest;
+    let only: FxHashSet<Box<str>> = entities.iter().map(|e| Box::from(*e)).collect();
+    let mut needed: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for f in &s.features {
+        needed.entry(f.view).or_default().insert(f.feature);
+    }
+    let mut scans = Vec::new();
+    for &v in &s.views {
+        let name = &repo.views[v].name;
+        let bad_manifest = |reason: String| Error::CorruptVector {
+            key: format!("manifest of snapshot {}", pinned.snapshot),
+            reason,
+        };
+        let w = manifest
+            .sources
+            .get(name)
+            .map(|src| &src.window)
+            .ok_or_else(|| bad_manifest(format!("lacks the window of view `{name}`")))?;
+        let window = Window {
+            start_us: parse_instant_us(&w.start).map_err(bad_manifest)?,
+            end_us: parse_instant_us(&w.end).map_err(bad_manifest)?,
+        };
+        let scan = ViewScan::plan(repo, v, needed[&v].iter().copied().collect(), window)?;
+        let rows = scan.run(Partition::ALL, Some(&only), 0, &|_| {})?;
+        scans.push((scan, rows));
+    }
+    let inputs = scans
+        .iter()
+        .map(|(scan, rows)| ViewInput { scan, rows })
+        .collect();
+    let assembler = Assembler::new(repo, s, inputs);
+    let joined = assembler.entities();
+    let found: FxHashMap<&str, usize> = joined
+        .keys()
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i))
+        .collect();
+    let absent: Vec<String> = entities
+        .iter()
+        .filter(|e| !found.contains_key(**e))
+        .map(|e| e.to_string())
+        .collect();
+    // In the order asked for (hottest first).
+    let present: Vec<usize> = entities
+        .iter()
+        .filter_map(|e| found.get(*e).copied())
+        .collect();
+    if dry_run || present.is_empty() {
+        return Ok((present.len(), absent));
+    }
+    let present = joined.select(&present);
+    let mut counts = vec![ColumnCounts::default(); s.features.len()];
+    let prefix = pinned.key("");
+    let mut batch = PackedBatch::default();
+    for e in assembler.encode_chunk(present.all(), &mut counts) {
+        let at = online::data_key_expiry_ms(
+            &prefix,
+            e.entity,
+            manifest.as_of_ms,
+            s.hot_ttl_ms,
+            repo.ttl_jitter,
+        );
+        batch.push_set(&prefix, e.entity, &e.bytes, at);
+    }
+    let written = batch.len();
+    store.write_now(batch)?;
+    Ok((written, absent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tier_bounds;
+
+    #[test]
+    fn tiers() {
+        assert_eq!(tier_bounds(50, &[]), vec![50]);
+        assert_eq!(tier_bounds(25_000, &[]), vec![1000, 10_000, 25_000]);
+        assert_eq!(tier_bounds(100, &[10, 50]), vec![10, 50, 100]);
+        assert_eq!(tier_bounds(100, &[500]), vec![100]);
+    }
+}

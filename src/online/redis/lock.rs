@@ -1,0 +1,174 @@
+//! The run lock (SPEC §3): `SET NX PX` with an owner token naming host and process, its lease
+//! renewed in the background until released or dropped, released only by its owner.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redis::Script;
+
+use super::RedisTarget;
+use crate::base::error::{Error, Result};
+use crate::online::KeySpace;
+
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+";
+
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// A held run lock; its lease is renewed in the background until released or dropped.
+pub struct RunLock {
+    key: String,
+    token: String,
+    target: RedisTarget,
+    stop: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+    renewer: Option<JoinHandle<()>>,
+}
+
+impl RunLock {
+    /// Takes the lock on the server of `target`, or waits up to `wait` for it.
+    pub(crate) fn acquire(
+        target: &RedisTarget,
+        keys: &KeySpace,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<RunLock> {
+        let mut con = target.connect_explained()?;
+        let token = format!(
+            "{}:pid{}:{}",
+            hostname(),
+            std::process::id(),
+            crate::base::time::now_us()
+        );
+        let key = keys.lock();
+        let deadline = Instant::now() + wait;
+        loop {
+            let got: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(lease.as_millis() as u64)
+                .query(&mut con)
+                .map_err(|e| target.failed("take the run lock").error(e))?;
+            if got.is_some() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let holder: Option<String> =
+                    redis::cmd("GET").arg(&key).query(&mut con).unwrap_or(None);
+                let remaining_ms: i64 = redis::cmd("PTTL").arg(&key).query(&mut con).unwrap_or(-2);
+                return Err(Error::LockHeld {
+                    service: keys.service().to_owned(),
+                    key,
+                    holder,
+                    remaining_ms: remaining_ms.max(0),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = {
+            let (stop, lost, key, token, target) = (
+                stop.clone(),
+                lost.clone(),
+                key.clone(),
+                token.clone(),
+                target.clone(),
+            );
+            std::thread::spawn(move || renew_loop(&target, &key, &token, lease, &stop, &lost))
+        };
+        Ok(RunLock {
+            key,
+            token,
+            target: target.clone(),
+            stop,
+            lost,
+            renewer: Some(renewer),
+        })
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// True when a renewal found the lock held by someone else (or gone).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Stops renewing and deletes the lock if this run still owns it.
+    pub fn release(mut self) {
+        self.release_inner();
+    }
+
+    fn release_inner(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.renewer.take() {
+            let _ = h.join();
+        }
+        if let Ok(mut con) = self.target.connect() {
+            let _: redis::RedisResult<i64> = Script::new(RELEASE)
+                .key(&self.key)
+                .arg(&self.token)
+                .invoke(&mut con);
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if self.renewer.is_some() {
+            self.release_inner();
+        }
+    }
+}
+
+fn renew_loop(
+    target: &RedisTarget,
+    key: &str,
+    token: &str,
+    lease: Duration,
+    stop: &AtomicBool,
+    lost: &AtomicBool,
+) {
+    let every = lease / 3;
+    let mut con = None;
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() < every {
+            continue;
+        }
+        last = Instant::now();
+        if con.is_none() {
+            con = target.connect().ok();
+        }
+        let Some(c) = con.as_mut() else { continue };
+        let renewed: redis::RedisResult<i64> = Script::new(RENEW)
+            .key(key)
+            .arg(token)
+            .arg(lease.as_millis() as u64)
+            .invoke(c);
+        match renewed {
+            Ok(1) => {}
+            Ok(_) => lost.store(true, Ordering::Relaxed),
+            Err(_) => con = None,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown-host".into())
+}

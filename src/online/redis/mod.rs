@@ -1,0 +1,293 @@
+//! One Redis (or Valkey) server as the online store: pipelined writers for the vectors, and one
+//! control connection for everything else (reads, expiries, the commit script).
+
+mod explain;
+mod lock;
+mod target;
+mod writer;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::Script;
+
+pub use lock::RunLock;
+pub(crate) use target::RedisTarget;
+
+use self::explain::is_transient;
+use super::{
+    CommandSink, Committed, Flip, KeySpace, Manifest, OnlineStore, PackedBatch, WriteStats,
+};
+use crate::base::error::{Error, Result};
+use crate::base::retry::RetryPolicy;
+use crate::repo::OnlineStoreConfig;
+
+/// How many committed snapshot ids the history keeps.
+const HISTORY: usize = 32;
+
+const COMMIT: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FSCTL_LOCK_LOST the run lock is no longer held by this run')
+end
+local cur = redis.call('GET', KEYS[2]) or ''
+if cur ~= ARGV[2] then
+  return redis.error_reply('FSCTL_CONFLICT current moved from ' .. ARGV[2] .. ' to ' .. cur .. ' during the run')
+end
+redis.call('SET', KEYS[4], ARGV[4], 'PXAT', ARGV[5])
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3])
+local n = redis.call('ZCARD', KEYS[3])
+local keep = tonumber(ARGV[7])
+if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, n - keep - 1) end
+return 'OK'
+";
+
+/// A single Redis server. Connects lazily: building one checks the configuration only.
+pub struct RedisStore {
+    target: RedisTarget,
+    retry: RetryPolicy,
+    /// The control connection, dropped after a failure so that the next call reconnects.
+    control: Mutex<Option<redis::Connection>>,
+}
+
+impl RedisStore {
+    pub fn open(config: &OnlineStoreConfig) -> Result<RedisStore> {
+        Ok(RedisStore {
+            target: RedisTarget::from_config(config)?,
+            retry: config.retry,
+            control: Mutex::new(None),
+        })
+    }
+
+    /// Runs `f` on the control connection (connecting first if needed).
+    fn with<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        if control.is_none() {
+            *control = Some(self.target.connect_explained()?);
+        }
+        let con = control.as_mut().expect("connected above");
+        f(con).map_err(|e| {
+            if is_transient(&e) {
+                *control = None;
+            }
+            self.target.failed(operation).error(e)
+        })
+    }
+}
+
+/// Parses a manifest's JSON; an unreadable one counts as missing.
+fn parse_manifest(raw: Option<String>) -> Option<Manifest> {
+    raw.and_then(|m| serde_json::from_str(&m).ok())
+}
+
+impl OnlineStore for RedisStore {
+    fn describe(&self) -> &str {
+        self.target.display()
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    fn writer(&self) -> Result<Box<dyn CommandSink + Send>> {
+        Ok(Box::new(writer::PipelinedWriter::start(
+            &self.target,
+            self.retry,
+        )?))
+    }
+
+    fn write_now(&self, batch: PackedBatch) -> Result<()> {
+        let mut sink = self.writer()?;
+        sink.send(batch)?;
+        sink.finish().map(|_: WriteStats| ())
+    }
+
+    fn current(&self, keys: &KeySpace) -> Result<Option<Committed>> {
+        let snapshot: Option<String> = self.with("read current", |c| {
+            redis::cmd("GET").arg(keys.current()).query(c)
+        })?;
+        let Some(snapshot) = snapshot else {
+            return Ok(None);
+        };
+        let manifest = self.manifest(keys, &snapshot)?;
+        Ok(Some(Committed { snapshot, manifest }))
+    }
+
+    fn manifest(&self, keys: &KeySpace, snapshot: &str) -> Result<Option<Manifest>> {
+        let raw: Option<String> = self.with("read manifest", |c| {
+            redis::cmd("GET").arg(keys.manifest(snapshot)).query(c)
+        })?;
+        Ok(parse_manifest(raw))
+    }
+
+    fn is_committed(&self, keys: &KeySpace, snapshot: &str) -> Result<bool> {
+        self.with("check snapshot", |c| {
+            let score: Option<f64> = redis::cmd("ZSCORE")
+                .arg(keys.snapshots())
+                .arg(snapshot)
+                .query(c)?;
+            if score.is_none() {
+                return Ok(false);
+            }
+            redis::cmd("EXISTS").arg(keys.manifest(snapshot)).query(c)
+        })
+    }
+
+    fn lock(&self, keys: &KeySpace, lease: Duration, wait: Duration) -> Result<RunLock> {
+        RunLock::acquire(&self.target, keys, lease, wait)
+    }
+
+    fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<()> {
+        let script = Script::new(COMMIT);
+        let flip_once = |con: &mut redis::Connection| {
+            script
+                .key(keys.lock())
+                .key(keys.current())
+                .key(keys.snapshots())
+                .key(keys.manifest(flip.snapshot))
+                .arg(lock.token())
+                .arg(flip.expected_current)
+                .arg(flip.snapshot)
+                .arg(flip.manifest_json)
+                .arg(flip.manifest_pxat_ms)
+                .arg(flip.committed_at_ms)
+                .arg(HISTORY)
+                .invoke::<()>(con)
+        };
+        let mut con = self.target.connect_explained()?;
+        let outcome = self.retry.run(
+            || match flip_once(&mut con) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // A commit whose reply was lost may have landed: when `current` names this
+                    // snapshot after reconnecting, the flip is done.
+                    if is_transient(&e)
+                        && let Ok(mut fresh) = self.target.connect()
+                    {
+                        let landed: Option<String> = redis::cmd("GET")
+                            .arg(keys.current())
+                            .query(&mut fresh)
+                            .unwrap_or(None);
+                        con = fresh;
+                        if landed.as_deref() == Some(flip.snapshot) {
+                            return Ok(());
+                        }
+                    }
+                    Err(e)
+                }
+            },
+            is_transient,
+            |_, _| {},
+        );
+        outcome.map_err(|(e, attempts)| match e.code() {
+            Some("FSCTL_LOCK_LOST") => Error::LockLost {
+                service: keys.service().to_owned(),
+            },
+            Some("FSCTL_CONFLICT") => Error::CommitRefused {
+                service: keys.service().to_owned(),
+                reason: e
+                    .detail()
+                    .unwrap_or("current moved during the run")
+                    .to_owned(),
+            },
+            _ => {
+                let mut failed = self.target.failed("commit");
+                failed.attempts = attempts;
+                failed.error(e)
+            }
+        })
+    }
+
+    fn delete(&self, keys: &[String]) -> Result<u64> {
+        let mut deleted = 0;
+        for chunk in keys.chunks(1000) {
+            deleted += self.with("delete", |c| redis::cmd("DEL").arg(chunk).query::<u64>(c))?;
+        }
+        Ok(deleted)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with("MGET", |c| redis::cmd("MGET").arg(keys).query(c))
+    }
+
+    fn remaining_ttl_ms(&self, key: &str) -> Result<Option<i64>> {
+        let pttl: i64 = self.with("PTTL", |c| redis::cmd("PTTL").arg(key).query(c))?;
+        Ok((pttl != -2).then_some(pttl))
+    }
+
+    fn extend_expiry(&self, keys: &[String], expiries: Option<&[i64]>) -> Result<Vec<bool>> {
+        let mut present = Vec::with_capacity(keys.len());
+        for (i, chunk) in keys.chunks(1000).enumerate() {
+            // EXISTS answers presence; PEXPIREAT .. GT extends without ever shortening (its
+            // 0 cannot tell "missing" from "already later", hence the pair).
+            let mut pipe = redis::pipe();
+            for (j, key) in chunk.iter().enumerate() {
+                pipe.cmd("EXISTS").arg(key);
+                if let Some(at) = expiries {
+                    pipe.cmd("PEXPIREAT")
+                        .arg(key)
+                        .arg(at[i * 1000 + j])
+                        .arg("GT")
+                        .ignore();
+                }
+            }
+            let exists: Vec<i64> = self.with("extend expiries", |c| pipe.query(c))?;
+            present.extend(exists.into_iter().map(|e| e == 1));
+        }
+        Ok(present)
+    }
+
+    fn sample(&self, prefix: &str, n: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut cursor = 0u64;
+        let pattern = format!("{}*", glob_escape(prefix));
+        while out.len() < n {
+            let (next, batch): (u64, Vec<String>) = self.with("SCAN", |c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(c)
+            })?;
+            let wanted: Vec<String> = batch.into_iter().take(n - out.len()).collect();
+            let values = self.get_many(&wanted)?;
+            out.extend(
+                wanted
+                    .into_iter()
+                    .zip(values)
+                    .filter_map(|(k, v)| v.map(|v| (k, v))),
+            );
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Escapes the glob characters of a SCAN MATCH pattern.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The online store a repo's configuration names.
+pub fn open(config: &OnlineStoreConfig) -> Result<Box<dyn OnlineStore>> {
+    Ok(Box::new(RedisStore::open(config)?))
+}

@@ -1,0 +1,91 @@
+//! The online store as the rest of fsctl sees it: every Redis command fsctl sends goes through
+//! this trait — writing vectors, extending expiries, sampling, reading, the run lock, the commit
+//! and deleting. A single server is one implementation (`RedisStore`); a cluster is another.
+
+use std::time::Duration;
+
+use super::{KeySpace, Manifest, PackedBatch, RunLock};
+use crate::base::error::Result;
+use crate::base::retry::RetryPolicy;
+
+/// The committed state of a service: `current` and its manifest.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub snapshot: String,
+    /// `None` when the manifest key is missing or unreadable.
+    pub manifest: Option<Manifest>,
+}
+
+/// What the atomic flip of a commit needs (SPEC §3).
+pub struct Flip<'a> {
+    pub snapshot: &'a str,
+    pub manifest_json: &'a str,
+    pub manifest_pxat_ms: i64,
+    pub committed_at_ms: i64,
+    /// `current` as read before the run ("" for none): the flip fails if it moved.
+    pub expected_current: &'a str,
+}
+
+/// Where batches of `SET key value PXAT ms` go. `finish` returns only once every write was
+/// acknowledged: the commit relies on it.
+pub trait CommandSink {
+    fn send(&mut self, batch: PackedBatch) -> Result<()>;
+    fn finish(self: Box<Self>) -> Result<WriteStats>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriteStats {
+    /// Transient failures that were retried.
+    pub retries: u64,
+}
+
+/// A Redis deployment fsctl reads and writes. Methods name the keys themselves; errors are
+/// `Error::Redis` with the operation, the server (redacted) and the server's error code.
+pub trait OnlineStore: Send + Sync {
+    /// The endpoint, password redacted.
+    fn describe(&self) -> &str;
+
+    /// The retry policy of writes and commits against this store.
+    fn retry_policy(&self) -> RetryPolicy;
+
+    /// Opens pipelined writers for a run's vectors.
+    fn writer(&self) -> Result<Box<dyn CommandSink + Send>>;
+
+    /// Writes one small batch now and checks every reply (for `warm`).
+    fn write_now(&self, batch: PackedBatch) -> Result<()>;
+
+    /// `current` and its manifest, or `None` when nothing was ever committed.
+    fn current(&self, keys: &KeySpace) -> Result<Option<Committed>>;
+
+    /// The manifest of `snapshot`, or `None` when it is missing or unreadable.
+    fn manifest(&self, keys: &KeySpace, snapshot: &str) -> Result<Option<Manifest>>;
+
+    /// True when `snapshot` is in the history with its manifest present.
+    fn is_committed(&self, keys: &KeySpace, snapshot: &str) -> Result<bool>;
+
+    /// Takes the service's run lock, waiting up to `wait` for it; the error names the holder.
+    fn lock(&self, keys: &KeySpace, lease: Duration, wait: Duration) -> Result<RunLock>;
+
+    /// Writes the manifest, flips `current` and records the history in one atomic step, only
+    /// while `lock` is held and `current` is still `flip.expected_current`. A transient fault
+    /// is retried; a retry finding its own flip landed is a success.
+    fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<()>;
+
+    /// Deletes `keys`; returns how many existed.
+    fn delete(&self, keys: &[String]) -> Result<u64>;
+
+    /// The values of `keys` in order (`None` for a missing key), in as few round trips as the
+    /// deployment allows.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// Milliseconds until `key` expires: `None` when the key is missing, `Some(-1)` when it has
+    /// no expiry.
+    fn remaining_ttl_ms(&self, key: &str) -> Result<Option<i64>>;
+
+    /// Which of `keys` exist; with `expiries`, also moves each one's expiry to the given time
+    /// unless it is already later (never shortens).
+    fn extend_expiry(&self, keys: &[String], expiries: Option<&[i64]>) -> Result<Vec<bool>>;
+
+    /// Up to `n` keys starting with `prefix`, with their values (for `validate --online`).
+    fn sample(&self, prefix: &str, n: usize) -> Result<Vec<(String, Vec<u8>)>>;
+}
