@@ -4,8 +4,9 @@ CARGO ?= cargo
 
 .PHONY: build demo demo-data test lint fixtures bench-data redis bench bench-micro fuzz
 
+## the two binaries the demo runs, without the test and benchmark dependencies
 build:
-	$(CARGO) build --release --bins --examples
+	$(CARGO) build --release --bin fsctl --bin fsctl-datagen
 
 redis:
 	@scripts/ensure-redis.sh
@@ -15,24 +16,24 @@ demo: redis build demo-data
 	scripts/demo.sh
 
 demo-data: build
-	$(CARGO) run -q --release --example datagen -- banking feature_repo --entities 10000
+	target/release/fsctl-datagen banking feature_repo --entities 10000
 
 ## make test: unit and integration tests against real redis-servers the tests start
 test: redis
-	$(CARGO) build -q --release --example datagen
 	$(CARGO) test --all-targets
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	scripts/layers.sh
 
 ## make fixtures: regenerate the golden test fixtures (deterministic)
-fixtures:
-	$(CARGO) run -q --release --example datagen -- fixtures fixtures/
+fixtures: build
+	target/release/fsctl-datagen fixtures fixtures/
 
 ## make bench-data N=1000000: a large banking dataset under bench/data/N
 bench-data: build
-	$(CARGO) run -q --release --example datagen -- banking bench/data/$(N) --entities $(N) --anchor-hour $$(( $$(date +%s) / 3600 ))
+	target/release/fsctl-datagen banking bench/data/$(N) --entities $(N) --anchor-hour $$(( $$(date +%s) / 3600 ))
 	cp feature_repo/feature_store.yaml bench/data/$(N)/feature_store.yaml
 
 ## make bench [N=1000000]: end-to-end benchmark against redis-cli --pipe; writes bench/RESULTS.md

@@ -20,7 +20,7 @@ dataset() { # name entities embedding_dim [rows_per_entity]
   local dir=bench/data/$1 now_hour=$(( $(date +%s) / 3600 ))
   if [ ! -f "$dir/ANCHOR" ] || [ $(( now_hour - $(cat "$dir/ANCHOR") )) -gt 20 ]; then
     rm -rf "$dir"
-    cargo run -q --release --example datagen -- banking "$dir" --entities "$2" --embedding-dim "$3" --rows-per-entity "${4:-3}" --anchor-hour "$now_hour" >&2
+    cargo run -q --release --bin fsctl-datagen -- banking "$dir" --entities "$2" --embedding-dim "$3" --rows-per-entity "${4:-3}" --anchor-hour "$now_hour" >&2
     cp feature_repo/feature_store.yaml "$dir/"
     echo "$now_hour" > "$dir/ANCHOR"
   fi

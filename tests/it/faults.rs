@@ -12,26 +12,14 @@ fn big_repo(entities: u32) -> tempfile::TempDir {
     static DATA: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let data = DATA.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "run",
-                "-q",
-                "--release",
-                "--example",
-                "datagen",
-                "--",
-                "banking",
-            ])
-            .arg(dir.path())
-            .args([
-                "--entities",
-                &entities.to_string(),
-                "--anchor-hour",
-                &now_hour().to_string(),
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        datagen(&[
+            "banking",
+            dir.path().to_str().unwrap(),
+            "--entities",
+            &entities.to_string(),
+            "--anchor-hour",
+            &now_hour().to_string(),
+        ]);
         dir
     });
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
 //! Golden tests: materialize the golden fixture repo into a real Redis, read every vector back,
-//! decode it and compare with values known by construction (see examples/datagen.rs, where
+//! decode it and compare with values known by construction (see src/bin/fsctl-datagen.rs, where
 //! each fixture row says why it is there).
 
 use fsctl::vector::{SchemaFingerprint, Value, decode};

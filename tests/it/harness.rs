@@ -164,6 +164,16 @@ pub fn fsctl_url(repo: &Path, url: &str, args: &[&str]) -> Run {
     }
 }
 
+/// Runs the data generator (`src/bin/fsctl-datagen.rs`) with `args`; it must succeed.
+pub fn datagen(args: &[&str]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_fsctl-datagen"))
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "fsctl-datagen {args:?} failed");
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")

@@ -22,19 +22,14 @@ const PINNED_KEYS: usize = 4000;
 /// ids (which hash each file's path, size and mtime) repeat on every machine.
 fn example_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["run", "-q", "--release", "--example", "datagen", "--"])
-        .arg("banking")
-        .arg(dir.path())
-        .args([
-            "--entities",
-            "2000",
-            "--anchor-hour",
-            &ANCHOR_HOUR.to_string(),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    datagen(&[
+        "banking",
+        dir.path().to_str().unwrap(),
+        "--entities",
+        "2000",
+        "--anchor-hour",
+        &ANCHOR_HOUR.to_string(),
+    ]);
     std::fs::copy(
         fixture("../feature_repo/feature_store.yaml"),
         dir.path().join("feature_store.yaml"),

@@ -1,8 +1,8 @@
 //! Deterministic data for fsctl: the golden test fixtures, the example repo's demo data and the
 //! benchmark dataset. Same arguments, same bytes.
 //!
-//!   cargo run --release --example datagen -- fixtures fixtures/
-//!   cargo run --release --example datagen -- banking feature_repo/ --entities 10000 [--anchor-hour H]
+//!   cargo run --release --bin fsctl-datagen -- fixtures fixtures/
+//!   cargo run --release --bin fsctl-datagen -- banking feature_repo/ --entities 10000 [--anchor-hour H]
 //!       [--rows-per-entity 3] [--embedding-dim 16]
 //!
 //! The banking data is placed relative to an anchor hour (default: the current hour, so demo
@@ -44,7 +44,7 @@ fn main() -> Res {
             };
             banking(dir, &cfg)
         }
-        _ => Err("usage: datagen fixtures DIR | datagen banking DIR [--entities N] [--rows-per-entity R] [--embedding-dim D] [--anchor-hour H]".into()),
+        _ => Err("usage: fsctl-datagen fixtures DIR | fsctl-datagen banking DIR [--entities N] [--rows-per-entity R] [--embedding-dim D] [--anchor-hour H]".into()),
     }
 }
 
