@@ -35,6 +35,15 @@ enum Command {
     /// Rewrite fsctl.lock with the services' current schema fingerprints
     #[command(after_help = help(commands::lock::HELP))]
     Lock(commands::lock::Args),
+    /// List each service's snapshots and their state (current, kept, retired, expired)
+    #[command(after_help = help(commands::snapshots::HELP))]
+    Snapshots(commands::snapshots::Args),
+    /// Flip current back to a kept snapshot (default: the previous one)
+    #[command(after_help = help(commands::rollback::HELP))]
+    Rollback(commands::rollback::Args),
+    /// Retire snapshots that are not kept and leftovers of runs that never committed
+    #[command(after_help = help(commands::gc::HELP))]
+    Gc(commands::gc::Args),
 }
 
 /// A verb's examples, then the exit codes and environment every verb shares.
@@ -56,6 +65,9 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&cli.global, args),
         Command::Warm(args) => commands::warm::run(&cli.global, args),
         Command::Lock(args) => commands::lock::run(&cli.global, args),
+        Command::Snapshots(args) => commands::snapshots::run(&cli.global, args),
+        Command::Rollback(args) => commands::rollback::run(&cli.global, args),
+        Command::Gc(args) => commands::gc::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

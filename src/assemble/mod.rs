@@ -98,9 +98,13 @@ impl<'a> Joined<'a> {
     }
 }
 
-impl JoinedSlice<'_, '_> {
+impl<'a> JoinedSlice<'_, 'a> {
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    pub(crate) fn keys(&self) -> &[&'a str] {
+        self.keys
     }
 }
 

@@ -158,6 +158,29 @@ pub enum Error {
     )]
     EmptyResult { service: String },
 
+    /// The run would not fit under the server's `maxmemory`.
+    #[error(
+        "service `{service}`: this run needs about {} MB next to the {} MB in use, but maxmemory is {} MB \
+         (the {keep_snapshots} kept snapshot(s) stay alive until the run commits); nothing was written. Raise \
+         maxmemory, lower materialization.keep_snapshots, or run `fsctl gc` first",
+        planned_bytes / 1_000_000, used_bytes / 1_000_000, max_bytes / 1_000_000
+    )]
+    Capacity {
+        service: String,
+        planned_bytes: u64,
+        used_bytes: u64,
+        max_bytes: u64,
+        keep_snapshots: usize,
+    },
+
+    /// `rollback` refused its target.
+    #[error("service `{service}`: cannot roll back to snapshot {snapshot}: {reason}")]
+    RollbackRefused {
+        service: String,
+        snapshot: String,
+        reason: String,
+    },
+
     /// The entity has no vector in the snapshot read.
     #[error(
         "no vector for {entity} in snapshot {snapshot} (key {key}): the entity was not in the window, or its key expired"
@@ -237,6 +260,8 @@ impl Error {
             Error::QualityGate { .. } => "quality_gate",
             Error::EmptyResult { .. } => "empty_result",
             Error::VectorNotFound { .. } => "vector_not_found",
+            Error::Capacity { .. } => "capacity",
+            Error::RollbackRefused { .. } => "rollback_refused",
             Error::CorruptVector { .. } => "corrupt_vector",
             Error::ValidationFailed { .. } => "validation_failed",
             Error::Interrupted => "interrupted",
@@ -314,6 +339,21 @@ impl Error {
                 key,
             } => json!({ "service": service, "entity": entity, "snapshot": snapshot, "key": key }),
             Error::CorruptVector { key, reason } => json!({ "key": key, "reason": reason }),
+            Error::Capacity {
+                service,
+                planned_bytes,
+                used_bytes,
+                max_bytes,
+                keep_snapshots,
+            } => json!({
+                "service": service, "planned_bytes": planned_bytes, "used_bytes": used_bytes,
+                "max_bytes": max_bytes, "keep_snapshots": keep_snapshots,
+            }),
+            Error::RollbackRefused {
+                service,
+                snapshot,
+                reason,
+            } => json!({ "service": service, "snapshot": snapshot, "reason": reason }),
             Error::ValidationFailed { errors } => json!({ "errors": errors }),
             Error::Usage { .. } | Error::Config { .. } | Error::Interrupted => json!({}),
         }

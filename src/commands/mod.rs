@@ -3,9 +3,12 @@
 //! verb takes live in `Global`; how a failure is reported (text, or one JSON document with
 //! `--format json`) and which exit code it gets is decided in `report_failure`, once.
 
+pub mod gc;
 pub mod get;
 pub mod lock;
 pub mod materialize;
+pub mod rollback;
+pub mod snapshots;
 pub mod validate;
 pub mod warm;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::partitions::ViewTotals;
-use super::{MaterializeOptions, Output, ServiceReport, Status};
+use super::{MaterializeOptions, Output, ServiceReport, Status, lifecycle};
 use crate::assemble::{Assembler, ColumnCounts, ViewInput};
 use crate::base::error::{Error, Result};
 use crate::base::interrupt::interrupted;
@@ -15,17 +15,12 @@ use crate::online::{
     self, CommandSink, Flip, KeySpace, OnlineStore, PackedBatch, RespFile, RunLock,
 };
 use crate::progress::Progress;
-use crate::repo::{Repo, Service, View};
+use crate::repo::{Repo, Service};
 
 /// Entities assembled and written per chunk (bounds memory of encoded vectors in flight).
 const CHUNK: usize = 16 * 1024;
 /// SET commands per pipeline batch.
 const BATCH: usize = 1000;
-
-/// Can the quality gate refuse a service reading this view?
-fn has_checks(view: &View) -> bool {
-    view.min_entities.is_some() || view.features.iter().any(|f| !f.checks.is_empty())
-}
 
 pub(crate) struct ServiceJob<'a> {
     pub(crate) repo: &'a Repo,
@@ -45,10 +40,6 @@ pub(crate) struct ServiceJob<'a> {
     pub(crate) counts: Vec<ColumnCounts>,
     pub(crate) entities: u64,
     pub(crate) bytes_written: u64,
-    /// Entities written to Redis so far, kept while the quality gate may still refuse them:
-    /// their keys back to back, and where each ends (a few bytes per entity, not a `String`).
-    written: String,
-    written_ends: Vec<usize>,
     pub(crate) refused: Option<Error>,
     encode_t: Duration,
     write_t: Duration,
@@ -81,8 +72,6 @@ impl<'a> ServiceJob<'a> {
             counts: vec![ColumnCounts::default(); service.features.len()],
             entities: 0,
             bytes_written: 0,
-            written: String::new(),
-            written_ends: Vec::new(),
             refused: None,
             encode_t: Duration::ZERO,
             write_t: Duration::ZERO,
@@ -107,7 +96,21 @@ impl<'a> ServiceJob<'a> {
             return Ok(Some(self.report(Status::AlreadyCommitted)));
         }
         let lease = Duration::from_millis(self.repo.lock_lease_ms as u64);
-        let lock = self.store.lock(&self.keys, lease, self.opts.wait_lock)?;
+        let lock = match self
+            .store
+            .lock(&self.keys, lease, self.opts.wait_lock, &self.snapshot)
+        {
+            // `fsctl gc` holds the lock for seconds: wait for it rather than fail a scheduled run.
+            Err(Error::LockHeld {
+                holder: Some(h), ..
+            }) if lifecycle::is_gc(&h) => self.store.lock(
+                &self.keys,
+                lease,
+                lease.max(self.opts.wait_lock),
+                &self.snapshot,
+            )?,
+            other => other?,
+        };
         // Checked again under the lock: another run may have committed it meanwhile.
         self.was_committed = self.store.is_committed(&self.keys, &self.snapshot)?;
         if self.was_committed && !self.opts.force {
@@ -128,7 +131,18 @@ impl<'a> ServiceJob<'a> {
             }
             self.expected_current = cur.snapshot;
         }
+        lifecycle::check_capacity(
+            self.repo,
+            self.store,
+            self.service,
+            &self.keys,
+            self.progress,
+            self.opts.verbose,
+        )?;
         self.lock = Some(lock);
+        // Recorded before the first write, so that a killed run's keys are found and retired.
+        self.store
+            .register_run(&self.keys, &self.snapshot, now_us() / 1000)?;
         self.sink = Some(self.store.writer()?);
         Ok(None)
     }
@@ -138,7 +152,6 @@ impl<'a> ServiceJob<'a> {
         &mut self,
         scans: &HashMap<usize, ViewScan>,
         latest: &HashMap<usize, LatestRows>,
-        last: bool,
         mut resp: Option<&mut RespFile>,
         abort: &std::sync::atomic::AtomicBool,
     ) -> Result<()> {
@@ -154,17 +167,6 @@ impl<'a> ServiceJob<'a> {
         let assembler = Assembler::new(repo, s, inputs);
         let entities = assembler.entities();
         self.entities += entities.len() as u64;
-        // Until the gate has passed, remember what was written, to take it back on refusal.
-        if self.sink.is_some()
-            && !last
-            && !self.opts.skip_checks
-            && s.views.iter().any(|&v| has_checks(&repo.views[v]))
-        {
-            for k in entities.keys() {
-                self.written.push_str(k);
-                self.written_ends.push(self.written.len());
-            }
-        }
         let as_of_ms = self.end_us / 1000;
         let prefix = self.keys.data_prefix(&self.snapshot);
         let phase = self.progress.phase(
@@ -195,6 +197,12 @@ impl<'a> ServiceJob<'a> {
             );
             self.encode_t += t.elapsed();
             let t = Instant::now();
+            if self.sink.is_some() {
+                // Listed before they are written: whatever lands can be retired by name.
+                let frame = online::key_list_frame(chunk.keys().iter().copied());
+                self.store
+                    .append_key_list(&self.keys, &self.snapshot, &frame)?;
+            }
             for batch in batches {
                 self.bytes_written += batch.value_bytes() as u64;
                 if let Some(sink) = self.sink.as_mut() {
@@ -210,26 +218,16 @@ impl<'a> ServiceJob<'a> {
         Ok(())
     }
 
-    /// After a refusal: waits for the writes in flight, deletes the vectors written for this
-    /// snapshot (unless it was committed before) and releases the lock. Best effort: what a
-    /// failure leaves behind is invisible to readers and expires with its TTL.
+    /// After a refusal: waits for the writes in flight, deletes what this run wrote for its
+    /// snapshot (by its key list; never a snapshot committed before) and releases the lock.
+    /// Best effort: what a failure leaves behind is invisible to readers, listed, and retired
+    /// by the next run or `fsctl gc`.
     pub(crate) fn discard(&mut self) {
         if let Some(sink) = self.sink.take() {
             let _ = sink.finish();
         }
-        if self.writes_redis() && !self.was_committed && !self.written_ends.is_empty() {
-            let prefix = self.keys.data_prefix(&self.snapshot);
-            let mut start = 0;
-            let keys: Vec<String> = self
-                .written_ends
-                .iter()
-                .map(|&end| {
-                    let key = format!("{prefix}{}", &self.written[start..end]);
-                    start = end;
-                    key
-                })
-                .collect();
-            let _ = self.store.delete(&keys);
+        if self.writes_redis() && !self.was_committed {
+            let _ = lifecycle::discard(self.store, &self.keys, &self.snapshot);
         }
         if let Some(lock) = self.lock.take() {
             lock.release();
@@ -263,6 +261,7 @@ impl<'a> ServiceJob<'a> {
         );
 
         let t = Instant::now();
+        let mut retired = None;
         let status = match &self.opts.output {
             Output::DryRun => {
                 manifest.keys_written = 0;
@@ -299,6 +298,18 @@ impl<'a> ServiceJob<'a> {
                         }
                         flip.expected_current = &self.expected_current;
                         self.store.commit(&self.keys, &lock, &flip)?;
+                        // Still under the lock. A failure here leaves `current` whole; the next
+                        // run or `fsctl gc` finishes the retirement.
+                        retired = Some(
+                            lifecycle::retire_after_commit(
+                                repo,
+                                self.store,
+                                &self.keys,
+                                &self.snapshot,
+                                committed_at_ms,
+                            )
+                            .map_err(|e| e.to_string()),
+                        );
                         lock.release();
                         Status::Committed
                     }
@@ -318,6 +329,17 @@ impl<'a> ServiceJob<'a> {
         report.null_entity_rows = manifest.null_entity_rows;
         report.imputed = manifest.imputed.clone();
         report.manifest = Some(manifest);
+        match retired {
+            Some(Ok(r)) => report.retired = Some(r),
+            Some(Err(e)) => {
+                self.progress.note(&format!(
+                    "fsctl: {}: committed, but retiring older snapshots failed: {e}; the next run or `fsctl gc` finishes it",
+                    s.name
+                ));
+                report.retire_error = Some(e);
+            }
+            None => {}
+        }
         Ok(report)
     }
 
@@ -336,6 +358,8 @@ impl<'a> ServiceJob<'a> {
             retries: 0,
             phases_ms: BTreeMap::new(),
             partitions: 1,
+            retired: None,
+            retire_error: None,
             manifest: None,
         }
     }

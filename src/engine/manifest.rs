@@ -8,7 +8,8 @@ use super::partitions::ViewTotals;
 use crate::base::time::format_us;
 use crate::offline::ViewScan;
 use crate::online::{
-    EntityInfo, FileInfo, JoinKeyInfo, Manifest, SchemaColumn, SourceInfo, TtlInfo, WindowInfo,
+    EntityInfo, FileInfo, JoinKeyInfo, Manifest, SchemaColumn, SourceInfo, TtlInfo, ViewInfo,
+    WindowInfo,
 };
 
 pub(crate) fn build(
@@ -114,9 +115,19 @@ pub(crate) fn build(
             hot_ms: s.hot_ttl_ms,
             jitter: repo.ttl_jitter,
         },
+        views: s
+            .views
+            .iter()
+            .map(|v| ViewInfo {
+                name: repo.views[*v].name.clone(),
+                ttl_ms: repo.views[*v].ttl_ms,
+                window: window(scans[v].window.start_us, scans[v].window.end_us),
+            })
+            .collect(),
         checks_skipped: job.skip_checks(),
         created_at: job.created_at.clone(),
         committed_at: String::new(),
+        retired_at: None,
         fsctl_version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }

@@ -7,6 +7,7 @@
 //! then commit each service's snapshot with its manifest (`manifest`).
 
 mod job;
+pub mod lifecycle;
 pub mod lockfile;
 mod manifest;
 mod partitions;
@@ -94,6 +95,12 @@ pub struct ServiceReport {
     pub phases_ms: BTreeMap<&'static str, u64>,
     /// Shares of the entities the views were scanned in.
     pub partitions: u32,
+    /// What the commit retired (SPEC §3.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired: Option<lifecycle::Retired>,
+    /// Why retiring after the commit failed (the commit stands; `gc` finishes the job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retire_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<Manifest>,
 }

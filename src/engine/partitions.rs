@@ -45,12 +45,11 @@ impl WriteStage<'_> {
         &mut self,
         scans: &HashMap<usize, ViewScan>,
         latest: &HashMap<usize, LatestRows>,
-        last: bool,
         abort: &AtomicBool,
     ) -> Result<()> {
         for job in &mut self.jobs {
             if job.refused.is_none() {
-                job.write_part(scans, latest, last, self.resp.as_mut(), abort)?;
+                job.write_part(scans, latest, self.resp.as_mut(), abort)?;
             }
         }
         Ok(())
@@ -158,11 +157,11 @@ pub(crate) fn read_and_write<'a>(
             let (abort, encoder) = (&abort, &encoder);
             writing = Some(sc.spawn(move || {
                 if last {
-                    st.write(scans, &latest, last, abort)?;
+                    st.write(scans, &latest, abort)?;
                 } else {
                     // Beside the next read, which keeps the shared pool busy: encode on a thread
                     // of its own so that Redis is never starved of commands.
-                    encoder.install(|| st.write(scans, &latest, last, abort))?;
+                    encoder.install(|| st.write(scans, &latest, abort))?;
                 }
                 Ok(st)
             }));

@@ -59,6 +59,19 @@ impl KeySpace {
     pub fn manifest(&self, snapshot: &str) -> String {
         self.control(&format!("snapshot:{snapshot}"))
     }
+
+    /// The entities a snapshot's run wrote (or was about to write), so that retiring it never
+    /// needs to walk the keyspace: concatenated zstd frames, each a run of length-prefixed
+    /// rendered entities, appended before the writes they list are sent.
+    pub fn key_list(&self, snapshot: &str) -> String {
+        self.control(&format!("snapshot:{snapshot}:keys"))
+    }
+
+    /// Snapshots that may have data keys in Redis and are not retired yet, scored by the time
+    /// their run started writing (committed ones stay until they are retired).
+    pub fn runs(&self) -> String {
+        self.control("runs")
+    }
 }
 
 /// A key's absolute expiry in ms (SPEC §3): `as_of + ttl × (1 + jitter × u)` with

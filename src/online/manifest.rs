@@ -32,10 +32,23 @@ pub struct Manifest {
     pub absent: BTreeMap<String, u64>,
     pub sources: BTreeMap<String, SourceInfo>,
     pub ttl: TtlInfo,
+    /// Per view in service order: its ttl and window, so that a reader can tell a stale view.
+    #[serde(default)]
+    pub views: Vec<ViewInfo>,
     pub checks_skipped: bool,
     pub created_at: String,
     pub committed_at: String,
+    /// When a later commit (or `fsctl gc`) retired this snapshot (SPEC §3.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
     pub fsctl_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ViewInfo {
+    pub name: String,
+    pub ttl_ms: i64,
+    pub window: WindowInfo,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -3,6 +3,7 @@
 //! manifest, the RESP encoder and the reader. It takes encoded vectors and knows nothing about
 //! Parquet.
 
+mod keylist;
 mod keys;
 mod manifest;
 mod reader;
@@ -10,12 +11,13 @@ mod redis;
 mod resp;
 mod store;
 
+pub use self::keylist::{Entities, frame as key_list_frame};
 pub use self::keys::{KeySpace, data_key_expiry_ms, expiry_bounds, expiry_ms};
 pub use self::manifest::*;
 pub use self::reader::{Pinned, Reader, check};
 pub use self::redis::{RedisStore, RunLock, open};
 pub use self::resp::{PackedBatch, RespFile, command};
-pub use self::store::{CommandSink, Committed, Flip, OnlineStore, WriteStats};
+pub use self::store::{CommandSink, Committed, Flip, Memory, OnlineStore, WriteStats};
 
 /// The commit as plain commands in one MULTI, for `--emit-resp` (no lock, no check).
 pub fn commit_commands(keys: &KeySpace, flip: &Flip<'_>) -> Vec<Vec<Vec<u8>>> {

@@ -62,6 +62,18 @@ impl PackedBatch {
         bulk(b, &[itoa::Buffer::new().format(pxat_ms).as_bytes()]);
     }
 
+    /// Appends `PEXPIREAT {key_prefix}{entity} at_ms LT`: the expiry moves to `at_ms` unless
+    /// it is already earlier.
+    pub fn push_expire_by(&mut self, key_prefix: &str, entity: &str, at_ms: i64) {
+        let b = &mut self.bytes;
+        array_len(b, 4);
+        bulk(b, &[b"PEXPIREAT"]);
+        let at = bulk(b, &[key_prefix.as_bytes(), entity.as_bytes()]);
+        self.keys.push((at, key_prefix.len() + entity.len()));
+        bulk(b, &[itoa::Buffer::new().format(at_ms).as_bytes()]);
+        bulk(b, &[b"LT"]);
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

@@ -64,7 +64,15 @@ pub trait OnlineStore: Send + Sync {
     fn is_committed(&self, keys: &KeySpace, snapshot: &str) -> Result<bool>;
 
     /// Takes the service's run lock, waiting up to `wait` for it; the error names the holder.
-    fn lock(&self, keys: &KeySpace, lease: Duration, wait: Duration) -> Result<RunLock>;
+    /// `label` goes into the lock's token after the holder's host and process (the snapshot id of
+    /// a run, `gc` for a collection), so that others can tell what holds it.
+    fn lock(
+        &self,
+        keys: &KeySpace,
+        lease: Duration,
+        wait: Duration,
+        label: &str,
+    ) -> Result<RunLock>;
 
     /// Writes the manifest, flips `current` and records the history in one atomic step, only
     /// while `lock` is held and `current` is still `flip.expected_current`. A transient fault
@@ -88,4 +96,61 @@ pub trait OnlineStore: Send + Sync {
 
     /// Up to `n` keys starting with `prefix`, with their values (for `validate --online`).
     fn sample(&self, prefix: &str, n: usize) -> Result<Vec<(String, Vec<u8>)>>;
+
+    /// Records that `snapshot`'s run starts writing, before its first data key (§3.1).
+    fn register_run(&self, keys: &KeySpace, snapshot: &str, started_ms: i64) -> Result<()>;
+
+    /// Appends one frame to `snapshot`'s key list (see `keylist`).
+    fn append_key_list(&self, keys: &KeySpace, snapshot: &str, frame: &[u8]) -> Result<()>;
+
+    /// `snapshot`'s key list, all frames, or `None` when it has none.
+    fn key_list(&self, keys: &KeySpace, snapshot: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The committed snapshots, newest first, with the time each was committed (or last made
+    /// current by a rollback), in ms.
+    fn history(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>>;
+
+    /// The snapshots whose runs started writing and that are not retired yet, with the time
+    /// each run started, in ms.
+    fn runs(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>>;
+
+    /// Gives `{prefix}{entity}` for every entity an expiry no later than `at_ms` (an earlier
+    /// one stays; a missing key stays missing), pipelined.
+    fn expire_by(
+        &self,
+        prefix: &str,
+        entities: &mut dyn Iterator<Item = &str>,
+        at_ms: i64,
+    ) -> Result<()>;
+
+    /// Writes `manifest` back over the existing one, keeping its expiry (to record `retired_at`).
+    fn put_manifest(&self, keys: &KeySpace, manifest: &Manifest) -> Result<()>;
+
+    /// Drops a retired snapshot from `runs`; its key list expires at `at_ms`.
+    fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()>;
+
+    /// Moves `current` to the committed `snapshot` (a rollback), recorded in the history at
+    /// `at_ms`, only while `lock` is held and `current` is still `expected_current`.
+    fn flip(
+        &self,
+        keys: &KeySpace,
+        lock: &RunLock,
+        snapshot: &str,
+        expected_current: &str,
+        at_ms: i64,
+    ) -> Result<()>;
+
+    /// The token of whoever holds the service's run lock.
+    fn lock_holder(&self, keys: &KeySpace) -> Result<Option<String>>;
+
+    /// Memory in use and the limit, summed over the deployment's primaries.
+    fn memory(&self) -> Result<Memory>;
+}
+
+/// `INFO memory` of a deployment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub used: u64,
+    /// 0 when no limit is set.
+    pub max: u64,
 }

@@ -16,6 +16,10 @@ pub struct Repo {
     pub ttl_jitter: f64,
     pub compress_threshold_bytes: usize,
     pub lock_lease_ms: i64,
+    /// Committed snapshots whose data stays alive: `current` and the ones before it (§3.1).
+    pub keep_snapshots: usize,
+    /// How long a retired snapshot stays readable after the commit that retired it.
+    pub retire_grace_ms: i64,
     pub entities: Vec<Entity>,
     pub sources: Vec<Source>,
     pub views: Vec<View>,

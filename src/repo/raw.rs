@@ -57,6 +57,10 @@ pub(super) struct RawMaterialization {
     pub compress_threshold_bytes: Option<S<u64>>,
     /// Lease of the run lock; a crashed run's lock expires after it.
     pub lock_lease: Option<S<String>>,
+    /// Committed snapshots whose data stays alive (current + previous by default).
+    pub keep_snapshots: Option<S<u32>>,
+    /// How long a retired snapshot stays readable.
+    pub retire_grace: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

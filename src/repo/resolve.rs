@@ -14,6 +14,9 @@ use crate::base::finding::Finding;
 use crate::base::retry::RetryPolicy;
 use crate::base::value::{DType, Scalar, Value};
 
+/// The history keeps 32 committed ids (`snapshots`); every kept snapshot must be among them.
+const MAX_KEEP_SNAPSHOTS: usize = 30;
+
 struct Ctx<'a> {
     file: &'a Path,
     findings: Vec<Finding>,
@@ -91,6 +94,29 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
         .compress_threshold_bytes
         .as_ref()
         .map_or(2048, |t| t.value as usize);
+
+    let keep_snapshots = match &raw.materialization.keep_snapshots {
+        Some(k) if k.value == 0 || k.value as usize > MAX_KEEP_SNAPSHOTS => {
+            cx.push(
+                "invalid-value",
+                loc(k),
+                "keep_snapshots",
+                format!(
+                    "keep_snapshots {} must be between 1 and {MAX_KEEP_SNAPSHOTS}",
+                    k.value
+                ),
+            );
+            2
+        }
+        Some(k) => k.value as usize,
+        None => 2,
+    };
+    let retire_grace_ms = raw
+        .materialization
+        .retire_grace
+        .as_ref()
+        .and_then(|g| duration(&mut cx, g, "retire_grace"))
+        .unwrap_or(5 * 60_000);
 
     let lock_lease_ms = raw
         .materialization
@@ -527,6 +553,8 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
             ttl_jitter,
             compress_threshold_bytes,
             lock_lease_ms,
+            keep_snapshots,
+            retire_grace_ms,
             entities,
             sources,
             views,

@@ -117,7 +117,16 @@ fn json_error_documents_are_pinned() {
 #[test]
 fn every_help_ends_with_examples_exit_codes_and_environment() {
     let repo = scratch_repo("golden");
-    for verb in ["materialize", "get", "validate", "warm", "lock"] {
+    for verb in [
+        "materialize",
+        "get",
+        "validate",
+        "warm",
+        "lock",
+        "snapshots",
+        "rollback",
+        "gc",
+    ] {
         let run = fsctl(repo.path(), None, &[verb, "--help"]);
         assert_eq!(run.code, 0, "{verb}: {}", run.stderr);
         for needle in ["Examples:", "Exit codes:", "FSCTL_REDIS_URL"] {

@@ -39,10 +39,11 @@ impl RunLock {
         keys: &KeySpace,
         lease: Duration,
         wait: Duration,
+        label: &str,
     ) -> Result<RunLock> {
         let mut con = target.connect_explained()?;
         let token = format!(
-            "{}:pid{}:{}",
+            "{}:pid{}:{}:{label}",
             hostname(),
             std::process::id(),
             crate::base::time::now_us()

@@ -16,9 +16,10 @@ pub(crate) use target::RedisTarget;
 
 use self::explain::is_transient;
 use super::{
-    CommandSink, Committed, Flip, KeySpace, Manifest, OnlineStore, PackedBatch, WriteStats,
+    CommandSink, Committed, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch, WriteStats,
 };
 use crate::base::error::{Error, Result};
+use crate::base::interrupt::interrupted;
 use crate::base::retry::RetryPolicy;
 use crate::repo::OnlineStoreConfig;
 
@@ -42,6 +43,37 @@ if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, n - keep - 1) end
 return 'OK'
 ";
 
+/// Flips `current` back to a committed snapshot (a rollback) and records the flip in the history.
+const FLIP: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FSCTL_LOCK_LOST the run lock is no longer held by this rollback')
+end
+local cur = redis.call('GET', KEYS[2]) or ''
+if cur ~= ARGV[2] then
+  return redis.error_reply('FSCTL_CONFLICT current moved from ' .. ARGV[2] .. ' to ' .. cur .. ' meanwhile')
+end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+return 'OK'
+";
+
+/// The refusals of the commit and flip scripts as their errors; any other failure back.
+fn script_refusal(
+    e: redis::RedisError,
+    keys: &KeySpace,
+) -> std::result::Result<Error, redis::RedisError> {
+    match e.code() {
+        Some("FSCTL_LOCK_LOST") => Ok(Error::LockLost {
+            service: keys.service().to_owned(),
+        }),
+        Some("FSCTL_CONFLICT") => Ok(Error::CommitRefused {
+            service: keys.service().to_owned(),
+            reason: e.detail().unwrap_or("current moved meanwhile").to_owned(),
+        }),
+        _ => Err(e),
+    }
+}
+
 /// A single Redis server. Connects lazily: building one checks the configuration only.
 pub struct RedisStore {
     target: RedisTarget,
@@ -59,22 +91,36 @@ impl RedisStore {
         })
     }
 
-    /// Runs `f` on the control connection (connecting first if needed).
+    /// Runs `f` on the control connection: connecting first if needed (a server that cannot
+    /// be reached at all fails at once), then retrying transient faults with the store's
+    /// policy, reconnecting between tries. Every control operation may be repeated safely.
     fn with<T>(
         &self,
         operation: &'static str,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
         if control.is_none() {
             *control = Some(self.target.connect_explained()?);
         }
-        let con = control.as_mut().expect("connected above");
-        f(con).map_err(|e| {
-            if is_transient(&e) {
-                *control = None;
-            }
-            self.target.failed(operation).error(e)
+        let outcome = self.retry.run(
+            || {
+                if control.is_none() {
+                    *control = Some(self.target.connect()?);
+                }
+                let done = f(control.as_mut().expect("connected above"));
+                if done.as_ref().is_err_and(is_transient) {
+                    *control = None;
+                }
+                done
+            },
+            |e| is_transient(e) && !interrupted(),
+            |_, _| {},
+        );
+        outcome.map_err(|(e, attempts)| {
+            let mut failed = self.target.failed(operation);
+            failed.attempts = attempts;
+            failed.error(e)
         })
     }
 }
@@ -137,8 +183,14 @@ impl OnlineStore for RedisStore {
         })
     }
 
-    fn lock(&self, keys: &KeySpace, lease: Duration, wait: Duration) -> Result<RunLock> {
-        RunLock::acquire(&self.target, keys, lease, wait)
+    fn lock(
+        &self,
+        keys: &KeySpace,
+        lease: Duration,
+        wait: Duration,
+        label: &str,
+    ) -> Result<RunLock> {
+        RunLock::acquire(&self.target, keys, lease, wait, label)
     }
 
     fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<()> {
@@ -183,22 +235,12 @@ impl OnlineStore for RedisStore {
             is_transient,
             |_, _| {},
         );
-        outcome.map_err(|(e, attempts)| match e.code() {
-            Some("FSCTL_LOCK_LOST") => Error::LockLost {
-                service: keys.service().to_owned(),
-            },
-            Some("FSCTL_CONFLICT") => Error::CommitRefused {
-                service: keys.service().to_owned(),
-                reason: e
-                    .detail()
-                    .unwrap_or("current moved during the run")
-                    .to_owned(),
-            },
-            _ => {
+        outcome.map_err(|(e, attempts)| {
+            script_refusal(e, keys).unwrap_or_else(|e| {
                 let mut failed = self.target.failed("commit");
                 failed.attempts = attempts;
                 failed.error(e)
-            }
+            })
         })
     }
 
@@ -272,6 +314,166 @@ impl OnlineStore for RedisStore {
             }
         }
         Ok(out)
+    }
+
+    fn register_run(&self, keys: &KeySpace, snapshot: &str, started_ms: i64) -> Result<()> {
+        self.with("register the run", |c| {
+            redis::cmd("ZADD")
+                .arg(keys.runs())
+                .arg(started_ms)
+                .arg(snapshot)
+                .query(c)
+        })
+    }
+
+    fn append_key_list(&self, keys: &KeySpace, snapshot: &str, frame: &[u8]) -> Result<()> {
+        let _: i64 = self.with("append the key list", |c| {
+            redis::cmd("APPEND")
+                .arg(keys.key_list(snapshot))
+                .arg(frame)
+                .query(c)
+        })?;
+        Ok(())
+    }
+
+    fn key_list(&self, keys: &KeySpace, snapshot: &str) -> Result<Option<Vec<u8>>> {
+        self.with("read the key list", |c| {
+            redis::cmd("GET").arg(keys.key_list(snapshot)).query(c)
+        })
+    }
+
+    fn history(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>> {
+        let scored: Vec<(String, f64)> = self.with("read the history", |c| {
+            redis::cmd("ZRANGE")
+                .arg(keys.snapshots())
+                .arg(0)
+                .arg(-1)
+                .arg("REV")
+                .arg("WITHSCORES")
+                .query(c)
+        })?;
+        Ok(scored.into_iter().map(|(id, s)| (id, s as i64)).collect())
+    }
+
+    fn runs(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>> {
+        let scored: Vec<(String, f64)> = self.with("read the runs", |c| {
+            redis::cmd("ZRANGE")
+                .arg(keys.runs())
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query(c)
+        })?;
+        Ok(scored.into_iter().map(|(id, s)| (id, s as i64)).collect())
+    }
+
+    fn expire_by(
+        &self,
+        prefix: &str,
+        entities: &mut dyn Iterator<Item = &str>,
+        at_ms: i64,
+    ) -> Result<()> {
+        let batches = std::iter::from_fn(|| {
+            let mut batch = PackedBatch::default();
+            while batch.len() < EXPIRE_BATCH {
+                let Some(e) = entities.next() else { break };
+                batch.push_expire_by(prefix, e, at_ms);
+            }
+            (!batch.is_empty()).then_some(batch)
+        });
+        self.write_all(batches)
+    }
+
+    fn put_manifest(&self, keys: &KeySpace, manifest: &Manifest) -> Result<()> {
+        let json = serde_json::to_string(manifest).expect("manifest serializes");
+        self.with("write the manifest", |c| {
+            redis::cmd("SET")
+                .arg(keys.manifest(&manifest.snapshot))
+                .arg(&json)
+                .arg("KEEPTTL")
+                .arg("XX")
+                .query::<Option<String>>(c)
+                .map(|_| ())
+        })
+    }
+
+    fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()> {
+        self.with("forget the run", |c| {
+            redis::pipe()
+                .cmd("PEXPIREAT")
+                .arg(keys.key_list(snapshot))
+                .arg(at_ms)
+                .arg("LT")
+                .ignore()
+                .cmd("ZREM")
+                .arg(keys.runs())
+                .arg(snapshot)
+                .ignore()
+                .query(c)
+        })
+    }
+
+    fn flip(
+        &self,
+        keys: &KeySpace,
+        lock: &RunLock,
+        snapshot: &str,
+        expected_current: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        let mut con = self.target.connect_explained()?;
+        Script::new(FLIP)
+            .key(keys.lock())
+            .key(keys.current())
+            .key(keys.snapshots())
+            .arg(lock.token())
+            .arg(expected_current)
+            .arg(snapshot)
+            .arg(at_ms)
+            .invoke::<()>(&mut con)
+            .map_err(|e| {
+                script_refusal(e, keys).unwrap_or_else(|e| self.target.failed("rollback").error(e))
+            })
+    }
+
+    fn lock_holder(&self, keys: &KeySpace) -> Result<Option<String>> {
+        self.with("read the lock", |c| {
+            redis::cmd("GET").arg(keys.lock()).query(c)
+        })
+    }
+
+    fn memory(&self) -> Result<Memory> {
+        let info: String =
+            self.with("INFO memory", |c| redis::cmd("INFO").arg("memory").query(c))?;
+        Ok(parse_memory(&info))
+    }
+}
+
+/// PEXPIREAT commands per pipelined batch of a retirement.
+const EXPIRE_BATCH: usize = 2000;
+
+/// `used_memory` and `maxmemory` of an `INFO memory` reply (Redis and Valkey alike).
+fn parse_memory(info: &str) -> Memory {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        used: field("used_memory"),
+        max: field("maxmemory"),
+    }
+}
+
+impl RedisStore {
+    /// Sends `batches` through the pipelined writers (every reply checked).
+    fn write_all(&self, batches: impl Iterator<Item = PackedBatch>) -> Result<()> {
+        let mut sink = self.writer()?;
+        for batch in batches {
+            sink.send(batch)?;
+        }
+        sink.finish().map(|_| ())
     }
 }
 

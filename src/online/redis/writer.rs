@@ -228,14 +228,14 @@ impl Worker {
     }
 }
 
-/// A SET's reply: OK, or the error it is.
+/// A reply to SET (OK) or PEXPIREAT (an integer), or the error it is.
 fn check_reply(reply: Reply) -> Result<(), redis::RedisError> {
     match reply {
-        Reply::Okay => Ok(()),
+        Reply::Okay | Reply::Int(_) => Ok(()),
         Reply::ServerError(e) => Err(e.into()),
         other => Err(redis::RedisError::from((
             redis::ErrorKind::Parse,
-            "unexpected reply to SET",
+            "unexpected reply to a write",
             format!("{other:?}"),
         ))),
     }

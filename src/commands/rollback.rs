@@ -1,0 +1,45 @@
+//! `fsctl rollback`: serve a kept snapshot again, at once.
+
+use fsctl::engine::lifecycle::rollback;
+
+use super::{Global, print, print_json};
+
+pub const HELP: &str = "\
+Examples:
+  fsctl rollback --service realtime_scoring             back to the snapshot before current
+  fsctl rollback --service realtime_scoring --to 0a1b2c3d
+  fsctl snapshots --service realtime_scoring            to see the kept ones
+
+Only a kept snapshot (materialization.keep_snapshots) whose keys are all there can become
+current again; a retired or expired one is refused. The flip is recorded in the history like a
+commit. The next scheduled run still commits as usual: its as_of is compared with the snapshot
+rolled back to, so a newer window commits; rerunning the job of the snapshot rolled back from
+is a no-op (it is committed), so go back to it with `rollback --to`.";
+
+/// Flip `current` back to a kept snapshot (default: the one before current), under the run lock
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Feature service to roll back
+    #[arg(long)]
+    pub service: String,
+    /// Snapshot to make current (default: the one committed before current)
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+}
+
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
+    let repo = global.load_repo()?;
+    let service = fsctl::engine::service(&repo, &args.service)?;
+    let store = fsctl::online::open(&repo.online)?;
+    let done = rollback(&repo, &*store, service, args.to.as_deref())?;
+    if global.json() {
+        return print_json(&serde_json::json!({"command": "rollback", "rolled_back": done}));
+    }
+    if global.quiet {
+        return Ok(());
+    }
+    print(&format!(
+        "{}: current is now {} (as of {}), was {}; {} keys sampled, all present\n",
+        done.service, done.to, done.as_of, done.from, done.sampled
+    ))
+}
