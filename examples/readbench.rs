@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iterations: usize = args.get(2).map_or(Ok(3000), |s| s.parse())?;
     let store = RedisStore::open(&repo.online)?;
     let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
-    let reader = Reader::new(&store, keys);
+    let reader = Reader::new(&store, keys, repo.retire_grace());
     let pinned = reader.pin(None)?;
     // The reference: plain MGET on a connection of its own to the same server.
     let url = std::env::var("FSCTL_REDIS_URL").unwrap_or_else(|_| repo.online.url.clone());

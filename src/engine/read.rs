@@ -80,7 +80,7 @@ pub fn read_entity(
     snapshot: Option<&str>,
 ) -> Result<EntityVector> {
     let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
-    let reader = Reader::new(store, keys);
+    let reader = Reader::new(store, keys, repo.retire_grace());
     let pinned = reader.pin(snapshot)?;
     let expected = repo.fingerprint(service);
     if pinned.fingerprint != expected {

@@ -132,6 +132,11 @@ pub struct HotEntities {
 }
 
 impl Repo {
+    /// How long a retired snapshot stays readable (readers cache `current` for half of it).
+    pub fn retire_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retire_grace_ms as u64)
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }

@@ -8,7 +8,7 @@ use crate::harness::*;
 
 /// A repo big enough that writing takes a while: the example repo's definitions over banking
 /// data generated once per test process (each test gets its own copy of the YAML).
-fn big_repo(entities: u32) -> tempfile::TempDir {
+pub(crate) fn big_repo(entities: u32) -> tempfile::TempDir {
     static DATA: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let data = DATA.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -32,7 +32,7 @@ fn big_repo(entities: u32) -> tempfile::TempDir {
     dir
 }
 
-fn now_hour() -> i64 {
+pub(crate) fn now_hour() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -132,12 +132,12 @@ fn connection_resets_are_retried_and_the_run_completes() {
 }
 
 /// RFC 3339 for an hour since the epoch.
-fn hour_rfc3339(hour: i64) -> String {
+pub(crate) fn hour_rfc3339(hour: i64) -> String {
     fsctl::base::time::format_us(hour * 3_600_000_000)
 }
 
 /// Runs `fsctl materialize` of the big repo's realtime_scoring for the window ending at `hour`.
-fn materialize_at(repo: &Path, redis: &RedisServer, hour: i64) -> Run {
+pub(crate) fn materialize_at(repo: &Path, redis: &RedisServer, hour: i64) -> Run {
     let end = hour_rfc3339(hour);
     crate::harness::fsctl(
         repo,
@@ -153,7 +153,11 @@ fn materialize_at(repo: &Path, redis: &RedisServer, hour: i64) -> Run {
 }
 
 /// Starts `fsctl --format json materialize` of the big repo for the window ending at `hour`.
-fn spawn_materialize(repo: &Path, redis: &RedisServer, hour: i64) -> std::process::Child {
+pub(crate) fn spawn_materialize(
+    repo: &Path,
+    redis: &RedisServer,
+    hour: i64,
+) -> std::process::Child {
     let end = hour_rfc3339(hour);
     let args = [
         "--format",
@@ -178,7 +182,7 @@ fn start_materialize(repo: &Path, redis: &RedisServer) -> std::process::Child {
     child
 }
 
-fn wait_for_keys(redis: &RedisServer, n: i64) {
+pub(crate) fn wait_for_keys(redis: &RedisServer, n: i64) {
     let mut con = redis.con();
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
@@ -356,6 +360,7 @@ fn readers_only_ever_see_whole_committed_snapshots() {
             store.url = url;
             store.response_timeout_ms = 2000;
             let store = fsctl::online::RedisStore::open(&store).unwrap();
+            let grace = definitions.retire_grace();
             let keys = fsctl::online::KeySpace::new("fs", "banking", "realtime_scoring");
             let entities: Vec<String> = (0..200)
                 .map(|i| (1_000_000 + i * 997).to_string())
@@ -364,7 +369,7 @@ fn readers_only_ever_see_whole_committed_snapshots() {
             let mut problems = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 // Connection failures (the server is killed on purpose) are not wrong data.
-                let r = fsctl::online::Reader::new(&store, keys.clone());
+                let r = fsctl::online::Reader::new(&store, keys.clone(), grace);
                 let Ok(pinned) = r.pin(None) else { continue };
                 match r.get_many(&pinned, &wanted) {
                     Ok(vectors) => {
@@ -405,4 +410,105 @@ fn start_materialize_at(repo: &Path, redis: &RedisServer, hour: i64) -> std::pro
     // Two committed snapshots of 200k keys are already there: wait for this run's keys.
     wait_for_keys(redis, 400_000 + 1000);
     child
+}
+
+/// The snapshots whose runs started and are not retired yet.
+fn runs(con: &mut redis::Connection) -> Vec<String> {
+    redis::cmd("ZRANGE")
+        .arg("fs:banking:{realtime_scoring}:runs")
+        .arg(0)
+        .arg(-1)
+        .query(con)
+        .unwrap()
+}
+
+/// Kills a run of the window ending at `hour` mid-write and waits until its lease ran out;
+/// returns the snapshot it left behind.
+fn kill_mid_write(repo: &Path, redis: &RedisServer, hour: i64) -> String {
+    let mut con = redis.con();
+    let before = runs(&mut con);
+    let mut child = spawn_materialize(repo, redis, hour);
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    wait_for_keys(redis, size + 1000);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while redis::cmd("EXISTS")
+        .arg(LOCK)
+        .query::<bool>(&mut con)
+        .unwrap()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the killed run's lease never ran out"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<String> = runs(&mut con)
+        .into_iter()
+        .filter(|r| !before.contains(r))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    left[0].clone()
+}
+
+#[test]
+fn a_killed_runs_leftovers_are_retired_by_gc_and_by_the_next_run() {
+    let repo = big_repo(200_000);
+    edit_yaml(
+        repo.path(),
+        "materialization:\n",
+        "materialization:\n  lock_lease: 1s\n  retire_grace: 1s\n",
+    );
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let prefix = |snap: &str| format!("fs:banking:realtime_scoring:{snap}:");
+    let left = kill_mid_write(repo.path(), &redis, now_hour() - 3);
+    assert!(!data_keys(&mut con, &prefix(&left)).is_empty());
+    let listed = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "--format",
+            "json",
+            "snapshots",
+            "--service",
+            "realtime_scoring",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(listed["services"][0]["snapshots"][0]["state"], "leftover");
+    let gc = fsctl(repo.path(), Some(&redis), &["--format", "json", "gc"])
+        .ok()
+        .json();
+    assert_eq!(gc["services"][0]["snapshots"][0], left.as_str());
+    assert!(runs(&mut con).is_empty());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !data_keys(&mut con, &prefix(&left)).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "gc's leftover keys never expired"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Killed again; this time the next successful run retires what it left.
+    let left = kill_mid_write(repo.path(), &redis, now_hour() - 2);
+    let out = spawn_materialize(repo.path(), &redis, now_hour() - 1)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let retired = &doc["services"][0]["retired"]["snapshots"];
+    assert_eq!(retired, &serde_json::json!([left]), "{doc}");
+    assert_eq!(
+        runs(&mut con),
+        vec![doc["services"][0]["snapshot"].as_str().unwrap().to_owned()]
+    );
 }

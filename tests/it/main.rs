@@ -8,6 +8,7 @@ mod errors;
 mod faults;
 mod golden;
 mod harness;
+mod lifecycle;
 mod pinned;
 mod security;
 mod tls;

@@ -1,0 +1,495 @@
+//! The snapshot lifecycle (SPEC §3.1) against a real redis-server: memory stays at
+//! `keep_snapshots` snapshots' worth under a schedule, retired snapshots stay readable for the
+//! grace and no longer, leftovers of failed runs go, rollback serves a kept snapshot's exact
+//! bytes, and a run that cannot fit is refused before it writes.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fsctl::online::{KeySpace, Reader, RedisStore};
+use fsctl::vector::{SchemaFingerprint, decode};
+
+use crate::faults::{hour_rfc3339, now_hour};
+use crate::harness::*;
+
+/// The golden repo keeping `keep` snapshots with a grace of `grace`.
+fn golden_with(keep: usize, grace: &str) -> tempfile::TempDir {
+    let repo = scratch_repo("golden");
+    edit_yaml(
+        repo.path(),
+        "  ttl_jitter: 0.1\n",
+        &format!("  ttl_jitter: 0.1\n  keep_snapshots: {keep}\n  retire_grace: {grace}\n"),
+    );
+    repo
+}
+
+/// `GOLDEN_END` plus `hours`.
+fn golden_end(hours: i64) -> String {
+    fsctl::base::time::format_us(1_763_856_000_000_000 + hours * 3_600_000_000)
+}
+
+fn materialize(repo: &Path, redis: &RedisServer, end: &str) -> serde_json::Value {
+    fsctl(
+        repo,
+        Some(redis),
+        &[
+            "--format",
+            "json",
+            "materialize",
+            "--service",
+            "scoring",
+            "--end",
+            end,
+        ],
+    )
+    .ok()
+    .json()
+}
+
+fn used_memory(con: &mut redis::Connection) -> i64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn data_key_count(con: &mut redis::Connection, prefix: &str) -> usize {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(con)
+        .unwrap();
+    keys.iter().filter(|k| !k.contains(":{")).count()
+}
+
+fn expire_time(con: &mut redis::Connection, key: &str) -> i64 {
+    redis::cmd("PEXPIRETIME").arg(key).query(con).unwrap()
+}
+
+fn history(con: &mut redis::Connection, prefix: &str, service: &str) -> Vec<String> {
+    redis::cmd("ZRANGE")
+        .arg(format!("{prefix}:{{{service}}}:snapshots"))
+        .arg(0)
+        .arg(-1)
+        .arg("REV")
+        .query(con)
+        .unwrap()
+}
+
+/// Waits (bounded) until `done` holds; Redis frees expired keys in its own time.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The example repo over generated customers, anchored at this hour, with `keep` and a 1 s grace.
+fn banking_repo(entities: u32, keep: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    datagen(&[
+        "banking",
+        dir.path().to_str().unwrap(),
+        "--entities",
+        &entities.to_string(),
+        "--anchor-hour",
+        &now_hour().to_string(),
+    ]);
+    std::fs::copy(
+        fixture("../feature_repo/feature_store.yaml"),
+        dir.path().join("feature_store.yaml"),
+    )
+    .unwrap();
+    edit_yaml(
+        dir.path(),
+        "  ttl_jitter: 0.2\n",
+        &format!("  ttl_jitter: 0.2\n  keep_snapshots: {keep}\n  retire_grace: 1s\n"),
+    );
+    dir
+}
+
+fn steady_state(keep: usize) {
+    let repo = banking_repo(20_000, keep);
+    // Redis frees expired keys in the background; a higher effort only makes it sooner.
+    let redis = RedisServer::start_with(&["--active-expire-effort", "10"]);
+    let mut con = redis.con();
+    let base = used_memory(&mut con);
+    let run = |hour: i64| {
+        fsctl(
+            repo.path(),
+            Some(&redis),
+            &["materialize", "--end", &hour_rfc3339(hour)],
+        )
+        .ok();
+    };
+    let first = now_hour() - 6;
+    run(first);
+    let one_snapshot_keys = data_key_count(&mut con, "fs:banking");
+    let one_snapshot_bytes = used_memory(&mut con) - base;
+    // Hourly runs: each retires the snapshot beyond `keep`, whose keys are freed once the grace
+    // has passed (DBSIZE counts expired keys until Redis has freed them). Besides the data, per
+    // service: current, history, runs, six manifests and the kept key lists.
+    let bound = keep * one_snapshot_keys + 2 * (3 + 6 + keep);
+    for hour in first + 1..first + 6 {
+        run(hour);
+        wait_until("the retired snapshot's keys were freed", || {
+            redis::cmd("DBSIZE").query::<usize>(&mut con).unwrap() <= bound
+        });
+    }
+    assert_eq!(
+        data_key_count(&mut con, "fs:banking"),
+        keep * one_snapshot_keys
+    );
+    // Slack: Redis sizes its key tables for the peak of a run (the new snapshot beside the kept
+    // ones) and does not shrink them until they are 90% empty.
+    let used = used_memory(&mut con) - base;
+    assert!(
+        (used as f64) <= keep as f64 * one_snapshot_bytes as f64 * 1.15 + 256.0 * 1024.0,
+        "used_memory grew to {used} B for {keep} kept snapshot(s) of {one_snapshot_bytes} B"
+    );
+    // Every kept snapshot decodes fully, with its manifest's fingerprint.
+    for service in ["realtime_scoring", "recommendations"] {
+        let kept: Vec<String> = history(&mut con, "fs:banking", service)
+            .into_iter()
+            .take(keep)
+            .collect();
+        assert_eq!(kept.len(), keep);
+        for snap in kept {
+            let m: serde_json::Value = serde_json::from_str(
+                &redis::cmd("GET")
+                    .arg(format!("fs:banking:{{{service}}}:snapshot:{snap}"))
+                    .query::<String>(&mut con)
+                    .unwrap(),
+            )
+            .unwrap();
+            let fp = SchemaFingerprint::parse_hex(m["fingerprint"].as_str().unwrap()).unwrap();
+            let stored = data_keys(&mut con, &format!("fs:banking:{service}:{snap}:"));
+            assert_eq!(stored.len() as u64, m["keys_written"].as_u64().unwrap());
+            for (key, bytes) in stored {
+                assert_eq!(decode(&bytes).unwrap().fingerprint, fp, "{key}");
+            }
+        }
+    }
+}
+
+#[test]
+fn six_scheduled_runs_hold_two_snapshots_worth_of_memory() {
+    steady_state(2);
+}
+
+#[test]
+fn with_keep_snapshots_one_a_single_snapshot_stays() {
+    steady_state(1);
+}
+
+#[test]
+fn a_reader_of_the_old_pointer_reads_through_the_grace_then_moves_on() {
+    let repo = golden_with(1, "6s");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let first = materialize(repo.path(), &redis, &golden_end(0));
+    let old = first["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let definitions = fsctl::repo::Repo::load(repo.path()).unwrap();
+    let mut config = definitions.online.clone();
+    config.url = redis.url();
+    let store = RedisStore::open(&config).unwrap();
+    let keys = KeySpace::new("fst", "golden", "scoring");
+    let mut reader = Reader::new(&store, keys, definitions.retire_grace());
+    let (read, before) = reader.read(&["1", "2"]).unwrap();
+    assert_eq!(read, old);
+
+    // A commit retires the old snapshot (keep 1): its keys expire at commit + grace, no later.
+    let second = materialize(repo.path(), &redis, &golden_end(1));
+    let new = second["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let retired = &second["services"][0]["retired"];
+    assert_eq!(retired["snapshots"][0], old.as_str());
+    let committed_ms = fsctl::base::time::parse_instant_us(
+        second["services"][0]["manifest"]["committed_at"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
+        / 1000;
+    for (key, _) in data_keys(&mut con, &format!("fst:golden:scoring:{old}:")) {
+        let at = expire_time(&mut con, &key);
+        assert!(
+            at <= committed_ms + 6000 && at > committed_ms,
+            "{key} expires at {at}"
+        );
+    }
+    // Within the grace, the cached pointer still reads the old snapshot, whole.
+    let (read, during) = reader.read(&["1", "2"]).unwrap();
+    assert_eq!((read.as_str(), &during), (old.as_str(), &before));
+    // Half the grace later, the reader resolves `current` again.
+    wait_until("the reader moved to the new snapshot", || {
+        reader.read(&["1", "2"]).unwrap().0 == new
+    });
+    let manifest = crate::harness::manifest(&mut con, "fst:golden", "scoring");
+    assert_eq!(manifest["snapshot"], new.as_str());
+    let retired_manifest: serde_json::Value = serde_json::from_str(
+        &redis::cmd("GET")
+            .arg(format!("fst:golden:{{scoring}}:snapshot:{old}"))
+            .query::<String>(&mut con)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(retired_manifest["retired_at"].is_string());
+}
+
+#[test]
+fn entities_that_vanished_from_the_new_snapshot_are_retired_too() {
+    let repo = golden_with(1, "1s");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let old = materialize(repo.path(), &redis, &golden_end(0))["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Entity 4's only row sits at the first window's start: an hour later it is out.
+    assert!(
+        redis::cmd("EXISTS")
+            .arg(format!("fst:golden:scoring:{old}:4"))
+            .query::<bool>(&mut con)
+            .unwrap()
+    );
+    let second = materialize(repo.path(), &redis, &golden_end(1));
+    let new = second["services"][0]["snapshot"].as_str().unwrap();
+    assert!(
+        !redis::cmd("EXISTS")
+            .arg(format!("fst:golden:scoring:{new}:4"))
+            .query::<bool>(&mut con)
+            .unwrap()
+    );
+    wait_until("every key of the retired snapshot is gone", || {
+        data_keys(&mut con, &format!("fst:golden:scoring:{old}:")).is_empty()
+    });
+}
+
+#[test]
+fn rollback_serves_the_previous_bytes_and_refuses_a_retired_snapshot() {
+    let repo = golden_with(2, "1s");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let s1 = materialize(repo.path(), &redis, &golden_end(0))["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s1_bytes = data_keys(&mut con, &format!("fst:golden:scoring:{s1}:"));
+    let s2 = materialize(repo.path(), &redis, &golden_end(1))["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let back = fsctl(
+        repo.path(),
+        Some(&redis),
+        &["--format", "json", "rollback", "--service", "scoring"],
+    )
+    .ok()
+    .json();
+    assert_eq!(back["rolled_back"]["to"], s1.as_str());
+    assert_eq!(back["rolled_back"]["from"], s2.as_str());
+    assert_eq!(current(&mut con, GOLDEN_PREFIX, "scoring").unwrap(), s1);
+    assert_eq!(
+        data_keys(&mut con, &format!("fst:golden:scoring:{s1}:")),
+        s1_bytes
+    );
+    // Serving reads the rolled-back snapshot through the pointer.
+    let got = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "--format",
+            "json",
+            "get",
+            "--service",
+            "scoring",
+            "--entity",
+            "customer_id=1",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(got["snapshot"], s1.as_str());
+
+    // The next scheduled run (a newer window than s1's) commits as usual and retires s2, the
+    // oldest by commit order now that the rollback recorded s1 again.
+    let s3 = materialize(repo.path(), &redis, &golden_end(2))["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        history(&mut con, GOLDEN_PREFIX, "scoring")[..3],
+        [s3.clone(), s1, s2.clone()]
+    );
+    let listed = fsctl(
+        repo.path(),
+        Some(&redis),
+        &["--format", "json", "snapshots", "--service", "scoring"],
+    )
+    .ok()
+    .json();
+    let states: Vec<(&str, &str)> = listed["services"][0]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["snapshot"].as_str().unwrap(),
+                s["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states[0], (s3.as_str(), "current"));
+    assert_eq!(states[1].1, "kept");
+    assert!(matches!(states[2].1, "retired" | "expired"), "{states:?}");
+    let refused = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "--format",
+            "json",
+            "rollback",
+            "--service",
+            "scoring",
+            "--to",
+            &s2,
+        ],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let doc = refused.json();
+    assert_eq!(doc["error"]["kind"], "rollback_refused");
+    assert!(
+        doc["error"]["reason"].as_str().unwrap().contains("retired"),
+        "{doc}"
+    );
+    assert_eq!(current(&mut con, GOLDEN_PREFIX, "scoring").unwrap(), s3);
+}
+
+#[test]
+fn a_failure_while_retiring_leaves_current_whole_and_gc_finishes() {
+    let repo = golden_with(1, "1s");
+    let redis = RedisServer::start();
+    let mut admin = redis.con();
+    let old = materialize(repo.path(), &redis, &golden_end(0))["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A user that may write and commit but not set expiries: retiring fails after the commit.
+    let rules = "on >pw ~fst:* resetchannels -@all +get +set +mget +exists +zscore +zadd +zcard \
+                 +zrange +zrem +zremrangebyrank +pexpire +pttl +del +scan +append +info +evalsha \
+                 +script|load +ping";
+    let mut acl = redis::cmd("ACL");
+    acl.arg("SETUSER").arg("noexpire");
+    for r in rules.split_whitespace() {
+        acl.arg(r);
+    }
+    let _: () = acl.query(&mut admin).unwrap();
+    let url = format!("redis://noexpire:pw@127.0.0.1:{}/0", redis.port);
+    let run = fsctl_url(
+        repo.path(),
+        &url,
+        &[
+            "--format",
+            "json",
+            "materialize",
+            "--service",
+            "scoring",
+            "--end",
+            &golden_end(1),
+        ],
+    );
+    run.ok();
+    assert!(
+        run.stderr.contains("retiring older snapshots failed"),
+        "{}",
+        run.stderr
+    );
+    let new = run.json()["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(current(&mut admin, GOLDEN_PREFIX, "scoring").unwrap(), new);
+    let old_keys = data_keys(&mut admin, &format!("fst:golden:scoring:{old}:"));
+    assert!(!old_keys.is_empty(), "the old snapshot is still there");
+    // gc, with the rights to do it, finishes the retirement.
+    let gc = fsctl(repo.path(), Some(&redis), &["--format", "json", "gc"])
+        .ok()
+        .json();
+    let scoring = gc["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "scoring")
+        .unwrap();
+    assert_eq!(scoring["snapshots"][0], old.as_str());
+    assert_eq!(scoring["keys"], old_keys.len());
+    wait_until("the old snapshot's keys expired", || {
+        data_keys(&mut admin, &format!("fst:golden:scoring:{old}:")).is_empty()
+    });
+    let committed = crate::harness::manifest(&mut admin, GOLDEN_PREFIX, "scoring");
+    assert_eq!(
+        data_key_count(&mut admin, "fst:golden:scoring") as u64,
+        committed["keys_written"].as_u64().unwrap(),
+        "current is whole"
+    );
+}
+
+#[test]
+fn a_run_that_cannot_fit_is_refused_before_writing() {
+    let repo = banking_repo(20_000, 2);
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let run = |hours_ago: i64| {
+        let end = hour_rfc3339(now_hour() - hours_ago);
+        fsctl(
+            repo.path(),
+            Some(&redis),
+            &[
+                "--format",
+                "json",
+                "materialize",
+                "--service",
+                "realtime_scoring",
+                "--end",
+                &end,
+            ],
+        )
+    };
+    run(2).ok();
+    // Room for connections and control keys, not for a second snapshot of ~6 MB.
+    let before: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    let limit = used_memory(&mut con) + 2_000_000;
+    let set_limit = |con: &mut redis::Connection, bytes: i64| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg(bytes)
+            .query(con)
+            .unwrap();
+    };
+    set_limit(&mut con, limit);
+    let refused = run(1);
+    set_limit(&mut con, 0);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let doc = refused.json();
+    assert_eq!(doc["error"]["kind"], "capacity", "{doc}");
+    assert_eq!(doc["error"]["max_bytes"], limit);
+    assert!(
+        refused.stderr.contains("nothing was written"),
+        "{}",
+        refused.stderr
+    );
+    let after: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(after, before, "not a key was written");
+    // Without the limit, the same run goes through.
+    run(1).ok();
+}
