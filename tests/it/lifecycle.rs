@@ -46,6 +46,14 @@ fn materialize(repo: &Path, redis: &RedisServer, end: &str) -> serde_json::Value
     .json()
 }
 
+/// Materializes `scoring` as of `end`; returns the snapshot committed.
+fn commit(repo: &Path, redis: &RedisServer, end: &str) -> String {
+    materialize(repo, redis, end)["services"][0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn used_memory(con: &mut redis::Connection) -> i64 {
     let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
     info.lines()
@@ -250,10 +258,7 @@ fn entities_that_vanished_from_the_new_snapshot_are_retired_too() {
     let repo = golden_with(1, "1s");
     let redis = RedisServer::start();
     let mut con = redis.con();
-    let old = materialize(repo.path(), &redis, &golden_end(0))["services"][0]["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old = commit(repo.path(), &redis, &golden_end(0));
     // Entity 4's only row sits at the first window's start: an hour later it is out.
     assert!(
         redis::cmd("EXISTS")
@@ -279,15 +284,9 @@ fn rollback_serves_the_previous_bytes_and_refuses_a_retired_snapshot() {
     let repo = golden_with(2, "1s");
     let redis = RedisServer::start();
     let mut con = redis.con();
-    let s1 = materialize(repo.path(), &redis, &golden_end(0))["services"][0]["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s1 = commit(repo.path(), &redis, &golden_end(0));
     let s1_bytes = data_keys(&mut con, &format!("fst:golden:scoring:{s1}:"));
-    let s2 = materialize(repo.path(), &redis, &golden_end(1))["services"][0]["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s2 = commit(repo.path(), &redis, &golden_end(1));
     let back = fsctl(
         repo.path(),
         Some(&redis),
@@ -322,10 +321,7 @@ fn rollback_serves_the_previous_bytes_and_refuses_a_retired_snapshot() {
 
     // The next scheduled run (a newer window than s1's) commits as usual and retires s2, the
     // oldest by commit order now that the rollback recorded s1 again.
-    let s3 = materialize(repo.path(), &redis, &golden_end(2))["services"][0]["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s3 = commit(repo.path(), &redis, &golden_end(2));
     assert_eq!(
         history(&mut con, GOLDEN_PREFIX, "scoring")[..3],
         [s3.clone(), s1, s2.clone()]
@@ -379,10 +375,7 @@ fn a_failure_while_retiring_leaves_current_whole_and_gc_finishes() {
     let repo = golden_with(1, "1s");
     let redis = RedisServer::start();
     let mut admin = redis.con();
-    let old = materialize(repo.path(), &redis, &golden_end(0))["services"][0]["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old = commit(repo.path(), &redis, &golden_end(0));
     // A user that may write and commit but not set expiries: retiring fails after the commit.
     let rules = "on >pw ~fst:* resetchannels -@all +get +set +mget +exists +zscore +zadd +zcard \
                  +zrange +zrem +zremrangebyrank +pexpire +pttl +del +scan +append +info +evalsha \
