@@ -81,8 +81,13 @@ fn render_text(v: &Validation) -> String {
             if let Some(o) = &s.online {
                 let _ = write!(
                     out,
-                    "  online: snapshot {} age {}s, {} keys, {} sampled",
-                    o.snapshot, o.age_s, o.keys_written, o.sampled
+                    "  online: snapshot {} age {}s, {} keys, {} sampled; {} snapshot(s) alive, {} bytes",
+                    o.snapshot,
+                    o.age_s,
+                    o.keys_written,
+                    o.sampled,
+                    o.snapshots_alive,
+                    o.bytes_alive
                 );
             }
             out.push('\n');

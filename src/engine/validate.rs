@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::lifecycle::{self, SnapshotState};
 use super::lockfile;
 use crate::assemble::check_view;
 use crate::base::error::Result;
@@ -46,6 +47,10 @@ pub struct OnlineSummary {
     pub age_s: i64,
     pub keys_written: u64,
     pub sampled: usize,
+    /// Snapshots whose data is in Redis (current, kept, retired within their grace, leftovers).
+    pub snapshots_alive: usize,
+    /// Their value bytes, from the manifests (leftovers have none).
+    pub bytes_alive: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -215,12 +220,25 @@ fn check_online(repo: &Repo, sample: usize, out: &mut Validation) {
                 );
             }
         }
+        let alive: Vec<_> = match lifecycle::snapshots(repo, &*store, s) {
+            Ok(all) => all
+                .into_iter()
+                .filter(|i| i.state != SnapshotState::Expired)
+                .collect(),
+            Err(e) => {
+                out.findings
+                    .push(Finding::error("online-unreachable", &file, e.to_string()));
+                return;
+            }
+        };
         let committed_us = parse_instant_us(&pinned.manifest.committed_at).unwrap_or(0);
         summary.online = Some(OnlineSummary {
             snapshot: pinned.snapshot.clone(),
             age_s: (now_us() - committed_us) / 1_000_000,
             keys_written: pinned.manifest.keys_written,
             sampled: sampled.len(),
+            snapshots_alive: alive.len(),
+            bytes_alive: alive.iter().map(|i| i.bytes).sum(),
         });
     }
 }

@@ -392,6 +392,20 @@ fn online_check_passes_then_catches_definition_change_and_corruption() {
     let doc = ok.ok().json();
     assert_eq!(doc["services"][0]["online"]["sampled"], 9);
     assert_eq!(doc["services"][0]["online"]["keys_written"], 9);
+    assert_eq!(doc["services"][0]["online"]["snapshots_alive"], 1);
+    let bytes =
+        crate::harness::manifest(&mut redis.con(), "fst:golden", "scoring")["bytes_written"]
+            .clone();
+    assert_eq!(doc["services"][0]["online"]["bytes_alive"], bytes);
+    // A second snapshot beside it: both alive (keep_snapshots is 2).
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--end", "2025-11-23T01:00:00Z"],
+    )
+    .ok();
+    let doc = online(repo.path()).ok().json();
+    assert_eq!(doc["services"][0]["online"]["snapshots_alive"], 2);
 
     let changed = scratch_repo("golden");
     edit_yaml(
