@@ -34,11 +34,16 @@ fn running_snapshot(token: &str) -> Option<&str> {
 pub struct Retired {
     /// Snapshot ids retired, committed ones and leftovers alike.
     pub snapshots: Vec<String>,
-    /// Keys given the retirement expiry.
+    /// Keys retired: `deleted` plus `expiring`.
     pub keys: u64,
+    /// Keys deleted at once (their snapshot was replaced longer than the grace ago, or never
+    /// committed).
+    pub deleted: u64,
+    /// Keys given an expiry at the end of the grace (their snapshot was current until recently).
+    pub expiring: u64,
     /// Value bytes of the retired committed snapshots (from their manifests).
     pub bytes: u64,
-    /// When their keys expire (RFC 3339).
+    /// When the `expiring` keys expire (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expire_at: Option<String>,
     pub ms: u64,
@@ -69,36 +74,63 @@ fn retirable(
         .collect())
 }
 
-/// Retires `ids`: keys expire at `at_ms` at the latest. With `dry_run`, only counts.
+/// Retires `ids` at `now_ms`. A snapshot that stopped being current less than `grace_ms` ago
+/// may still be read by someone who resolved the pointer before: its keys expire at
+/// `now_ms + grace_ms` at the latest (`PEXPIREAT ... LT`). Any other — replaced longer ago than
+/// the grace, or never current (a leftover) — is no longer read by a reader that follows the
+/// reader rule, so its keys are deleted at once (multi-key DELs, an order of magnitude cheaper
+/// than an expiry per key, and the memory is back without waiting for Redis's expiry cycle).
+/// With `dry_run`, only counts.
 fn retire_ids(
     store: &dyn OnlineStore,
     keys: &KeySpace,
     ids: Vec<String>,
-    at_ms: i64,
+    now_ms: i64,
+    grace_ms: i64,
     dry_run: bool,
 ) -> Result<Retired> {
     let t = Instant::now();
-    let mut out = Retired {
-        expire_at: (!ids.is_empty()).then(|| format_us(at_ms * 1000)),
-        ..Default::default()
-    };
+    // When each committed snapshot stopped being current: the time of the flip after it.
+    let history = store.history(keys)?;
+    let replaced_at: std::collections::HashMap<&str, i64> = history
+        .iter()
+        .skip(1)
+        .zip(&history)
+        .map(|((id, _), (_, next_flip))| (id.as_str(), *next_flip))
+        .collect();
+    let at_ms = now_ms + grace_ms;
+    let mut out = Retired::default();
     for id in ids {
+        let recently_current = replaced_at
+            .get(id.as_str())
+            .is_some_and(|&t| t + grace_ms > now_ms);
         if let Some(mut m) = store.manifest(keys, &id)? {
             out.bytes += m.bytes_written;
             if m.retired_at.is_none() && !dry_run {
-                m.retired_at = Some(format_us(now_us()));
+                m.retired_at = Some(format_us(now_ms * 1000));
                 store.put_manifest(keys, &m)?;
             }
         }
         if let Some(list) = store.key_list(keys, &id)? {
             let entities = Entities::decode(&list, &keys.key_list(&id))?;
-            out.keys += entities.len() as u64;
-            if !dry_run {
-                store.expire_by(&keys.data_prefix(&id), &mut entities.iter(), at_ms)?;
+            let n = entities.len() as u64;
+            out.keys += n;
+            let prefix = keys.data_prefix(&id);
+            if recently_current {
+                out.expiring += n;
+                out.expire_at = Some(format_us(at_ms * 1000));
+                if !dry_run {
+                    store.expire_by(&prefix, &mut entities.iter(), at_ms)?;
+                }
+            } else {
+                out.deleted += n;
+                if !dry_run {
+                    store.delete_by(&prefix, &mut entities.iter())?;
+                }
             }
         }
         if !dry_run {
-            store.forget_run(keys, &id, at_ms)?;
+            store.forget_run(keys, &id, if recently_current { at_ms } else { now_ms })?;
         }
         out.snapshots.push(id);
     }
@@ -109,13 +141,11 @@ fn retire_ids(
 /// Takes back what a refused run wrote, at once: its listed keys and its key list are
 /// deleted and it leaves `runs`.
 pub(crate) fn discard(store: &dyn OnlineStore, keys: &KeySpace, snapshot: &str) -> Result<()> {
-    let now_ms = now_us() / 1000;
     if let Some(list) = store.key_list(keys, snapshot)? {
         let entities = Entities::decode(&list, &keys.key_list(snapshot))?;
-        // An expiry in the past deletes the key.
-        store.expire_by(&keys.data_prefix(snapshot), &mut entities.iter(), now_ms)?;
+        store.delete_by(&keys.data_prefix(snapshot), &mut entities.iter())?;
     }
-    store.forget_run(keys, snapshot, now_ms)
+    store.forget_run(keys, snapshot, now_us() / 1000)
 }
 
 /// After a commit at `committed_at_ms`, under the run lock: retires what §3.1 does not keep.
@@ -131,7 +161,8 @@ pub(crate) fn retire_after_commit(
         store,
         keys,
         ids,
-        committed_at_ms + repo.retire_grace_ms,
+        committed_at_ms,
+        repo.retire_grace_ms,
         false,
     )
 }
@@ -450,11 +481,11 @@ pub fn gc(
     let mut out = Vec::new();
     for service in services {
         let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
-        let at_ms = now_us() / 1000 + repo.retire_grace_ms;
+        let now_ms = now_us() / 1000;
         let collected = match store.lock(&keys, lease, Duration::ZERO, GC) {
             Ok(lock) => {
                 let ids = retirable(store, &keys, repo.keep_snapshots, None, false)?;
-                let retired = retire_ids(store, &keys, ids, at_ms, dry_run)?;
+                let retired = retire_ids(store, &keys, ids, now_ms, repo.retire_grace_ms, dry_run)?;
                 lock.release();
                 Collected {
                     service: service.name.clone(),
@@ -470,7 +501,7 @@ pub fn gc(
                 let ids = retirable(store, &keys, repo.keep_snapshots, running.as_deref(), true)?;
                 Collected {
                     service: service.name.clone(),
-                    retired: retire_ids(store, &keys, ids, at_ms, dry_run)?,
+                    retired: retire_ids(store, &keys, ids, now_ms, repo.retire_grace_ms, dry_run)?,
                     skipped_leftovers_of_running: Some(running.unwrap_or_else(|| "?".into())),
                 }
             }

@@ -123,6 +123,9 @@ pub trait OnlineStore: Send + Sync {
         at_ms: i64,
     ) -> Result<()>;
 
+    /// Deletes `{prefix}{entity}` for every entity, pipelined in multi-key DELs.
+    fn delete_by(&self, prefix: &str, entities: &mut dyn Iterator<Item = &str>) -> Result<()>;
+
     /// Writes `manifest` back over the existing one, keeping its expiry (to record `retired_at`).
     fn put_manifest(&self, keys: &KeySpace, manifest: &Manifest) -> Result<()>;
 

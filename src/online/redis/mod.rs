@@ -384,6 +384,26 @@ impl OnlineStore for RedisStore {
         self.write_all(batches)
     }
 
+    fn delete_by(&self, prefix: &str, entities: &mut dyn Iterator<Item = &str>) -> Result<()> {
+        let batches = std::iter::from_fn(|| {
+            let mut batch = PackedBatch::default();
+            let mut chunk = Vec::with_capacity(DEL_KEYS);
+            while batch.len() < EXPIRE_BATCH / DEL_KEYS {
+                chunk.clear();
+                while chunk.len() < DEL_KEYS {
+                    let Some(e) = entities.next() else { break };
+                    chunk.push(e);
+                }
+                if chunk.is_empty() {
+                    break;
+                }
+                batch.push_del(prefix, &chunk);
+            }
+            (!batch.is_empty()).then_some(batch)
+        });
+        self.write_all(batches)
+    }
+
     fn put_manifest(&self, keys: &KeySpace, manifest: &Manifest) -> Result<()> {
         let json = serde_json::to_string(manifest).expect("manifest serializes");
         self.with("write the manifest", |c| {
@@ -449,8 +469,10 @@ impl OnlineStore for RedisStore {
     }
 }
 
-/// PEXPIREAT commands per pipelined batch of a retirement.
+/// PEXPIREAT commands (or keys deleted) per pipelined batch of a retirement.
 const EXPIRE_BATCH: usize = 2000;
+/// Keys per DEL command.
+const DEL_KEYS: usize = 500;
 
 /// `used_memory` and `maxmemory` of an `INFO memory` reply (Redis and Valkey alike).
 fn parse_memory(info: &str) -> Memory {
