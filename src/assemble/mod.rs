@@ -98,13 +98,9 @@ impl<'a> Joined<'a> {
     }
 }
 
-impl<'a> JoinedSlice<'_, 'a> {
+impl JoinedSlice<'_, '_> {
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    pub(crate) fn keys(&self) -> &[&'a str] {
-        self.keys
     }
 }
 

@@ -167,6 +167,13 @@ impl<'a> ServiceJob<'a> {
         let assembler = Assembler::new(repo, s, inputs);
         let entities = assembler.entities();
         self.entities += entities.len() as u64;
+        if self.sink.is_some() && !entities.keys().is_empty() {
+            // Listed before any of them is written, so whatever lands can be retired by name:
+            // one frame (one round trip) per partition.
+            let frame = online::key_list_frame(entities.keys().iter().copied());
+            self.store
+                .append_key_list(&self.keys, &self.snapshot, &frame)?;
+        }
         let as_of_ms = self.end_us / 1000;
         let prefix = self.keys.data_prefix(&self.snapshot);
         let phase = self.progress.phase(
@@ -197,12 +204,6 @@ impl<'a> ServiceJob<'a> {
             );
             self.encode_t += t.elapsed();
             let t = Instant::now();
-            if self.sink.is_some() {
-                // Listed before they are written: whatever lands can be retired by name.
-                let frame = online::key_list_frame(chunk.keys().iter().copied());
-                self.store
-                    .append_key_list(&self.keys, &self.snapshot, &frame)?;
-            }
             for batch in batches {
                 self.bytes_written += batch.value_bytes() as u64;
                 if let Some(sink) = self.sink.as_mut() {

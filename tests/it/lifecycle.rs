@@ -486,3 +486,57 @@ fn a_run_that_cannot_fit_is_refused_before_writing() {
     // Without the limit, the same run goes through.
     run(1).ok();
 }
+
+#[test]
+fn a_reader_loop_never_sees_a_missing_key_or_a_foreign_fingerprint() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let repo = golden_with(2, "1s");
+    let redis = RedisServer::start();
+    commit(repo.path(), &redis, &golden_end(0));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let reads = std::sync::Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (stop, reads) = (stop.clone(), reads.clone());
+        let definitions = fsctl::repo::Repo::load(repo.path()).unwrap();
+        let mut config = definitions.online.clone();
+        config.url = redis.url();
+        std::thread::spawn(move || -> Vec<String> {
+            let store = RedisStore::open(&config).unwrap();
+            let keys = KeySpace::new("fst", "golden", "scoring");
+            let mut reader = Reader::new(&store, keys, definitions.retire_grace());
+            let mut problems = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                // Entities 1-3 have rows in every window of this test.
+                match reader.read(&["1", "2", "3"]) {
+                    Ok((snap, got)) if got.iter().any(Option::is_none) => {
+                        problems.push(format!("a key missing from snapshot {snap}"))
+                    }
+                    Ok(_) => {}
+                    Err(e) => problems.push(e.to_string()),
+                }
+                reads.fetch_add(1, Ordering::Relaxed);
+            }
+            problems
+        })
+    };
+    // Runs, each retiring the snapshot two back; a rollback; more runs.
+    for h in 1..3 {
+        commit(repo.path(), &redis, &golden_end(h));
+    }
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &["rollback", "--service", "scoring"],
+    )
+    .ok();
+    for h in 3..5 {
+        commit(repo.path(), &redis, &golden_end(h));
+    }
+    let seen = reads.load(Ordering::Relaxed);
+    wait_until("the reader read past the last commit", || {
+        reads.load(Ordering::Relaxed) > seen + 100
+    });
+    stop.store(true, Ordering::Relaxed);
+    let problems = reader.join().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
