@@ -181,6 +181,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// `current` moved while a command worked on the snapshot it had resolved.
+    #[error(
+        "service `{service}`: current moved from snapshot {from} to {to} meanwhile; run the command again"
+    )]
+    CurrentMoved {
+        service: String,
+        from: String,
+        to: String,
+    },
+
     /// The entity has no vector in the snapshot read.
     #[error(
         "no vector for {entity} in snapshot {snapshot} (key {key}): the entity was not in the window, or its key expired"
@@ -261,6 +271,7 @@ impl Error {
             Error::EmptyResult { .. } => "empty_result",
             Error::VectorNotFound { .. } => "vector_not_found",
             Error::Capacity { .. } => "capacity",
+            Error::CurrentMoved { .. } => "current_moved",
             Error::RollbackRefused { .. } => "rollback_refused",
             Error::CorruptVector { .. } => "corrupt_vector",
             Error::ValidationFailed { .. } => "validation_failed",
@@ -354,6 +365,9 @@ impl Error {
                 snapshot,
                 reason,
             } => json!({ "service": service, "snapshot": snapshot, "reason": reason }),
+            Error::CurrentMoved { service, from, to } => {
+                json!({ "service": service, "from": from, "to": to })
+            }
             Error::ValidationFailed { errors } => json!({ "errors": errors }),
             Error::Usage { .. } | Error::Config { .. } | Error::Interrupted => json!({}),
         }

@@ -12,9 +12,10 @@ Examples:
   fsctl gc --service realtime_scoring
 
 Retires committed snapshots beyond materialization.keep_snapshots and the leftovers of runs
-that never committed (killed, refused, out of memory): their keys expire once retire_grace has
-passed. Safe beside a running materialize: it never touches that run's snapshot, and leaves the
-leftovers to it (the run retires them after its commit).";
+that never committed (killed, refused, out of memory). Keys of a snapshot that was current
+less than retire_grace ago expire when the grace ends; the others are deleted at once. Safe
+beside a running materialize: it never touches that run's snapshot, and leaves the leftovers to
+it (the run retires them after its commit).";
 
 /// Retire snapshots that are not kept, and leftovers of runs that never committed
 #[derive(Debug, Clone, clap::Args)]

@@ -33,6 +33,8 @@ pub(crate) struct ServiceJob<'a> {
     progress: Progress,
     pub(crate) created_at: String,
     lock: Option<RunLock>,
+    /// When the run registered itself in `runs`.
+    started_ms: i64,
     expected_current: String,
     /// The snapshot was committed before (rerun with --force): its keys are never discarded.
     was_committed: bool,
@@ -66,6 +68,7 @@ impl<'a> ServiceJob<'a> {
             progress,
             created_at: format_us(now_us()),
             lock: None,
+            started_ms: 0,
             expected_current: String::new(),
             was_committed: false,
             sink: None,
@@ -117,6 +120,22 @@ impl<'a> ServiceJob<'a> {
             lock.release();
             return Ok(Some(self.report(Status::AlreadyCommitted)));
         }
+        if self.was_committed
+            && let Some(retired_at) = self
+                .store
+                .manifest(&self.keys, &self.snapshot)?
+                .and_then(|m| m.retired_at)
+        {
+            // --force on a retired snapshot: it never becomes current again (SPEC §3.1).
+            return Err(Error::CommitRefused {
+                service: self.service.name.clone(),
+                reason: format!(
+                    "snapshot {} (these inputs and window) was retired at {retired_at}, and a retired \
+                     snapshot never becomes current again; a later --end makes a new one",
+                    self.snapshot
+                ),
+            });
+        }
         if let Some(cur) = self.store.current(&self.keys)? {
             if let Some(m) = &cur.manifest
                 && m.as_of_ms > self.end_us / 1000
@@ -141,8 +160,9 @@ impl<'a> ServiceJob<'a> {
         )?;
         self.lock = Some(lock);
         // Recorded before the first write, so that a killed run's keys are found and retired.
+        self.started_ms = now_us() / 1000;
         self.store
-            .register_run(&self.keys, &self.snapshot, now_us() / 1000)?;
+            .register_run(&self.keys, &self.snapshot, self.started_ms)?;
         self.sink = Some(self.store.writer()?);
         Ok(None)
     }
@@ -171,8 +191,18 @@ impl<'a> ServiceJob<'a> {
             // Listed before any of them is written, so whatever lands can be retired by name:
             // one frame (one round trip) per partition.
             let frame = online::key_list_frame(entities.keys().iter().copied());
-            self.store
-                .append_key_list(&self.keys, &self.snapshot, &frame)?;
+            let (_, last_expiry) = online::expiry_bounds(
+                self.end_us / 1000,
+                s.online_ttl_ms.max(s.hot_ttl_ms),
+                repo.ttl_jitter,
+            );
+            self.store.append_key_list(
+                &self.keys,
+                &self.snapshot,
+                &frame,
+                self.started_ms,
+                last_expiry,
+            )?;
         }
         let as_of_ms = self.end_us / 1000;
         let prefix = self.keys.data_prefix(&self.snapshot);
@@ -227,8 +257,14 @@ impl<'a> ServiceJob<'a> {
         if let Some(sink) = self.sink.take() {
             let _ = sink.finish();
         }
-        if self.writes_redis() && !self.was_committed {
-            let _ = lifecycle::discard(self.store, &self.keys, &self.snapshot);
+        if self.writes_redis()
+            && !self.was_committed
+            && let Err(e) = lifecycle::discard(self.store, &self.keys, &self.snapshot)
+        {
+            self.progress.note(&format!(
+                "fsctl: {}: could not take back what this run wrote ({e}); the next run or `fsctl gc` retires it",
+                self.service.name
+            ));
         }
         if let Some(lock) = self.lock.take() {
             lock.release();
@@ -292,13 +328,28 @@ impl<'a> ServiceJob<'a> {
                             .lock
                             .take()
                             .expect("a run writing to Redis holds the lock");
-                        if lock.is_lost() {
-                            return Err(Error::LockLost {
-                                service: s.name.clone(),
-                            });
-                        }
                         flip.expected_current = &self.expected_current;
-                        self.store.commit(&self.keys, &lock, &flip)?;
+                        let committed = if lock.is_lost() {
+                            Err(Error::LockLost {
+                                service: s.name.clone(),
+                            })
+                        } else {
+                            self.store.commit(&self.keys, &lock, &flip)
+                        };
+                        let flipped_at_ms = match committed {
+                            Ok(at) => at,
+                            Err(e @ (Error::LockLost { .. } | Error::CommitRefused { .. })) => {
+                                // Another run (or gc) may own the service now: take back what
+                                // this one wrote, as a refused run does.
+                                drop(lock);
+                                if !self.was_committed {
+                                    let _ =
+                                        lifecycle::discard(self.store, &self.keys, &self.snapshot);
+                                }
+                                return Err(e);
+                            }
+                            Err(e) => return Err(e),
+                        };
                         // Still under the lock. A failure here leaves `current` whole; the next
                         // run or `fsctl gc` finishes the retirement.
                         retired = Some(
@@ -307,7 +358,7 @@ impl<'a> ServiceJob<'a> {
                                 self.store,
                                 &self.keys,
                                 &self.snapshot,
-                                committed_at_ms,
+                                flipped_at_ms,
                             )
                             .map_err(|e| e.to_string()),
                         );

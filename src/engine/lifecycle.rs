@@ -24,9 +24,15 @@ pub(crate) fn is_gc(token: &str) -> bool {
     token.rsplit(':').next() == Some(GC)
 }
 
-/// The snapshot id a lock token names, when a run (not gc) holds it.
+/// The lock label of `fsctl rollback`.
+pub(crate) const ROLLBACK: &str = "rollback";
+
+/// The snapshot id a lock token names, when a run (not gc or a rollback) holds it.
 fn running_snapshot(token: &str) -> Option<&str> {
-    token.rsplit(':').next().filter(|l| *l != GC)
+    token
+        .rsplit(':')
+        .next()
+        .filter(|l| *l != GC && *l != ROLLBACK)
 }
 
 /// What a retirement did.
@@ -43,6 +49,9 @@ pub struct Retired {
     pub expiring: u64,
     /// Value bytes of the retired committed snapshots (from their manifests).
     pub bytes: u64,
+    /// Snapshots left for later, and why (an unreadable key list).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
     /// When the `expiring` keys expire (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expire_at: Option<String>,
@@ -59,10 +68,13 @@ fn retirable(
     committed_only: bool,
 ) -> Result<Vec<String>> {
     let history = store.history(keys)?;
+    let current = store.current(keys)?.map(|c| c.snapshot);
+    // `current` is kept whatever the history's order says.
     let kept: HashSet<&str> = history
         .iter()
         .take(keep)
         .map(|(id, _)| id.as_str())
+        .chain(current.as_deref())
         .collect();
     let committed: HashSet<&str> = history.iter().map(|(id, _)| id.as_str()).collect();
     Ok(store
@@ -104,15 +116,24 @@ fn retire_ids(
         let recently_current = replaced_at
             .get(id.as_str())
             .is_some_and(|&t| t + grace_ms > now_ms);
+        let until_ms = if recently_current { at_ms } else { now_ms };
         if let Some(mut m) = store.manifest(keys, &id)? {
             out.bytes += m.bytes_written;
             if m.retired_at.is_none() && !dry_run {
                 m.retired_at = Some(format_us(now_ms * 1000));
+                m.readable_until = Some(format_us(until_ms * 1000));
                 store.put_manifest(keys, &m)?;
             }
         }
         if let Some(list) = store.key_list(keys, &id)? {
-            let entities = Entities::decode(&list, &keys.key_list(&id))?;
+            // An unreadable list is reported and left in `runs`: it must not stop the others.
+            let entities = match Entities::decode(&list, &keys.key_list(&id)) {
+                Ok(e) => e,
+                Err(e) => {
+                    out.skipped.push(e.to_string());
+                    continue;
+                }
+            };
             let n = entities.len() as u64;
             out.keys += n;
             let prefix = keys.data_prefix(&id);
@@ -130,7 +151,7 @@ fn retire_ids(
             }
         }
         if !dry_run {
-            store.forget_run(keys, &id, if recently_current { at_ms } else { now_ms })?;
+            store.forget_run(keys, &id, until_ms)?;
         }
         out.snapshots.push(id);
     }
@@ -145,7 +166,7 @@ pub(crate) fn discard(store: &dyn OnlineStore, keys: &KeySpace, snapshot: &str) 
         let entities = Entities::decode(&list, &keys.key_list(snapshot))?;
         store.delete_by(&keys.data_prefix(snapshot), &mut entities.iter())?;
     }
-    store.forget_run(keys, snapshot, now_us() / 1000)
+    store.forget_run(keys, snapshot, store.now_ms()?)
 }
 
 /// After a commit at `committed_at_ms`, under the run lock: retires what §3.1 does not keep.
@@ -267,7 +288,10 @@ pub fn snapshots(
             None => SnapshotState::Expired,
             Some(m) => match &m.retired_at {
                 Some(r) => {
-                    let grace_ends = parse_instant_us(r).unwrap_or(0) + repo.retire_grace_ms * 1000;
+                    let grace_ends = match &m.readable_until {
+                        Some(u) => parse_instant_us(u).unwrap_or(0),
+                        None => parse_instant_us(r).unwrap_or(0) + repo.retire_grace_ms * 1000,
+                    };
                     if grace_ends > now {
                         SnapshotState::Retired
                     } else {
@@ -334,7 +358,7 @@ pub fn rollback(
 ) -> Result<RolledBack> {
     let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
     let lease = Duration::from_millis(repo.lock_lease_ms as u64);
-    let lock = store.lock(&keys, lease, Duration::ZERO, "rollback")?;
+    let lock = store.lock(&keys, lease, Duration::ZERO, ROLLBACK)?;
     let current = store
         .current(&keys)?
         .ok_or_else(|| Error::NoCommittedSnapshot {
@@ -437,7 +461,7 @@ pub fn rollback(
             format!("its key {} is missing", sample[i]),
         ));
     }
-    store.flip(&keys, &lock, &target, &current, now_us() / 1000)?;
+    store.flip(&keys, &lock, &target, &current)?;
     lock.release();
     Ok(RolledBack {
         service: service.name.clone(),
@@ -481,7 +505,7 @@ pub fn gc(
     let mut out = Vec::new();
     for service in services {
         let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
-        let now_ms = now_us() / 1000;
+        let now_ms = store.now_ms()?;
         let collected = match store.lock(&keys, lease, Duration::ZERO, GC) {
             Ok(lock) => {
                 let ids = retirable(store, &keys, repo.keep_snapshots, None, false)?;
@@ -502,7 +526,9 @@ pub fn gc(
                 Collected {
                     service: service.name.clone(),
                     retired: retire_ids(store, &keys, ids, now_ms, repo.retire_grace_ms, dry_run)?,
-                    skipped_leftovers_of_running: Some(running.unwrap_or_else(|| "?".into())),
+                    skipped_leftovers_of_running: Some(
+                        running.unwrap_or_else(|| holder.unwrap_or_default()),
+                    ),
                 }
             }
             Err(e) => return Err(e),

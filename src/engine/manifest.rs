@@ -128,6 +128,7 @@ pub(crate) fn build(
         created_at: job.created_at.clone(),
         committed_at: String::new(),
         retired_at: None,
+        readable_until: None,
         fsctl_version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }

@@ -106,7 +106,8 @@ pub struct ServiceReport {
 }
 
 /// The outcome of a run over several services: the ones that committed (or had nothing to
-/// do), and the first refusal, when the quality gate or the empty-result rule held one back.
+/// do), and the first failure of a service that did not (the quality gate, an empty result, a
+/// lost lock...), which does not hold back the others.
 #[derive(Debug)]
 pub struct Materialized {
     pub reports: Vec<ServiceReport>,
@@ -181,11 +182,11 @@ pub fn materialize(
         }
         let mut report = match job.finish(&scans, &totals, resp.as_mut()) {
             Ok(report) => report,
-            Err(e @ Error::EmptyResult { .. }) => {
+            // One service's failure holds back neither the others' commits nor their reports.
+            Err(e) => {
                 refused.get_or_insert(e);
                 continue;
             }
-            Err(e) => return Err(e),
         };
         let ms = |d: Duration| d.as_millis() as u64;
         report.phases_ms.insert("plan", plan_ms);

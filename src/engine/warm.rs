@@ -147,6 +147,16 @@ fn warm_service(
             continue;
         }
         let t = Instant::now();
+        // A commit (or rollback) meanwhile would have us extend a snapshot that retirement is
+        // taking away: stop, and let the deploy warm the new one.
+        let now_current = store.current(&keys)?.map(|c| c.snapshot);
+        if now_current.as_deref() != Some(pinned.snapshot.as_str()) {
+            return Err(Error::CurrentMoved {
+                service: s.name.clone(),
+                from: pinned.snapshot.clone(),
+                to: now_current.unwrap_or_default(),
+            });
+        }
         let tier: Vec<&str> = ranked[start..end].iter().map(|(k, _)| k.as_str()).collect();
         let mut tr = TierReport {
             tier: i + 1,
@@ -276,6 +286,17 @@ fn recompute(
         batch.push_set(&prefix, e.entity, &e.bytes, at);
     }
     let written = batch.len();
+    // Listed first, like a run's writes, so that retiring the snapshot finds them.
+    let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
+    let (_, last_expiry) = online::expiry_bounds(manifest.as_of_ms, s.hot_ttl_ms, repo.ttl_jitter);
+    let frame = online::key_list_frame(present.keys().iter().copied());
+    store.append_key_list(
+        &keys,
+        &pinned.snapshot,
+        &frame,
+        manifest.as_of_ms,
+        last_expiry,
+    )?;
     store.write_now(batch)?;
     Ok((written, absent))
 }

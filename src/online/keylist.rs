@@ -34,8 +34,11 @@ impl Entities {
             key: key.to_owned(),
             reason: format!("unreadable key list: {why}"),
         };
-        let raw = zstd::stream::decode_all(list).map_err(|e| corrupt(e.to_string()))?;
         let mut out = Entities::default();
+        if list.is_empty() {
+            return Ok(out);
+        }
+        let raw = zstd::stream::decode_all(list).map_err(|e| corrupt(e.to_string()))?;
         let mut at = 0;
         while at < raw.len() {
             let len_bytes: [u8; 4] = raw

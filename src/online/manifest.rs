@@ -41,6 +41,10 @@ pub struct Manifest {
     /// When a later commit (or `fsctl gc`) retired this snapshot (SPEC §3.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<String>,
+    /// Until when a retired snapshot's data stays readable: `retired_at` plus the grace when it
+    /// was current until recently, else `retired_at` (its keys were deleted then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readable_until: Option<String>,
     pub fsctl_version: String,
 }
 

@@ -62,16 +62,15 @@ impl PackedBatch {
         bulk(b, &[itoa::Buffer::new().format(pxat_ms).as_bytes()]);
     }
 
-    /// Appends `PEXPIREAT {key_prefix}{entity} at_ms LT`: the expiry moves to `at_ms` unless
-    /// it is already earlier.
+    /// Appends `PEXPIREAT {key_prefix}{entity} at_ms` (without `LT`, which needs Redis 7.0:
+    /// a key whose own expiry came sooner lives on to `at_ms`, still within the grace).
     pub fn push_expire_by(&mut self, key_prefix: &str, entity: &str, at_ms: i64) {
         let b = &mut self.bytes;
-        array_len(b, 4);
+        array_len(b, 3);
         bulk(b, &[b"PEXPIREAT"]);
         let at = bulk(b, &[key_prefix.as_bytes(), entity.as_bytes()]);
         self.keys.push((at, key_prefix.len() + entity.len()));
         bulk(b, &[itoa::Buffer::new().format(at_ms).as_bytes()]);
-        bulk(b, &[b"LT"]);
     }
 
     /// Appends one `DEL` of `{key_prefix}{entity}` for every entity (one command, many keys:

@@ -21,6 +21,8 @@ pub struct Flip<'a> {
     pub snapshot: &'a str,
     pub manifest_json: &'a str,
     pub manifest_pxat_ms: i64,
+    /// The commit's time as this machine sees it: the manifest's `committed_at`, and the history
+    /// score of `--emit-resp` (a commit to Redis takes the server's clock).
     pub committed_at_ms: i64,
     /// `current` as read before the run ("" for none): the flip fails if it moved.
     pub expected_current: &'a str,
@@ -77,7 +79,8 @@ pub trait OnlineStore: Send + Sync {
     /// Writes the manifest, flips `current` and records the history in one atomic step, only
     /// while `lock` is held and `current` is still `flip.expected_current`. A transient fault
     /// is retried; a retry finding its own flip landed is a success.
-    fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<()>;
+    /// Returns the flip's time in the history (the server's clock, ms).
+    fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<i64>;
 
     /// Deletes `keys`; returns how many existed.
     fn delete(&self, keys: &[String]) -> Result<u64>;
@@ -100,8 +103,17 @@ pub trait OnlineStore: Send + Sync {
     /// Records that `snapshot`'s run starts writing, before its first data key (§3.1).
     fn register_run(&self, keys: &KeySpace, snapshot: &str, started_ms: i64) -> Result<()>;
 
-    /// Appends one frame to `snapshot`'s key list (see `keylist`).
-    fn append_key_list(&self, keys: &KeySpace, snapshot: &str, frame: &[u8]) -> Result<()>;
+    /// Appends one frame to `snapshot`'s key list (see `keylist`), registers the run again if
+    /// something dropped it from `runs`, and lets the list expire with the last of the keys it
+    /// lists (`expires_ms`).
+    fn append_key_list(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        frame: &[u8],
+        started_ms: i64,
+        expires_ms: i64,
+    ) -> Result<()>;
 
     /// `snapshot`'s key list, all frames, or `None` when it has none.
     fn key_list(&self, keys: &KeySpace, snapshot: &str) -> Result<Option<Vec<u8>>>;
@@ -132,16 +144,19 @@ pub trait OnlineStore: Send + Sync {
     /// Drops a retired snapshot from `runs`; its key list expires at `at_ms`.
     fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()>;
 
-    /// Moves `current` to the committed `snapshot` (a rollback), recorded in the history at
-    /// `at_ms`, only while `lock` is held and `current` is still `expected_current`.
+    /// Moves `current` to the committed `snapshot` (a rollback), recorded in the history like a
+    /// commit, only while `lock` is held and `current` is still `expected_current`. Returns the
+    /// flip's time (the server's clock, ms).
     fn flip(
         &self,
         keys: &KeySpace,
         lock: &RunLock,
         snapshot: &str,
         expected_current: &str,
-        at_ms: i64,
-    ) -> Result<()>;
+    ) -> Result<i64>;
+
+    /// The server's clock, in ms: retirement measures the grace on it, as the history does.
+    fn now_ms(&self) -> Result<i64>;
 
     /// The token of whoever holds the service's run lock.
     fn lock_holder(&self, keys: &KeySpace) -> Result<Option<String>>;

@@ -14,7 +14,7 @@ const SECRET: &str = "pw-7c1d-never-printed";
 
 /// The minimal rules, exactly as README.md documents them (with the golden repo's prefix).
 const ACL_RULES: &str = "on >pw-7c1d-never-printed ~fst:* resetchannels -@all +get +set +mget +exists +zscore \
-                         +zadd +zcard +zrange +zrem +zremrangebyrank +pexpire +pexpireat +pttl +del +scan +append +info +evalsha +script|load +ping";
+                         +zadd +zcard +zrange +zrem +zremrangebyrank +pexpire +pexpireat +pttl +del +scan +append +info +time +evalsha +script|load +ping";
 
 #[test]
 fn the_documented_acl_is_enough_for_every_verb_and_no_password_leaks() {

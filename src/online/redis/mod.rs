@@ -15,9 +15,7 @@ pub use lock::RunLock;
 pub(crate) use target::RedisTarget;
 
 use self::explain::is_transient;
-use super::{
-    CommandSink, Committed, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch, WriteStats,
-};
+use super::{CommandSink, Committed, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch};
 use crate::base::error::{Error, Result};
 use crate::base::interrupt::interrupted;
 use crate::base::retry::RetryPolicy;
@@ -26,36 +24,64 @@ use crate::repo::OnlineStoreConfig;
 /// How many committed snapshot ids the history keeps.
 const HISTORY: usize = 32;
 
-const COMMIT: &str = r"
+/// The history's time of a flip: the server's clock in ms (not a client's, which may be
+/// skewed), and later than every recorded flip, so that commit order is history order.
+const FLIP_TIME: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+if top[2] and tonumber(top[2]) >= now then now = tonumber(top[2]) + 1 end
+";
+
+/// The commit: manifest, `current` and history in one step, only while the lock is held and
+/// `current` is still what the run found. A retry of a commit whose reply was lost finds
+/// `current` already naming its snapshot, and succeeds. Returns the flip's time.
+fn commit_script() -> Script {
+    Script::new(&format!(
+        r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FSCTL_LOCK_LOST the run lock is no longer held by this run')
 end
 local cur = redis.call('GET', KEYS[2]) or ''
+if cur == ARGV[3] and cur ~= ARGV[2] then
+  local landed = redis.call('ZSCORE', KEYS[3], ARGV[3])
+  if landed then return tonumber(landed) end
+end
 if cur ~= ARGV[2] then
   return redis.error_reply('FSCTL_CONFLICT current moved from ' .. ARGV[2] .. ' to ' .. cur .. ' during the run')
 end
 redis.call('SET', KEYS[4], ARGV[4], 'PXAT', ARGV[5])
 redis.call('SET', KEYS[2], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3])
+{FLIP_TIME}
+redis.call('ZADD', KEYS[3], now, ARGV[3])
 local n = redis.call('ZCARD', KEYS[3])
-local keep = tonumber(ARGV[7])
+local keep = tonumber(ARGV[6])
 if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, n - keep - 1) end
-return 'OK'
-";
+return now
+"
+    ))
+}
 
-/// Flips `current` back to a committed snapshot (a rollback) and records the flip in the history.
-const FLIP: &str = r"
+/// A rollback's flip of `current` to a committed snapshot, recorded in the history; a retry
+/// that finds it done succeeds. Returns the flip's time.
+fn flip_script() -> Script {
+    Script::new(&format!(
+        r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FSCTL_LOCK_LOST the run lock is no longer held by this rollback')
 end
 local cur = redis.call('GET', KEYS[2]) or ''
+if cur == ARGV[3] then return tonumber(redis.call('ZSCORE', KEYS[3], ARGV[3]) or '0') end
 if cur ~= ARGV[2] then
   return redis.error_reply('FSCTL_CONFLICT current moved from ' .. ARGV[2] .. ' to ' .. cur .. ' meanwhile')
 end
 redis.call('SET', KEYS[2], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
-return 'OK'
-";
+{FLIP_TIME}
+redis.call('ZADD', KEYS[3], now, ARGV[3])
+return now
+"
+    ))
+}
 
 /// The refusals of the commit and flip scripts as their errors; any other failure back.
 fn script_refusal(
@@ -143,13 +169,12 @@ impl OnlineStore for RedisStore {
         Ok(Box::new(writer::PipelinedWriter::start(
             &self.target,
             self.retry,
+            "write",
         )?))
     }
 
     fn write_now(&self, batch: PackedBatch) -> Result<()> {
-        let mut sink = self.writer()?;
-        sink.send(batch)?;
-        sink.finish().map(|_: WriteStats| ())
+        self.write_all("warm", std::iter::once(batch))
     }
 
     fn current(&self, keys: &KeySpace) -> Result<Option<Committed>> {
@@ -193,44 +218,29 @@ impl OnlineStore for RedisStore {
         RunLock::acquire(&self.target, keys, lease, wait, label)
     }
 
-    fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<()> {
-        let script = Script::new(COMMIT);
-        let flip_once = |con: &mut redis::Connection| {
-            script
-                .key(keys.lock())
-                .key(keys.current())
-                .key(keys.snapshots())
-                .key(keys.manifest(flip.snapshot))
-                .arg(lock.token())
-                .arg(flip.expected_current)
-                .arg(flip.snapshot)
-                .arg(flip.manifest_json)
-                .arg(flip.manifest_pxat_ms)
-                .arg(flip.committed_at_ms)
-                .arg(HISTORY)
-                .invoke::<()>(con)
-        };
+    fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<i64> {
+        let script = commit_script();
         let mut con = self.target.connect_explained()?;
         let outcome = self.retry.run(
-            || match flip_once(&mut con) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    // A commit whose reply was lost may have landed: when `current` names this
-                    // snapshot after reconnecting, the flip is done.
-                    if is_transient(&e)
-                        && let Ok(mut fresh) = self.target.connect()
-                    {
-                        let landed: Option<String> = redis::cmd("GET")
-                            .arg(keys.current())
-                            .query(&mut fresh)
-                            .unwrap_or(None);
-                        con = fresh;
-                        if landed.as_deref() == Some(flip.snapshot) {
-                            return Ok(());
-                        }
-                    }
-                    Err(e)
+            || {
+                let done = script
+                    .key(keys.lock())
+                    .key(keys.current())
+                    .key(keys.snapshots())
+                    .key(keys.manifest(flip.snapshot))
+                    .arg(lock.token())
+                    .arg(flip.expected_current)
+                    .arg(flip.snapshot)
+                    .arg(flip.manifest_json)
+                    .arg(flip.manifest_pxat_ms)
+                    .arg(HISTORY)
+                    .invoke::<i64>(&mut con);
+                if done.as_ref().is_err_and(is_transient)
+                    && let Ok(fresh) = self.target.connect()
+                {
+                    con = fresh;
                 }
+                done
             },
             is_transient,
             |_, _| {},
@@ -326,14 +336,32 @@ impl OnlineStore for RedisStore {
         })
     }
 
-    fn append_key_list(&self, keys: &KeySpace, snapshot: &str, frame: &[u8]) -> Result<()> {
-        let _: i64 = self.with("append the key list", |c| {
-            redis::cmd("APPEND")
+    fn append_key_list(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        frame: &[u8],
+        started_ms: i64,
+        expires_ms: i64,
+    ) -> Result<()> {
+        self.with("append the key list", |c| {
+            redis::pipe()
+                .cmd("ZADD")
+                .arg(keys.runs())
+                .arg("NX")
+                .arg(started_ms)
+                .arg(snapshot)
+                .ignore()
+                .cmd("APPEND")
                 .arg(keys.key_list(snapshot))
                 .arg(frame)
+                .ignore()
+                .cmd("PEXPIREAT")
+                .arg(keys.key_list(snapshot))
+                .arg(expires_ms)
+                .ignore()
                 .query(c)
-        })?;
-        Ok(())
+        })
     }
 
     fn key_list(&self, keys: &KeySpace, snapshot: &str) -> Result<Option<Vec<u8>>> {
@@ -381,7 +409,7 @@ impl OnlineStore for RedisStore {
             }
             (!batch.is_empty()).then_some(batch)
         });
-        self.write_all(batches)
+        self.write_all("retire", batches)
     }
 
     fn delete_by(&self, prefix: &str, entities: &mut dyn Iterator<Item = &str>) -> Result<()> {
@@ -401,7 +429,7 @@ impl OnlineStore for RedisStore {
             }
             (!batch.is_empty()).then_some(batch)
         });
-        self.write_all(batches)
+        self.write_all("retire", batches)
     }
 
     fn put_manifest(&self, keys: &KeySpace, manifest: &Manifest) -> Result<()> {
@@ -423,7 +451,6 @@ impl OnlineStore for RedisStore {
                 .cmd("PEXPIREAT")
                 .arg(keys.key_list(snapshot))
                 .arg(at_ms)
-                .arg("LT")
                 .ignore()
                 .cmd("ZREM")
                 .arg(keys.runs())
@@ -439,21 +466,41 @@ impl OnlineStore for RedisStore {
         lock: &RunLock,
         snapshot: &str,
         expected_current: &str,
-        at_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<i64> {
+        let script = flip_script();
         let mut con = self.target.connect_explained()?;
-        Script::new(FLIP)
-            .key(keys.lock())
-            .key(keys.current())
-            .key(keys.snapshots())
-            .arg(lock.token())
-            .arg(expected_current)
-            .arg(snapshot)
-            .arg(at_ms)
-            .invoke::<()>(&mut con)
-            .map_err(|e| {
-                script_refusal(e, keys).unwrap_or_else(|e| self.target.failed("rollback").error(e))
+        let outcome = self.retry.run(
+            || {
+                let done = script
+                    .key(keys.lock())
+                    .key(keys.current())
+                    .key(keys.snapshots())
+                    .arg(lock.token())
+                    .arg(expected_current)
+                    .arg(snapshot)
+                    .invoke::<i64>(&mut con);
+                if done.as_ref().is_err_and(is_transient)
+                    && let Ok(fresh) = self.target.connect()
+                {
+                    con = fresh;
+                }
+                done
+            },
+            is_transient,
+            |_, _| {},
+        );
+        outcome.map_err(|(e, attempts)| {
+            script_refusal(e, keys).unwrap_or_else(|e| {
+                let mut failed = self.target.failed("rollback");
+                failed.attempts = attempts;
+                failed.error(e)
             })
+        })
+    }
+
+    fn now_ms(&self) -> Result<i64> {
+        let (secs, micros): (i64, i64) = self.with("TIME", |c| redis::cmd("TIME").query(c))?;
+        Ok(secs * 1000 + micros / 1000)
     }
 
     fn lock_holder(&self, keys: &KeySpace) -> Result<Option<String>> {
@@ -489,9 +536,18 @@ fn parse_memory(info: &str) -> Memory {
 }
 
 impl RedisStore {
-    /// Sends `batches` through the pipelined writers (every reply checked).
-    fn write_all(&self, batches: impl Iterator<Item = PackedBatch>) -> Result<()> {
-        let mut sink = self.writer()?;
+    /// Sends `batches` through the pipelined writers (every reply checked); `operation` names
+    /// them in errors.
+    fn write_all(
+        &self,
+        operation: &'static str,
+        batches: impl Iterator<Item = PackedBatch>,
+    ) -> Result<()> {
+        let mut sink: Box<dyn CommandSink + Send> = Box::new(writer::PipelinedWriter::start(
+            &self.target,
+            self.retry,
+            operation,
+        )?);
         for batch in batches {
             sink.send(batch)?;
         }

@@ -33,7 +33,12 @@ struct Shared {
 }
 
 impl PipelinedWriter {
-    pub(crate) fn start(target: &RedisTarget, retry: RetryPolicy) -> Result<PipelinedWriter> {
+    /// `operation` names the writes in errors (`write` for a run's vectors, `retire`...).
+    pub(crate) fn start(
+        target: &RedisTarget,
+        retry: RetryPolicy,
+        operation: &'static str,
+    ) -> Result<PipelinedWriter> {
         let shared = Arc::new(Shared::default());
         let mut senders = Vec::new();
         let mut workers = Vec::new();
@@ -43,6 +48,7 @@ impl PipelinedWriter {
             let worker = Worker {
                 target: target.clone(),
                 retry,
+                operation,
                 con: Some(con),
                 shared: shared.clone(),
             };
@@ -98,6 +104,7 @@ impl CommandSink for PipelinedWriter {
 struct Worker {
     target: RedisTarget,
     retry: RetryPolicy,
+    operation: &'static str,
     con: Option<redis::Connection>,
     shared: Arc<Shared>,
 }
@@ -221,7 +228,7 @@ impl Worker {
     }
 
     fn fatal(&self, e: redis::RedisError, key: Option<String>, attempts: u32) -> Error {
-        let mut failed = self.target.failed("write");
+        let mut failed = self.target.failed(self.operation);
         failed.key = key;
         failed.attempts = attempts;
         failed.error(e)
