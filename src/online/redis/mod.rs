@@ -220,37 +220,19 @@ impl OnlineStore for RedisStore {
 
     fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<i64> {
         let script = commit_script();
-        let mut con = self.target.connect_explained()?;
-        let outcome = self.retry.run(
-            || {
-                let done = script
-                    .key(keys.lock())
-                    .key(keys.current())
-                    .key(keys.snapshots())
-                    .key(keys.manifest(flip.snapshot))
-                    .arg(lock.token())
-                    .arg(flip.expected_current)
-                    .arg(flip.snapshot)
-                    .arg(flip.manifest_json)
-                    .arg(flip.manifest_pxat_ms)
-                    .arg(HISTORY)
-                    .invoke::<i64>(&mut con);
-                if done.as_ref().is_err_and(is_transient)
-                    && let Ok(fresh) = self.target.connect()
-                {
-                    con = fresh;
-                }
-                done
-            },
-            is_transient,
-            |_, _| {},
-        );
-        outcome.map_err(|(e, attempts)| {
-            script_refusal(e, keys).unwrap_or_else(|e| {
-                let mut failed = self.target.failed("commit");
-                failed.attempts = attempts;
-                failed.error(e)
-            })
+        self.run_script("commit", keys, |con| {
+            script
+                .key(keys.lock())
+                .key(keys.current())
+                .key(keys.snapshots())
+                .key(keys.manifest(flip.snapshot))
+                .arg(lock.token())
+                .arg(flip.expected_current)
+                .arg(flip.snapshot)
+                .arg(flip.manifest_json)
+                .arg(flip.manifest_pxat_ms)
+                .arg(HISTORY)
+                .invoke::<i64>(con)
         })
     }
 
@@ -468,33 +450,15 @@ impl OnlineStore for RedisStore {
         expected_current: &str,
     ) -> Result<i64> {
         let script = flip_script();
-        let mut con = self.target.connect_explained()?;
-        let outcome = self.retry.run(
-            || {
-                let done = script
-                    .key(keys.lock())
-                    .key(keys.current())
-                    .key(keys.snapshots())
-                    .arg(lock.token())
-                    .arg(expected_current)
-                    .arg(snapshot)
-                    .invoke::<i64>(&mut con);
-                if done.as_ref().is_err_and(is_transient)
-                    && let Ok(fresh) = self.target.connect()
-                {
-                    con = fresh;
-                }
-                done
-            },
-            is_transient,
-            |_, _| {},
-        );
-        outcome.map_err(|(e, attempts)| {
-            script_refusal(e, keys).unwrap_or_else(|e| {
-                let mut failed = self.target.failed("rollback");
-                failed.attempts = attempts;
-                failed.error(e)
-            })
+        self.run_script("rollback", keys, |con| {
+            script
+                .key(keys.lock())
+                .key(keys.current())
+                .key(keys.snapshots())
+                .arg(lock.token())
+                .arg(expected_current)
+                .arg(snapshot)
+                .invoke::<i64>(con)
         })
     }
 
@@ -536,6 +500,38 @@ fn parse_memory(info: &str) -> Memory {
 }
 
 impl RedisStore {
+    /// Runs one of the flip scripts on a connection of its own, retrying transient faults
+    /// (the scripts make a retry of a flip that landed a success); their refusals become their
+    /// errors.
+    fn run_script(
+        &self,
+        operation: &'static str,
+        keys: &KeySpace,
+        mut invoke: impl FnMut(&mut redis::Connection) -> redis::RedisResult<i64>,
+    ) -> Result<i64> {
+        let mut con = self.target.connect_explained()?;
+        let outcome = self.retry.run(
+            || {
+                let done = invoke(&mut con);
+                if done.as_ref().is_err_and(is_transient)
+                    && let Ok(fresh) = self.target.connect()
+                {
+                    con = fresh;
+                }
+                done
+            },
+            is_transient,
+            |_, _| {},
+        );
+        outcome.map_err(|(e, attempts)| {
+            script_refusal(e, keys).unwrap_or_else(|e| {
+                let mut failed = self.target.failed(operation);
+                failed.attempts = attempts;
+                failed.error(e)
+            })
+        })
+    }
+
     /// Sends `batches` through the pipelined writers (every reply checked); `operation` names
     /// them in errors.
     fn write_all(
