@@ -22,4 +22,6 @@ say fsctl warm --top-n 2000 --service realtime_scoring   "(before a deploy: hott
 $FSCTL warm --top-n 2000 --service realtime_scoring
 say fsctl validate --online   "(the committed snapshots match the repo; sampled vectors decode)"
 $FSCTL validate --online
+say fsctl snapshots   "(each service's history: current, kept, retired)"
+$FSCTL snapshots
 echo "(Redis on port $REDIS_PORT is stopped now)"
