@@ -98,13 +98,43 @@ impl VectorEncoder {
             scratch.extend_from_slice(items);
         }
         if scratch.len() - 1 > self.compress_threshold {
-            let mut packed = Vec::with_capacity(scratch.len() / 2 + 16);
+            // One frame whose header records the content size (SPEC §3), so that any standard
+            // decoder opens it in one call. Compressing from memory into memory cannot fail.
+            let frame = zstd::bulk::compress(&scratch[1..], ZSTD_LEVEL).expect("in memory");
+            let mut packed = Vec::with_capacity(frame.len() + 1);
             packed.push(HEADER_ZSTD);
-            // Compressing from memory into memory cannot fail.
-            zstd::stream::copy_encode(&scratch[1..], &mut packed, ZSTD_LEVEL).unwrap();
+            packed.extend_from_slice(&frame);
             *scratch = packed;
         }
         scratch
+    }
+}
+
+/// Decompresses one zstd frame: in one call when its header records the content size (as
+/// fsctl writes them), else streaming; never past `MAX_INFLATED`.
+fn inflate(frame: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(n)) if n <= MAX_INFLATED as u64 => {
+            zstd::bulk::decompress(frame, n as usize).map_err(DecodeError::Zstd)
+        }
+        Ok(Some(_)) => Err(DecodeError::Zstd(std::io::Error::other(
+            "the frame's content size is over the 64 MiB a vector may have",
+        ))),
+        _ => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            zstd::stream::read::Decoder::new(frame)
+                .map_err(DecodeError::Zstd)?
+                .take(MAX_INFLATED as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(DecodeError::Zstd)?;
+            if out.len() > MAX_INFLATED {
+                return Err(DecodeError::Zstd(std::io::Error::other(
+                    "inflates past the 64 MiB a vector may have",
+                )));
+            }
+            Ok(out)
+        }
     }
 }
 
@@ -115,7 +145,7 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedVector, DecodeError> {
     let doc = match header {
         HEADER_MSGPACK => body,
         HEADER_ZSTD => {
-            inflated = zstd::bulk::decompress(body, MAX_INFLATED).map_err(DecodeError::Zstd)?;
+            inflated = inflate(body)?;
             &inflated[..]
         }
         other => return Err(DecodeError::UnknownHeader(other)),
@@ -176,7 +206,19 @@ mod tests {
         let enc = VectorEncoder::new(SchemaFingerprint(7), 1, 2048);
         let bytes = enc.encode_into(&[Some(1)], &[&owned[0]], &mut Vec::new());
         assert_eq!(bytes[0], HEADER_ZSTD);
-        assert_eq!(decode(&bytes).unwrap().values, vec![big]);
+        // The frame records its content size: a standard one-call decoder opens it.
+        let size = zstd::zstd_safe::get_frame_content_size(&bytes[1..]).unwrap();
+        let plain = zstd::bulk::decompress(&bytes[1..], size.unwrap() as usize).unwrap();
+        assert_eq!(plain.len() as u64, size.unwrap());
+        assert_eq!(decode(&bytes).unwrap().values, vec![big.clone()]);
+        // A frame without it (a streaming encoder's) still decodes.
+        let mut streamed = vec![HEADER_ZSTD];
+        zstd::stream::copy_encode(&plain[..], &mut streamed, 3).unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed[1..]).unwrap(),
+            None
+        );
+        assert_eq!(decode(&streamed).unwrap().values, vec![big]);
     }
 
     #[test]
