@@ -258,22 +258,34 @@ impl OnlineStore for RedisStore {
 
     fn extend_expiry(&self, keys: &[String], expiries: Option<&[i64]>) -> Result<Vec<bool>> {
         let mut present = Vec::with_capacity(keys.len());
+        let now_ms = match expiries {
+            Some(_) => self.now_ms()?,
+            None => 0,
+        };
         for (i, chunk) in keys.chunks(1000).enumerate() {
-            // EXISTS answers presence; PEXPIREAT .. GT extends without ever shortening (its
-            // 0 cannot tell "missing" from "already later", hence the pair).
-            let mut pipe = redis::pipe();
-            for (j, key) in chunk.iter().enumerate() {
-                pipe.cmd("EXISTS").arg(key);
-                if let Some(at) = expiries {
-                    pipe.cmd("PEXPIREAT")
-                        .arg(key)
-                        .arg(at[i * 1000 + j])
-                        .arg("GT")
-                        .ignore();
+            // PTTL answers presence (-2: missing) and the expiry to compare with; an expiry is
+            // only ever moved later (what `PEXPIREAT ... GT` does, which needs Redis 7.0), and a
+            // key without one keeps none.
+            let mut ttls = redis::pipe();
+            for key in chunk {
+                ttls.cmd("PTTL").arg(key);
+            }
+            let pttl: Vec<i64> = self.with("read expiries", |c| ttls.query(c))?;
+            if let Some(at) = expiries {
+                let mut extend = redis::pipe();
+                let mut later = 0;
+                for (j, (key, &ttl)) in chunk.iter().zip(&pttl).enumerate() {
+                    let at = at[i * 1000 + j];
+                    if ttl >= 0 && now_ms + ttl < at {
+                        extend.cmd("PEXPIREAT").arg(key).arg(at).ignore();
+                        later += 1;
+                    }
+                }
+                if later > 0 {
+                    self.with("extend expiries", |c| extend.query::<()>(c))?;
                 }
             }
-            let exists: Vec<i64> = self.with("extend expiries", |c| pipe.query(c))?;
-            present.extend(exists.into_iter().map(|e| e == 1));
+            present.extend(pttl.into_iter().map(|t| t != -2));
         }
         Ok(present)
     }
