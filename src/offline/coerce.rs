@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, ListArray};
+use arrow::array::{Array, ArrayRef, AsArray, ListArray, PrimitiveArray, new_null_array};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
     DataType, Field, Float32Type, Float64Type, Int64Type, TimeUnit, UInt64Type,
@@ -23,6 +23,10 @@ pub(super) enum Coercion {
 }
 
 pub(super) fn coercion(src: &DataType, dst: DType) -> Coercion {
+    // An all-None column as pandas writes it reads as nulls of any dtype (SPEC §2.5).
+    if *src == DataType::Null {
+        return Coercion::Implicit;
+    }
     match dst {
         DType::Scalar(s) => scalar_coercion(src, s),
         DType::List(elem) => match src {
@@ -87,6 +91,15 @@ pub(super) struct Misfit {
 /// Normalizes `array` to the canonical representation of `dst`. Call only when `coercion`
 /// did not refuse. Errors name the first row whose value does not fit.
 pub(super) fn normalize(array: &ArrayRef, dst: DType) -> Result<ArrayRef, Misfit> {
+    if *array.data_type() == DataType::Null {
+        let target = match dst {
+            DType::Scalar(s) => canonical(s),
+            DType::List(elem) => {
+                DataType::List(Arc::new(Field::new_list_field(canonical(elem), true)))
+            }
+        };
+        return Ok(new_null_array(&target, array.len()));
+    }
     match dst {
         DType::Scalar(s) => normalize_scalar(array, s),
         DType::List(elem) => {
@@ -149,6 +162,16 @@ fn normalize_scalar(array: &ArrayRef, dst: Scalar) -> Result<ArrayRef, Misfit> {
     // Timestamps: any unit and zone to UTC microseconds. A zoned timestamp already stores UTC;
     // a naive one is taken as UTC (SPEC §2.7), so only the unit changes.
     if dst == Scalar::Timestamp {
+        // Nanoseconds round down to microseconds, toward the past before 1970 too (SPEC
+        // §2.7); arrow's cast would round toward zero.
+        if let DataType::Timestamp(TimeUnit::Nanosecond, _) = src {
+            let ns =
+                cast(array, &DataType::Int64).map_err(|_| first_misfit(array, &DataType::Int64))?;
+            let us: PrimitiveArray<Int64Type> = ns
+                .as_primitive::<Int64Type>()
+                .unary(|v| v.div_euclid(1_000));
+            return Ok(Arc::new(us));
+        }
         let micros = match src {
             DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
             _ => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -262,5 +285,31 @@ mod tests {
             coercion(&DataType::Int32, DType::Scalar(Scalar::Int64)),
             Coercion::Implicit
         );
+    }
+
+    #[test]
+    fn a_null_typed_column_reads_as_nulls_of_the_declared_dtype() {
+        let a: ArrayRef = Arc::new(arrow::array::NullArray::new(3));
+        for dst in [
+            DType::Scalar(Scalar::Float64),
+            DType::Scalar(Scalar::String),
+            DType::Scalar(Scalar::Timestamp),
+            DType::List(Scalar::Float32),
+        ] {
+            assert_eq!(coercion(a.data_type(), dst), Coercion::Implicit);
+            let n = normalize(&a, dst).unwrap();
+            assert_eq!((n.len(), n.null_count()), (3, 3), "{dst}");
+        }
+    }
+
+    #[test]
+    fn nanoseconds_round_toward_the_past() {
+        use arrow::array::TimestampNanosecondArray;
+        let a: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![
+            1_999, -1, -1_000, -1_001,
+        ]));
+        let n = normalize(&a, DType::Scalar(Scalar::Timestamp)).unwrap();
+        let us: Vec<i64> = n.as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(us, vec![1, -1, -1, -2]);
     }
 }

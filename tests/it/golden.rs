@@ -377,3 +377,49 @@ fn partitions_change_nothing_that_lands() {
     assert_eq!((p1, p16), (1.into(), 16.into()));
     assert_eq!(one, many);
 }
+
+#[test]
+fn a_null_typed_column_reads_as_nulls_of_the_declared_dtype() {
+    // pandas writes an all-None column with Arrow type Null (SPEC §2.5).
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, NullArray, StringArray, TimestampMicrosecondArray};
+    let repo = scratch_repo("golden");
+    let ts = END_US - HOUR_US;
+    let columns: Vec<(&str, ArrayRef, bool)> = vec![
+        (
+            "bank",
+            Arc::new(StringArray::from(vec!["acme", "zed"])),
+            true,
+        ),
+        ("account_no", Arc::new(Int64Array::from(vec![1, 2])), true),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(vec![ts, ts]).with_timezone("UTC")),
+            true,
+        ),
+        ("balance", Arc::new(NullArray::new(2)), true),
+    ];
+    let batch = arrow::array::RecordBatch::try_from_iter_with_nullable(columns).unwrap();
+    let file = std::fs::File::create(repo.path().join("data/accounts.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    fsctl(repo.path(), None, &["validate", "--end", END]).ok();
+    let redis = RedisServer::start();
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--service", "balances", "--end", END],
+    )
+    .ok();
+    let mut con = redis.con();
+    let snap = current(&mut con, PREFIX, "balances").unwrap();
+    let stored = data_keys(&mut con, &format!("{PREFIX}:balances:{snap}:"));
+    assert_eq!(stored.len(), 2);
+    for (key, bytes) in stored {
+        let v = decode(&bytes).unwrap();
+        assert_eq!(v.values, vec![Value::Null], "{key}");
+        assert_eq!(v.view_timestamps, vec![Some(ts)], "{key}");
+    }
+}
