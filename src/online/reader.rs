@@ -84,6 +84,26 @@ impl<'s> Reader<'s> {
         &self.keys
     }
 
+    /// `current` and its manifest. They are two reads: a failover or restart between them can
+    /// pair a pointer with a server that lacks its manifest, so a missing manifest resolves the
+    /// pointer again (a few times) before it counts as missing.
+    fn resolve_current(&self) -> Result<Committed> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let committed =
+                self.store
+                    .current(&self.keys)?
+                    .ok_or_else(|| Error::NoCommittedSnapshot {
+                        service: self.keys.service().to_owned(),
+                        key: self.keys.current(),
+                    })?;
+            if committed.manifest.is_some() || tries == 3 {
+                return Ok(committed);
+            }
+        }
+    }
+
     /// Resolves the committed snapshot (or `snapshot` when given) and its fingerprint.
     pub fn pin(&self, snapshot: Option<&str>) -> Result<Pinned> {
         let committed = match snapshot {
@@ -91,13 +111,7 @@ impl<'s> Reader<'s> {
                 snapshot: s.to_owned(),
                 manifest: self.store.manifest(&self.keys, s)?,
             },
-            None => self
-                .store
-                .current(&self.keys)?
-                .ok_or_else(|| Error::NoCommittedSnapshot {
-                    service: self.keys.service().to_owned(),
-                    key: self.keys.current(),
-                })?,
+            None => self.resolve_current()?,
         };
         let Committed { snapshot, manifest } = committed;
         let manifest = manifest.ok_or_else(|| Error::NoManifest {
