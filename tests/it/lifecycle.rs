@@ -54,6 +54,20 @@ fn commit(repo: &Path, redis: &RedisServer, end: &str) -> String {
         .to_owned()
 }
 
+/// The manifest of `snapshot` (committed or retired), parsed.
+fn manifest_of(
+    con: &mut redis::Connection,
+    prefix: &str,
+    service: &str,
+    snapshot: &str,
+) -> serde_json::Value {
+    let raw: String = redis::cmd("GET")
+        .arg(format!("{prefix}:{{{service}}}:snapshot:{snapshot}"))
+        .query(con)
+        .unwrap();
+    serde_json::from_str(&raw).unwrap()
+}
+
 fn used_memory(con: &mut redis::Connection) -> i64 {
     let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
     info.lines()
@@ -166,13 +180,7 @@ fn steady_state(keep: usize) {
             .collect();
         assert_eq!(kept.len(), keep);
         for snap in kept {
-            let m: serde_json::Value = serde_json::from_str(
-                &redis::cmd("GET")
-                    .arg(format!("fs:banking:{{{service}}}:snapshot:{snap}"))
-                    .query::<String>(&mut con)
-                    .unwrap(),
-            )
-            .unwrap();
+            let m = manifest_of(&mut con, "fs:banking", service, &snap);
             let fp = SchemaFingerprint::parse_hex(m["fingerprint"].as_str().unwrap()).unwrap();
             let stored = data_keys(&mut con, &format!("fs:banking:{service}:{snap}:"));
             assert_eq!(stored.len() as u64, m["keys_written"].as_u64().unwrap());
@@ -242,13 +250,7 @@ fn a_reader_of_the_old_pointer_reads_through_the_grace_then_moves_on() {
     });
     let manifest = crate::harness::manifest(&mut con, "fst:golden", "scoring");
     assert_eq!(manifest["snapshot"], new.as_str());
-    let retired_manifest: serde_json::Value = serde_json::from_str(
-        &redis::cmd("GET")
-            .arg(format!("fst:golden:{{scoring}}:snapshot:{old}"))
-            .query::<String>(&mut con)
-            .unwrap(),
-    )
-    .unwrap();
+    let retired_manifest = manifest_of(&mut con, GOLDEN_PREFIX, "scoring", &old);
     assert!(retired_manifest["retired_at"].is_string());
 }
 
