@@ -26,7 +26,7 @@ use self::job::ServiceJob;
 use self::partitions::{AUTO_PARTITION_ROWS, AUTO_PARTITIONS, WriteStage};
 pub use self::plan::{select_services, service};
 use crate::base::error::{Error, Result};
-use crate::online::{Manifest, OnlineStore, RespFile};
+use crate::online::{Manifest, OnlineStore};
 use crate::progress::Progress;
 use crate::repo::Repo;
 
@@ -159,7 +159,7 @@ pub fn materialize(
         }
     });
     let resp = match &opts.output {
-        Output::EmitResp(path) => Some(RespFile::create(path)?),
+        Output::EmitResp(path) => Some(store.resp_file(path)?),
         _ => None,
     };
     let (stage, totals, times) = partitions::read_and_write(

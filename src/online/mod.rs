@@ -3,21 +3,32 @@
 //! manifest, the RESP encoder and the reader. It takes encoded vectors and knows nothing about
 //! Parquet.
 
+mod cluster;
 mod keylist;
 mod keys;
 mod manifest;
 mod reader;
 mod redis;
 mod resp;
+mod slots;
 mod store;
 
+pub use self::cluster::ClusterStore;
 pub use self::keylist::{Entities, frame as key_list_frame};
 pub use self::keys::{KeySpace, data_key_expiry_ms, expiry_bounds, expiry_ms};
 pub use self::manifest::*;
 pub use self::reader::{Pinned, Reader, check};
-pub use self::redis::{RedisStore, RunLock, open};
-pub use self::resp::{PackedBatch, RespFile, command};
+pub use self::redis::{RedisStore, RunLock};
+pub use self::resp::{PackedBatch, RespFile, Route, command};
 pub use self::store::{CommandSink, Committed, Flip, Memory, OnlineStore, WriteStats};
+
+/// The online store a repo's configuration names (SPEC §1 `online_store.type`).
+pub fn open(config: &crate::repo::OnlineStoreConfig) -> crate::Result<Box<dyn OnlineStore>> {
+    Ok(match config.kind {
+        crate::repo::StoreKind::Redis => Box::new(RedisStore::open(config)?),
+        crate::repo::StoreKind::RedisCluster => Box::new(ClusterStore::open(config)?),
+    })
+}
 
 /// The commit as plain commands in one MULTI, for `--emit-resp` (no lock, no check).
 pub fn commit_commands(keys: &KeySpace, flip: &Flip<'_>) -> Vec<Vec<Vec<u8>>> {

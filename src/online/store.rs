@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{KeySpace, Manifest, PackedBatch, RunLock};
+use super::{KeySpace, Manifest, PackedBatch, RespFile, RunLock};
 use crate::base::error::Result;
 use crate::base::retry::RetryPolicy;
 
@@ -161,8 +161,14 @@ pub trait OnlineStore: Send + Sync {
     /// The token of whoever holds the service's run lock.
     fn lock_holder(&self, keys: &KeySpace) -> Result<Option<String>>;
 
-    /// Memory in use and the limit, summed over the deployment's primaries.
+    /// Memory in use and the limit, over the deployment's primaries.
     fn memory(&self) -> Result<Memory>;
+
+    /// Where `--emit-resp` writes the command stream: `path` for one server, one file per
+    /// primary for a cluster (each named after its primary).
+    fn resp_file(&self, path: &std::path::Path) -> Result<RespFile> {
+        RespFile::create(path)
+    }
 }
 
 /// `INFO memory` of a deployment.

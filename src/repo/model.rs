@@ -31,6 +31,8 @@ pub struct Repo {
 /// stage expands it, and only ever shows it redacted.
 #[derive(Debug, Clone)]
 pub struct OnlineStoreConfig {
+    pub kind: StoreKind,
+    /// One URL, or for a cluster one or more seed URLs separated by `,`.
     pub url: String,
     pub key_prefix: String,
     pub password_env: Option<String>,
@@ -41,6 +43,15 @@ pub struct OnlineStoreConfig {
     pub connections: usize,
     /// Retries of transient faults, for writes and commits alike.
     pub retry: RetryPolicy,
+}
+
+/// `online_store.type` (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// One server: Redis or Valkey.
+    Redis,
+    /// Redis Cluster or Valkey in cluster mode.
+    RedisCluster,
 }
 
 #[derive(Debug, Clone)]

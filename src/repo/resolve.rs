@@ -568,28 +568,42 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
 }
 
 fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStoreConfig {
-    if o.kind.value != "redis" {
-        cx.push(
-            "invalid-value",
-            loc(&o.kind),
-            &o.kind.value,
-            format!(
-                "online_store type `{}` is not supported (only `redis`)",
-                o.kind.value
-            ),
-        );
-    }
+    let kind = match o.kind.value.as_str() {
+        "redis" => StoreKind::Redis,
+        "redis_cluster" => StoreKind::RedisCluster,
+        other => {
+            cx.push(
+                "invalid-value",
+                loc(&o.kind),
+                other,
+                format!(
+                    "online_store type `{other}` is not supported (`redis` for one server, `redis_cluster` \
+                     for a Redis Cluster or Valkey in cluster mode)"
+                ),
+            );
+            StoreKind::Redis
+        }
+    };
     let url = &o.url.value;
-    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("${")) {
-        cx.push(
-            "invalid-url",
-            loc(&o.url),
-            "url",
-            format!(
-                "online_store url `{}` must start with redis:// or rediss://",
-                crate::base::secrets::redact_url(url)
-            ),
-        );
+    let seeds: Vec<&str> = match kind {
+        StoreKind::Redis => vec![url.as_str()],
+        StoreKind::RedisCluster => url.split(',').map(str::trim).collect(),
+    };
+    for seed in seeds {
+        if !(seed.starts_with("redis://")
+            || seed.starts_with("rediss://")
+            || seed.starts_with("${"))
+        {
+            cx.push(
+                "invalid-url",
+                loc(&o.url),
+                "url",
+                format!(
+                    "online_store url `{}` must start with redis:// or rediss://",
+                    crate::base::secrets::redact_url(seed)
+                ),
+            );
+        }
     }
     let key_prefix = match &o.key_prefix {
         Some(p)
@@ -662,6 +676,7 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStoreConfig {
             base: defaults.base.min(max),
             max,
         },
+        kind,
         url: url.clone(),
         key_prefix,
         password_env: o.password_env.as_ref().map(|p| p.value.clone()),

@@ -42,7 +42,7 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let child = Command::new(server_binary())
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -59,7 +59,12 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server must be installed (the Makefile installs it)");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} must be installed (the Makefile installs it): {e}",
+                    server_binary()
+                )
+            });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -104,6 +109,185 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+}
+
+/// The server the tests run against: `redis-server`, or `FSCTL_TEST_SERVER` (the path of a
+/// `valkey-server`, say: `make test-valkey`).
+pub fn server_binary() -> String {
+    std::env::var("FSCTL_TEST_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// A real local Redis Cluster: `primaries` primaries sharing the 16384 slots evenly, each with
+/// `replicas` replicas, on free loopback ports; torn down on drop.
+pub struct RedisCluster {
+    /// Primaries first, then the replicas of primary 0, 1, ...
+    pub nodes: Vec<RedisServer>,
+    pub primaries: usize,
+}
+
+/// `CLUSTER NODES` timeout of the test clusters: a killed primary is failed over in ~2 s.
+const NODE_TIMEOUT_MS: &str = "1000";
+
+impl RedisCluster {
+    pub fn start(primaries: usize, replicas: usize) -> RedisCluster {
+        let cluster_args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            NODE_TIMEOUT_MS,
+        ];
+        let total = primaries * (1 + replicas);
+        let nodes: Vec<RedisServer> = (0..total)
+            .map(|_| RedisServer::start_with(&cluster_args))
+            .collect();
+        let per = 16384 / primaries;
+        for (i, node) in nodes[..primaries].iter().enumerate() {
+            let first = i * per;
+            let last = if i + 1 == primaries {
+                16383
+            } else {
+                first + per - 1
+            };
+            let _: () = redis::cmd("CLUSTER")
+                .arg("ADDSLOTSRANGE")
+                .arg(first)
+                .arg(last)
+                .query(&mut node.con())
+                .unwrap();
+        }
+        let mut first = nodes[0].con();
+        for node in &nodes[1..] {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg("127.0.0.1")
+                .arg(node.port)
+                .query(&mut first)
+                .unwrap();
+        }
+        let cluster = RedisCluster { nodes, primaries };
+        cluster.wait_until(|info| {
+            info.contains("cluster_state:ok")
+                && info.contains(&format!("cluster_known_nodes:{total}"))
+        });
+        for r in 0..primaries * replicas {
+            let primary = &cluster.nodes[r / replicas.max(1)];
+            let id: String = redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut primary.con())
+                .unwrap();
+            let replica = &cluster.nodes[primaries + r];
+            let _: () = redis::cmd("CLUSTER")
+                .arg("REPLICATE")
+                .arg(&id)
+                .query(&mut replica.con())
+                .unwrap();
+        }
+        for replica in &cluster.nodes[primaries..] {
+            wait_for(|| {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut replica.con())
+                    .unwrap();
+                info.contains("master_link_status:up")
+            });
+        }
+        cluster
+    }
+
+    /// Polls every live node's `CLUSTER INFO` until `ok` says so.
+    pub fn wait_until(&self, ok: impl Fn(&str) -> bool) {
+        wait_for(|| {
+            self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
+                redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query::<String>(&mut n.con())
+                    .is_ok_and(|info| ok(&info))
+            })
+        });
+    }
+
+    /// The seed URLs, comma-separated (as `online_store.url` takes them).
+    pub fn url(&self) -> String {
+        self.nodes[..self.primaries]
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Connections to the primaries as they are now (after a failover, the promoted replicas).
+    pub fn primary_cons(&self) -> Vec<redis::Connection> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.con())
+            .filter_map(|mut c| {
+                let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut c).ok()?;
+                matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master")
+                    .then_some(c)
+            })
+            .collect()
+    }
+
+    /// Every data key under `data_prefix` on every primary, sorted, with its value.
+    pub fn data_keys(&self, data_prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<(String, Vec<u8>)> = self
+            .primary_cons()
+            .iter_mut()
+            .flat_map(|c| data_keys(c, data_prefix))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// A connection to the primary owning `key`.
+    pub fn con_for(&self, key: &str) -> redis::Connection {
+        for mut c in self.primary_cons() {
+            let slot: i64 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(key)
+                .query(&mut c)
+                .unwrap();
+            if owns_slot(&mut c, slot) {
+                return c;
+            }
+        }
+        panic!("no primary owns {key}");
+    }
+}
+
+/// Does the node of `c` serve `slot` as a primary?
+fn owns_slot(c: &mut redis::Connection, slot: i64) -> bool {
+    let myid: String = redis::cmd("CLUSTER").arg("MYID").query(c).unwrap();
+    let shards: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(c).unwrap();
+    shards.iter().any(|range| match range {
+        redis::Value::Array(f) => {
+            let int = |v: &redis::Value| match v {
+                redis::Value::Int(i) => *i,
+                _ => -1,
+            };
+            let id = match f.get(2) {
+                Some(redis::Value::Array(n)) => match n.get(2) {
+                    Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            int(&f[0]) <= slot && slot <= int(&f[1]) && id == myid
+        }
+        _ => false,
+    })
+}
+
+/// Polls `ok` every 20 ms for up to 30 s.
+pub fn wait_for(mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

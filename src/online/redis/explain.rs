@@ -32,6 +32,10 @@ fn hint(e: &RedisError, operation: &str, db: i64, response_timeout_ms: u128) -> 
             return "the ACL user may not run this command on this key (see README, Redis access)"
                 .into();
         }
+        Some("MOVED" | "ASK" | "CROSSSLOT") => {
+            return "this server is a Redis Cluster node: set online_store.type: redis_cluster (README, Redis Cluster)"
+                .into();
+        }
         Some("WRONGTYPE") => {
             return "a key fsctl writes already holds another type: is another tool using this key prefix?"
                 .into();

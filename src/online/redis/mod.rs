@@ -6,15 +6,16 @@ mod lock;
 mod target;
 mod writer;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Script;
 
 pub use lock::RunLock;
 pub(crate) use target::RedisTarget;
+pub(crate) use writer::{PipelinedWriter, Reroute, check_reply, is_redirect};
 
-use self::explain::is_transient;
+pub(crate) use self::explain::is_transient;
 use super::{CommandSink, Committed, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch};
 use crate::base::error::{Error, Result};
 use crate::base::interrupt::interrupted;
@@ -100,21 +101,38 @@ fn script_refusal(
     }
 }
 
-/// A single Redis server. Connects lazily: building one checks the configuration only.
+/// A single Redis server, or one primary of a cluster. Connects lazily: building one checks
+/// the configuration only.
 pub struct RedisStore {
     target: RedisTarget,
     retry: RetryPolicy,
     /// The control connection, dropped after a failure so that the next call reconnects.
     control: Mutex<Option<redis::Connection>>,
+    /// Set on a cluster's primary: commands it refuses as another node's go there, and no
+    /// command names keys of two slots (MGET and DEL of many keys become pipelines).
+    reroute: Option<Arc<dyn Reroute>>,
 }
 
 impl RedisStore {
     pub fn open(config: &OnlineStoreConfig) -> Result<RedisStore> {
-        Ok(RedisStore {
-            target: RedisTarget::from_config(config)?,
-            retry: config.retry,
+        Ok(RedisStore::node(
+            RedisTarget::from_config(config)?,
+            config.retry,
+            None,
+        ))
+    }
+
+    pub(crate) fn node(
+        target: RedisTarget,
+        retry: RetryPolicy,
+        reroute: Option<Arc<dyn Reroute>>,
+    ) -> RedisStore {
+        RedisStore {
+            target,
+            retry,
             control: Mutex::new(None),
-        })
+            reroute,
+        }
     }
 
     /// Runs `f` on the control connection: connecting first if needed (a server that cannot
@@ -166,10 +184,11 @@ impl OnlineStore for RedisStore {
     }
 
     fn writer(&self) -> Result<Box<dyn CommandSink + Send>> {
-        Ok(Box::new(writer::PipelinedWriter::start(
+        Ok(Box::new(PipelinedWriter::start(
             &self.target,
             self.retry,
             "write",
+            self.reroute.clone(),
         )?))
     }
 
@@ -239,7 +258,16 @@ impl OnlineStore for RedisStore {
     fn delete(&self, keys: &[String]) -> Result<u64> {
         let mut deleted = 0;
         for chunk in keys.chunks(1000) {
-            deleted += self.with("delete", |c| redis::cmd("DEL").arg(chunk).query::<u64>(c))?;
+            deleted += if self.reroute.is_some() {
+                let mut dels = redis::pipe();
+                for key in chunk {
+                    dels.cmd("DEL").arg(key);
+                }
+                let n: Vec<u64> = self.with("delete", |c| dels.query(c))?;
+                n.into_iter().sum()
+            } else {
+                self.with("delete", |c| redis::cmd("DEL").arg(chunk).query::<u64>(c))?
+            };
         }
         Ok(deleted)
     }
@@ -247,6 +275,13 @@ impl OnlineStore for RedisStore {
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.reroute.is_some() {
+            let mut gets = redis::pipe();
+            for key in keys {
+                gets.cmd("GET").arg(key);
+            }
+            return self.with("GET", |c| gets.query(c));
         }
         self.with("MGET", |c| redis::cmd("MGET").arg(keys).query(c))
     }
@@ -406,15 +441,35 @@ impl OnlineStore for RedisStore {
         self.write_all("retire", batches)
     }
 
+    /// On a cluster node, one DEL names keys of one slot: the entities come sorted by slot,
+    /// and a DEL ends where the slot changes.
     fn delete_by(&self, prefix: &str, entities: &mut dyn Iterator<Item = &str>) -> Result<()> {
+        let one_slot = self.reroute.is_some();
+        let mut entities = entities.peekable();
+        let mut key = String::new();
+        let mut slot_of = |e: &str| {
+            key.clear();
+            key.push_str(prefix);
+            key.push_str(e);
+            super::slots::slot(key.as_bytes())
+        };
         let batches = std::iter::from_fn(|| {
             let mut batch = PackedBatch::default();
             let mut chunk = Vec::with_capacity(DEL_KEYS);
             while batch.len() < EXPIRE_BATCH / DEL_KEYS {
                 chunk.clear();
+                let mut slot = None;
                 while chunk.len() < DEL_KEYS {
-                    let Some(e) = entities.next() else { break };
+                    let Some(&e) = entities.peek() else { break };
+                    if one_slot {
+                        let s = slot_of(e);
+                        if slot.is_some_and(|first| first != s) {
+                            break;
+                        }
+                        slot = Some(s);
+                    }
                     chunk.push(e);
+                    entities.next();
                 }
                 if chunk.is_empty() {
                     break;
@@ -551,10 +606,11 @@ impl RedisStore {
         operation: &'static str,
         batches: impl Iterator<Item = PackedBatch>,
     ) -> Result<()> {
-        let mut sink: Box<dyn CommandSink + Send> = Box::new(writer::PipelinedWriter::start(
+        let mut sink: Box<dyn CommandSink + Send> = Box::new(PipelinedWriter::start(
             &self.target,
             self.retry,
             operation,
+            self.reroute.clone(),
         )?);
         for batch in batches {
             sink.send(batch)?;
@@ -573,9 +629,4 @@ fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The online store a repo's configuration names.
-pub fn open(config: &OnlineStoreConfig) -> Result<Box<dyn OnlineStore>> {
-    Ok(Box::new(RedisStore::open(config)?))
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use redis::{ConnectionInfo, IntoConnectionInfo};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use super::explain::Failed;
 use crate::base::error::Error;
@@ -41,16 +41,80 @@ impl RedisTarget {
     /// Resolves the online store's endpoint, without connecting.
     pub(crate) fn from_config(store: &OnlineStoreConfig) -> Result<RedisTarget, Error> {
         let url = expand_env(&configured_url(store), "online_store.url")?;
-        let display = redact_url(&url);
+        RedisTarget::from_url(url.trim(), store)
+    }
+
+    /// The seed nodes of a cluster: the URLs separated by `,`, each with the store's password,
+    /// TLS and timeouts.
+    pub(crate) fn seeds(store: &OnlineStoreConfig) -> Result<Vec<RedisTarget>, Error> {
+        let urls = expand_env(&configured_url(store), "online_store.url")?;
+        let seeds = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| RedisTarget::from_url(u, store))
+            .collect::<Result<Vec<_>, _>>()?;
+        if seeds.is_empty() {
+            return Err(Error::config("online_store.url names no cluster node"));
+        }
+        if let Some(s) = seeds.iter().find(|s| s.info.redis_settings().db() != 0) {
+            return Err(Error::config(format!(
+                "a cluster has only database 0, but `{}` names another",
+                s.display
+            )));
+        }
+        Ok(seeds)
+    }
+
+    /// The same settings (password, TLS, timeouts) for another node of the cluster.
+    pub(crate) fn at(&self, host: &str, port: u16) -> RedisTarget {
+        let (addr, scheme) = match self.info.addr() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => (
+                ConnectionAddr::TcpTls {
+                    host: host.to_owned(),
+                    port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                },
+                "rediss",
+            ),
+            _ => (ConnectionAddr::Tcp(host.to_owned(), port), "redis"),
+        };
+        RedisTarget {
+            info: self.info.clone().set_addr(addr),
+            display: format!("{scheme}://{host}:{port}"),
+            ..self.clone()
+        }
+    }
+
+    /// The host and port this target connects to (none for a Unix socket).
+    pub(crate) fn node(&self) -> Option<crate::online::slots::Node> {
+        match self.info.addr() {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                Some(crate::online::slots::Node {
+                    host: host.clone(),
+                    port: *port,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn from_url(url: &str, store: &OnlineStoreConfig) -> Result<RedisTarget, Error> {
+        let display = redact_url(url);
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
             return Err(Error::config(format!(
                 "Redis URL `{display}` must start with redis:// or rediss://"
             )));
         }
-        let mut info = url.as_str().into_connection_info().map_err(|e| {
+        let mut info = url.into_connection_info().map_err(|e| {
             Error::config(format!(
                 "invalid Redis URL `{display}`: {}",
-                e.to_string().replace(&url, &display)
+                e.to_string().replace(url, &display)
             ))
         })?;
         let password = match (&store.password_env, &store.password_file) {

@@ -16,6 +16,19 @@ use crate::base::interrupt::interrupted;
 use crate::base::retry::RetryPolicy;
 use crate::online::{CommandSink, PackedBatch, WriteStats};
 
+/// Where the commands a cluster node refused as not its own (MOVED, ASK, TRYAGAIN,
+/// CLUSTERDOWN), or that were in flight when a node failed, go: to the nodes that own them now.
+pub(crate) trait Reroute: Send + Sync {
+    /// Delivers commands `which` of `batch` wherever they belong, every reply checked,
+    /// following redirects and riding out a failover with the store's retry policy.
+    fn deliver(&self, batch: &PackedBatch, which: &[usize], operation: &'static str) -> Result<()>;
+}
+
+/// Does this reply say that the command belongs elsewhere (or later) on a cluster?
+pub(crate) fn is_redirect(e: &redis::RedisError) -> bool {
+    matches!(e.code(), Some("MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN"))
+}
+
 /// Pipelines batches over `connections` parallel connections, one thread each.
 pub(crate) struct PipelinedWriter {
     senders: Vec<SyncSender<PackedBatch>>,
@@ -34,10 +47,12 @@ struct Shared {
 
 impl PipelinedWriter {
     /// `operation` names the writes in errors (`write` for a run's vectors, `retire`...).
+    /// With `reroute` (a cluster node), refused and stranded commands go there.
     pub(crate) fn start(
         target: &RedisTarget,
         retry: RetryPolicy,
         operation: &'static str,
+        reroute: Option<Arc<dyn Reroute>>,
     ) -> Result<PipelinedWriter> {
         let shared = Arc::new(Shared::default());
         let mut senders = Vec::new();
@@ -51,6 +66,7 @@ impl PipelinedWriter {
                 operation,
                 con: Some(con),
                 shared: shared.clone(),
+                reroute: reroute.clone(),
             };
             workers.push(std::thread::spawn(move || worker.run(rx)));
             senders.push(tx);
@@ -107,6 +123,7 @@ struct Worker {
     operation: &'static str,
     con: Option<redis::Connection>,
     shared: Arc<Shared>,
+    reroute: Option<Arc<dyn Reroute>>,
 }
 
 type Failure = (redis::RedisError, Option<String>);
@@ -141,7 +158,10 @@ impl Worker {
     /// becomes the unread one.
     fn step(&mut self, batch: PackedBatch, unread: &mut Option<PackedBatch>) -> Result<()> {
         match self.send_then_check(&batch, unread.as_ref()) {
-            Ok(()) => {
+            Ok(redirected) => {
+                if let Some(prev) = unread.as_ref() {
+                    self.redirect(prev, &redirected)?;
+                }
                 *unread = Some(batch);
                 Ok(())
             }
@@ -152,8 +172,19 @@ impl Worker {
     /// Checks the replies to the last batch.
     fn drain(&mut self, last: PackedBatch) -> Result<()> {
         match self.check(&last) {
-            Ok(()) => Ok(()),
+            Ok(redirected) => self.redirect(&last, &redirected),
             Err(failure) => self.resend([last].into_iter(), failure),
+        }
+    }
+
+    /// Sends the commands of `batch` that this node refused to the nodes that own them.
+    fn redirect(&self, batch: &PackedBatch, which: &[usize]) -> Result<()> {
+        match &self.reroute {
+            Some(reroute) if !which.is_empty() => {
+                self.shared.retries.fetch_add(1, Ordering::Relaxed);
+                reroute.deliver(batch, which, self.operation)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -170,36 +201,52 @@ impl Worker {
         self.shared.retries.fetch_add(1, Ordering::Relaxed);
         self.con = None;
         for batch in batches {
-            self.write_with_retries(&batch)?;
+            match &self.reroute {
+                // On a cluster the node may be gone for good (failed over): the slot map says
+                // where the batch's keys live now.
+                Some(reroute) => {
+                    let all: Vec<usize> = (0..batch.len()).collect();
+                    reroute.deliver(&batch, &all, self.operation)?;
+                }
+                None => self.write_with_retries(&batch)?,
+            }
         }
         Ok(())
     }
 
+    /// Sends `batch`, then checks the replies to `unread`; returns the commands of `unread`
+    /// to send elsewhere (see `check`).
     fn send_then_check(
         &mut self,
         batch: &PackedBatch,
         unread: Option<&PackedBatch>,
-    ) -> Result<(), Failure> {
+    ) -> Result<Vec<usize>, Failure> {
         if self.con.is_none() {
             self.con = Some(self.target.connect().map_err(|e| (e, None))?);
         }
         let con = self.con.as_mut().expect("connected above");
         con.send_packed_command(batch.bytes())
             .map_err(|e| (e, None))?;
-        unread.map_or(Ok(()), |prev| self.check(prev))
+        unread.map_or(Ok(Vec::new()), |prev| self.check(prev))
     }
 
-    /// Reads one reply per command of `batch`: each must be OK.
-    fn check(&mut self, batch: &PackedBatch) -> Result<(), Failure> {
+    /// Reads one reply per command of `batch`: each must be OK. On a cluster, the commands
+    /// refused as another node's come back, to be rerouted.
+    fn check(&mut self, batch: &PackedBatch) -> Result<Vec<usize>, Failure> {
         let Some(con) = self.con.as_mut() else {
             let e = redis::RedisError::from((redis::ErrorKind::Io, "not connected"));
             return Err((e, None));
         };
+        let mut redirected = Vec::new();
         for i in 0..batch.len() {
             let reply = con.recv_response().map_err(|e| (e, None))?;
-            check_reply(reply).map_err(|e| (e, Some(batch.key(i))))?;
+            match check_reply(reply) {
+                Ok(()) => {}
+                Err(e) if self.reroute.is_some() && is_redirect(&e) => redirected.push(i),
+                Err(e) => return Err((e, Some(batch.key(i)))),
+            }
         }
-        Ok(())
+        Ok(redirected)
     }
 
     /// SET is idempotent, so a batch whose replies were lost is simply sent again.
@@ -210,7 +257,8 @@ impl Worker {
             || {
                 let sent = self
                     .send_then_check(batch, None)
-                    .and_then(|()| self.check(batch));
+                    .and_then(|_| self.check(batch))
+                    .map(drop);
                 if sent.is_err() {
                     self.con = None;
                 }
@@ -236,7 +284,7 @@ impl Worker {
 }
 
 /// A reply to SET (OK) or PEXPIREAT (an integer), or the error it is.
-fn check_reply(reply: Reply) -> Result<(), redis::RedisError> {
+pub(crate) fn check_reply(reply: Reply) -> Result<(), redis::RedisError> {
     match reply {
         Reply::Okay | Reply::Int(_) => Ok(()),
         Reply::ServerError(e) => Err(e.into()),

@@ -1,0 +1,253 @@
+//! Redis Cluster (SPEC §3.2): a real local cluster of three primaries (with replicas where a
+//! failover is tested), the same bytes as on one server, resharding and failover mid-write.
+
+use std::process::{Child, Stdio};
+
+use crate::faults::{big_repo, hour_rfc3339, now_hour};
+use crate::harness::*;
+
+const BANKING: &str = "fs:banking";
+const SERVICE: &str = "realtime_scoring";
+
+/// The example repo over generated banking data, pointed at a cluster.
+fn big_cluster_repo() -> tempfile::TempDir {
+    let repo = big_repo(200_000);
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    repo
+}
+
+fn materialize_args(end: &str) -> Vec<String> {
+    [
+        "--format",
+        "json",
+        "materialize",
+        "--service",
+        SERVICE,
+        "--end",
+        end,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn spawn_on(repo: &std::path::Path, cluster: &RedisCluster, end: &str) -> Child {
+    let args = materialize_args(end);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fsctl_command(repo, &cluster.url(), &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the primary `i` holds more than `n` keys.
+fn wait_for_keys_on(cluster: &RedisCluster, i: usize, n: i64) {
+    let mut con = cluster.nodes[i].con();
+    wait_for(|| redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap_or(0) > n);
+}
+
+/// The committed snapshot and manifest of the banking service on the cluster.
+fn committed(cluster: &RedisCluster) -> Option<(String, serde_json::Value)> {
+    let mut con = cluster.con_for(&format!("{BANKING}:{{{SERVICE}}}:current"));
+    let snap = current(&mut con, BANKING, SERVICE)?;
+    Some((snap, manifest(&mut con, BANKING, SERVICE)))
+}
+
+/// Every key of the committed snapshot is on the cluster, and a sample reads back through
+/// `get` with the snapshot's fingerprint.
+fn assert_whole(cluster: &RedisCluster, repo: &std::path::Path) {
+    let (snap, manifest) = committed(cluster).expect("a committed snapshot");
+    let keys = cluster.data_keys(&format!("{BANKING}:{SERVICE}:{snap}:"));
+    assert_eq!(
+        keys.len() as u64,
+        manifest["keys_written"].as_u64().unwrap(),
+        "every key landed"
+    );
+    for (key, _) in keys.iter().step_by(keys.len() / 5) {
+        let entity = key.rsplit(':').next().unwrap();
+        let get = fsctl_url(
+            repo,
+            &cluster.url(),
+            &[
+                "get",
+                "--service",
+                SERVICE,
+                "--entity",
+                &format!("customer_id={entity}"),
+            ],
+        );
+        get.ok();
+    }
+}
+
+#[test]
+fn a_cluster_holds_the_same_keys_and_bytes_as_one_server() {
+    let single = golden_committed("scoring");
+    let expected = data_keys(
+        &mut single.redis.con(),
+        &format!("{GOLDEN_PREFIX}:scoring:{}:", single.snapshot),
+    );
+    assert!(!expected.is_empty());
+
+    let cluster = RedisCluster::start(3, 0);
+    // The same repo (the snapshot id covers its files' identity), now naming a cluster.
+    let repo = &single.repo;
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    let run = fsctl_url(
+        repo.path(),
+        &cluster.url(),
+        &["materialize", "--service", "scoring", "--end", GOLDEN_END],
+    );
+    run.ok();
+    let prefix = format!("{GOLDEN_PREFIX}:scoring:{}:", single.snapshot);
+    let landed = cluster.data_keys(&prefix);
+    assert_eq!(landed.len(), expected.len());
+    assert_eq!(landed, expected, "the same keys and bytes as on one server");
+    // The keys spread over every primary.
+    for mut c in cluster.primary_cons() {
+        assert!(
+            !data_keys(&mut c, &prefix).is_empty(),
+            "a primary got no keys"
+        );
+    }
+    let mut control = cluster.con_for(&format!("{GOLDEN_PREFIX}:{{scoring}}:current"));
+    assert_eq!(
+        current(&mut control, GOLDEN_PREFIX, "scoring").as_deref(),
+        Some(single.snapshot.as_str())
+    );
+    // `get` reads a vector back through the cluster.
+    let get = fsctl_url(
+        repo.path(),
+        &cluster.url(),
+        &[
+            "get",
+            "--service",
+            "scoring",
+            "--entity",
+            "customer_id=1",
+            "--format",
+            "json",
+        ],
+    );
+    get.ok();
+    edit_yaml(repo.path(), "type: redis_cluster\n", "type: redis\n");
+    let single_get = fsctl(
+        repo.path(),
+        Some(&single.redis),
+        &[
+            "get",
+            "--service",
+            "scoring",
+            "--entity",
+            "customer_id=1",
+            "--format",
+            "json",
+        ],
+    );
+    let (got, want) = (get.json(), single_get.ok().json());
+    assert!(got["values"].as_object().is_some_and(|v| !v.is_empty()));
+    assert_eq!(got["values"], want["values"]);
+    assert_eq!(got["key"], want["key"]);
+}
+
+#[test]
+fn slots_moving_mid_write_are_followed_and_every_key_lands() {
+    let cluster = RedisCluster::start(3, 0);
+    let repo = big_cluster_repo();
+    let end = hour_rfc3339(now_hour());
+    let child = spawn_on(repo.path(), &cluster, &end);
+    wait_for_keys_on(&cluster, 0, 1000);
+    // Move 2000 slots, with their keys, from the first primary to the second mid-run.
+    let id = |i: usize| -> String {
+        redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut cluster.nodes[i].con())
+            .unwrap()
+    };
+    let reshard = std::process::Command::new("redis-cli")
+        .args([
+            "--cluster",
+            "reshard",
+            &format!("127.0.0.1:{}", cluster.nodes[0].port),
+        ])
+        .args(["--cluster-from", &id(0), "--cluster-to", &id(1)])
+        .args([
+            "--cluster-slots",
+            "2000",
+            "--cluster-yes",
+            "--cluster-pipeline",
+            "100",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(reshard.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_whole(&cluster, repo.path());
+    // The slots did move: the second primary serves more than a third now.
+    let slots: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query(&mut cluster.nodes[1].con())
+        .unwrap();
+    assert!(slots.contains("cluster_state:ok"));
+}
+
+#[test]
+fn a_primary_failing_over_mid_write_commits_nothing_and_a_rerun_completes() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let repo = big_cluster_repo();
+    let end = hour_rfc3339(now_hour());
+    let child = spawn_on(repo.path(), &cluster, &end);
+    wait_for_keys_on(&cluster, 0, 1000);
+    let killed = cluster.nodes[0].port;
+    cluster.nodes[0].kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        // The run may finish before the kill bites; then the snapshot is whole.
+        Some(0) => assert_whole(&cluster, repo.path()),
+        Some(1) => {
+            assert!(stderr.contains("nothing was committed"), "{stderr}");
+            assert!(
+                stderr.contains(&killed.to_string()),
+                "names the node: {stderr}"
+            );
+            assert!(committed(&cluster).is_none(), "nothing committed");
+        }
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+    // The replica took over; the rerun completes.
+    cluster.wait_until(|info| info.contains("cluster_state:ok"));
+    let args = materialize_args(&end);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fsctl_url(repo.path(), &cluster.url(), &args).ok();
+    assert_whole(&cluster, repo.path());
+}
+
+#[test]
+fn a_primary_killed_without_replicas_is_named_and_nothing_is_committed() {
+    let mut cluster = RedisCluster::start(3, 0);
+    let repo = big_cluster_repo();
+    edit_yaml(
+        repo.path(),
+        "key_prefix: fs\n",
+        "key_prefix: fs\n  retry_attempts: 3\n",
+    );
+    let end = hour_rfc3339(now_hour());
+    let child = spawn_on(repo.path(), &cluster, &end);
+    wait_for_keys_on(&cluster, 1, 1000);
+    let killed = cluster.nodes[1].port;
+    cluster.nodes[1].kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{killed}")),
+        "names the node: {stderr}"
+    );
+    assert!(stderr.contains("nothing was committed"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "redis", "{doc}");
+}
