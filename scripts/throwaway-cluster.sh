@@ -36,7 +36,7 @@ for p in "${CLUSTER_PORTS[@]:1}"; do redis-cli -p "${CLUSTER_PORTS[0]}" cluster 
 for _ in $(seq 300); do
   ok=0
   for p in "${CLUSTER_PORTS[@]}"; do
-    info=$(redis-cli -p "$p" cluster info)
+    info=$(redis-cli -p "$p" cluster info 2>/dev/null || true)
     if grep -q cluster_state:ok <<<"$info" && grep -q cluster_known_nodes:3 <<<"$info"; then ok=$((ok + 1)); fi
   done
   [ "$ok" = 3 ] && break

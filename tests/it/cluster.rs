@@ -251,3 +251,73 @@ fn a_primary_killed_without_replicas_is_named_and_nothing_is_committed() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["error"]["kind"], "redis", "{doc}");
 }
+
+#[test]
+fn retirement_gc_and_rollback_work_across_the_primaries() {
+    let cluster = RedisCluster::start(3, 0);
+    let repo = scratch_repo("golden");
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    edit_yaml(
+        repo.path(),
+        "  ttl_jitter: 0.1\n",
+        "  ttl_jitter: 0.1\n  keep_snapshots: 1\n  retire_grace: 1s\n",
+    );
+    let run = |args: &[&str]| fsctl_url(repo.path(), &cluster.url(), args);
+    let materialize = |end: &str| {
+        let doc = run(&[
+            "--format",
+            "json",
+            "materialize",
+            "--service",
+            "scoring",
+            "--end",
+            end,
+        ])
+        .ok()
+        .json();
+        doc["services"][0]["snapshot"].as_str().unwrap().to_owned()
+    };
+    let first = materialize(GOLDEN_END);
+    let first_keys = format!("{GOLDEN_PREFIX}:scoring:{first}:");
+    assert!(!cluster.data_keys(&first_keys).is_empty());
+    let second = materialize("2025-11-23T01:00:00Z");
+    assert_ne!(first, second);
+    // The first snapshot is retired on every primary once the grace has passed.
+    wait_for(|| cluster.data_keys(&first_keys).is_empty());
+    assert!(
+        !cluster
+            .data_keys(&format!("{GOLDEN_PREFIX}:scoring:{second}:"))
+            .is_empty()
+    );
+    let history = run(&["--format", "json", "snapshots", "--service", "scoring"])
+        .ok()
+        .json();
+    let states: Vec<(String, String)> = history["services"][0]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["snapshot"].as_str().unwrap().into(),
+                s["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&(second.clone(), "current".into())),
+        "{states:?}"
+    );
+    assert!(
+        !states.contains(&(first.clone(), "current".into())),
+        "{states:?}"
+    );
+    // A retired snapshot cannot become current again; gc finds nothing more to free.
+    let rollback = run(&["rollback", "--service", "scoring", "--to", &first]);
+    assert_eq!(rollback.code, 1, "{}", rollback.stderr);
+    run(&["gc", "--service", "scoring"]).ok();
+    let mut control = cluster.con_for(&format!("{GOLDEN_PREFIX}:{{scoring}}:current"));
+    assert_eq!(
+        current(&mut control, GOLDEN_PREFIX, "scoring"),
+        Some(second)
+    );
+}

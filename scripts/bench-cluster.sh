@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# make bench-cluster (also run by make bench): fsctl on a 3-primary Redis Cluster against the
+# same job's per-primary command streams replayed with `redis-cli --pipe` in parallel (same run,
+# in turns), and Redis memory per entity of the scalar service on Valkey beside Redis 7.0.
+# Writes bench/CLUSTER.md and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+REPS=${REPS:-3}
+FSCTL=target/release/fsctl
+WORK=bench/work/cluster
+rm -rf "$WORK"; mkdir -p "$WORK"
+cargo build -q --release --bins
+now() { date +%s.%N; }
+used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print $2+0}'; }
+# CPU seconds the primaries have used so far, all three together.
+servers_cpu() {
+  for p in "${CLUSTER_PORTS[@]}"; do redis-cli -p "$p" info cpu; done |
+    awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.3f\n", s}'
+}
+
+# The 1M banking dataset of make bench (regenerated when missing or older than 20 h).
+src=bench/data/$N
+now_hour=$(( $(date +%s) / 3600 ))
+if [ ! -f "$src/ANCHOR" ] || [ $(( now_hour - $(cat "$src/ANCHOR") )) -gt 20 ]; then
+  rm -rf "$src"
+  $(dirname "$FSCTL")/fsctl-datagen banking "$src" --entities "$N" --embedding-dim 16 --rows-per-entity 3 --anchor-hour "$now_hour" >&2
+  cp feature_repo/feature_store.yaml "$src/"
+  echo "$now_hour" > "$src/ANCHOR"
+fi
+end=$(date -u -d "@$(( $(cat "$src/ANCHOR") * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
+repo=$(mktemp -d)
+ln -s "$(realpath "$src/data")" "$repo/data"
+sed 's/^  type: redis$/  type: redis_cluster/' "$src/feature_store.yaml" > "$repo/feature_store.yaml"
+job=(--service realtime_scoring --end "$end")
+
+# 1. Cluster: fsctl end to end, then the per-primary streams replayed in parallel.
+. scripts/throwaway-cluster.sh
+trap 'stop_throwaway_cluster; rm -rf "$repo"' EXIT
+export FSCTL_REDIS_URL="$CLUSTER_URL"
+$FSCTL -q --repo "$repo" materialize "${job[@]}" --emit-resp "$WORK/stream.resp" --force >/dev/null
+flush() { for p in "${CLUSTER_PORTS[@]}"; do redis-cli -p "$p" flushall >/dev/null; done; }
+for r in $(seq "$REPS"); do
+  flush
+  c0=$(servers_cpu); t0=$(now)
+  /usr/bin/time -f "%U %S" -o "$WORK/fsctl_cpu.$r" \
+    $FSCTL -q --repo "$repo" --format json materialize "${job[@]}" > "$WORK/materialize.$r.json"
+  t1=$(now); awk "BEGIN {print $t1 - $t0}" > "$WORK/fsctl_seconds.$r"
+  awk "BEGIN {print $(servers_cpu) - $c0}" > "$WORK/servers_cpu_fsctl.$r"
+  flush
+  c0=$(servers_cpu); t0=$(now)
+  for p in "${CLUSTER_PORTS[@]}"; do
+    redis-cli -p "$p" --pipe < "$WORK/stream.127.0.0.1-$p.resp" > "$WORK/pipe.$p.log" &
+  done
+  wait
+  t1=$(now); awk "BEGIN {print $t1 - $t0}" > "$WORK/pipe_seconds.$r"
+  awk "BEGIN {print $(servers_cpu) - $c0}" > "$WORK/servers_cpu_pipe.$r"
+  grep -q "errors: 0" "$WORK"/pipe.*.log || { echo "redis-cli --pipe reported errors" >&2; cat "$WORK"/pipe.*.log >&2; exit 1; }
+done
+du -cb "$WORK"/stream.*-*.resp | tail -1 | cut -f1 > "$WORK/stream_bytes"
+rm -f "$WORK"/stream.*.resp
+stop_throwaway_cluster
+unset FSCTL_REDIS_URL
+
+# 2. Memory per entity of the same job on one server: Valkey and Redis 7.0.
+VALKEY=$(scripts/ensure-valkey.sh)
+single() { # server label
+  local port; port=$(shuf -i 20000-60000 -n 1); local d; d=$(mktemp -d)
+  "$1" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" --daemonize yes --logfile "$d/log"
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  local base; base=$(used_memory "$port")
+  sed 's/^  type: redis_cluster$/  type: redis/' -i "$repo/feature_store.yaml"
+  FSCTL_REDIS_URL=redis://127.0.0.1:$port/0 $FSCTL -q --repo "$repo" --format json materialize "${job[@]}" > "$WORK/$2.json"
+  echo $(( $(used_memory "$port") - base )) > "$WORK/$2.used"
+  "$1" --version | awk '{print $1, $3}' > "$WORK/$2.version"
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$d"
+}
+single "$VALKEY" valkey
+single redis-server redis
+
+python3 - "$WORK" "$REPS" > bench/CLUSTER.md <<'PY'
+import json, statistics, sys, datetime
+work, reps = sys.argv[1], int(sys.argv[2])
+rd = lambda n: open(f"{work}/{n}").read().strip()
+fs = [float(rd(f"fsctl_seconds.{r}")) for r in range(1, reps + 1)]
+pipe = [float(rd(f"pipe_seconds.{r}")) for r in range(1, reps + 1)]
+ratios = sorted(p / f for p, f in zip(pipe, fs))
+m = json.loads(rd("materialize.1.json"))["services"][0]
+n = m["entities"]
+print("# fsctl on a Redis Cluster, and Valkey\n")
+print(f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on this 2-core machine; "
+      "reproduce with `make bench-cluster` (also part of `make bench`).\n")
+print(f"## Cluster: 3 primaries (redis-server, one machine), realtime_scoring at {n:,} entities\n")
+print("The reference is the same job's command stream as fsctl emits it for this cluster "
+      "(`--emit-resp`: one stream per primary), each replayed by its own `redis-cli --pipe` into its "
+      f"primary, all three in parallel; fsctl and the reference run in turns, {reps} times, into "
+      "flushed primaries. fsctl's time is end to end (Parquet read to commit).\n")
+print("| | median | runs |")
+print("|---|---|---|")
+print(f"| fsctl materialize (s) | {statistics.median(fs):.2f} | {', '.join(f'{x:.2f}' for x in fs)} |")
+print(f"| 3 x redis-cli --pipe in parallel (s) | {statistics.median(pipe):.2f} | {', '.join(f'{x:.2f}' for x in pipe)} |")
+print(f"| **fsctl throughput / pipe throughput** | **{statistics.median(ratios):.2f}x** | {ratios[0]:.2f}-{ratios[-1]:.2f} |")
+med = lambda name: statistics.median(float(rd(f"{name}.{r}")) for r in range(1, reps + 1))
+fs_cpu = statistics.median(sum(map(float, rd(f"fsctl_cpu.{r}").split())) for r in range(1, reps + 1))
+srv_fs, srv_pipe = med("servers_cpu_fsctl"), med("servers_cpu_pipe")
+import os
+cores = os.cpu_count()
+print(f"\nCPU (medians): fsctl itself {fs_cpu:.2f} s (Parquet read, assemble, encode, send); the three "
+      f"primaries {srv_fs:.2f} s while fsctl wrote, {srv_pipe:.2f} s while the pipes replayed. On {cores} cores "
+      f"shared by all of them, fsctl's run cannot take less than (fsctl + primaries) / cores = "
+      f"{(fs_cpu + srv_fs) / cores:.2f} s: the machine's bound for this ratio is "
+      f"{statistics.median(pipe) / ((fs_cpu + srv_fs) / cores):.2f}x, and fsctl's median run is "
+      f"{((fs_cpu + srv_fs) / cores) / statistics.median(fs):.0%} of that bound.")
+print(f"\nStream: {int(rd('stream_bytes')) / 1e6:.0f} MB over 3 primaries; fsctl wrote {m['keys_written']:,} keys, "
+      f"{m['bytes_written'] / 1e6:.0f} MB of vectors.\n")
+print("## Memory per entity, one server: Valkey beside Redis 7.0\n")
+print("`used_memory` after the run minus before, divided by entities (keys + values + expiries + "
+      "the few control keys), same job, same bytes.\n")
+print("| server | used_memory / entity | vector bytes / entity |")
+print("|---|---|---|")
+for label in ("valkey", "redis"):
+    s = json.loads(rd(f"{label}.json"))["services"][0]
+    print(f"| {rd(f'{label}.version')} | {int(rd(f'{label}.used')) / s['entities']:.0f} B | "
+          f"{s['bytes_written'] / s['entities']:.0f} B |")
+PY
+cat bench/CLUSTER.md
