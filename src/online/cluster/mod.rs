@@ -318,14 +318,15 @@ impl OnlineStore for ClusterStore {
     }
 
     fn sample(&self, prefix: &str, n: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        // An equal share from every primary, so that each one's keys are checked.
         self.retrying(|| {
+            let primaries = self.primaries()?;
+            let share = n.div_ceil(primaries.len().max(1));
             let mut out = Vec::new();
-            for (_, store) in self.primaries()? {
-                if out.len() >= n {
-                    break;
-                }
-                out.extend(store.sample(prefix, n - out.len())?);
+            for (_, store) in primaries {
+                out.extend(store.sample(prefix, share)?);
             }
+            out.truncate(n);
             Ok(out)
         })
     }
