@@ -321,3 +321,145 @@ fn retirement_gc_and_rollback_work_across_the_primaries() {
         Some(second)
     );
 }
+
+#[test]
+fn readers_on_a_cluster_only_ever_see_whole_committed_snapshots() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let cluster = RedisCluster::start(3, 0);
+    let repo = big_cluster_repo();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let reads = std::sync::Arc::new(AtomicU64::new(0));
+    let url = cluster.url();
+    let repo_dir = repo.path().to_path_buf();
+    let reader = {
+        let (stop, reads) = (stop.clone(), reads.clone());
+        std::thread::spawn(move || -> Vec<String> {
+            let definitions = fsctl::repo::Repo::load(&repo_dir).unwrap();
+            let mut config = definitions.online.clone();
+            config.url = url;
+            let store = fsctl::online::open(&config).unwrap();
+            let keys = fsctl::online::KeySpace::new("fs", "banking", SERVICE);
+            let entities: Vec<String> = (0..200)
+                .map(|i| (1_000_000 + i * 997).to_string())
+                .collect();
+            let wanted: Vec<&str> = entities.iter().map(String::as_str).collect();
+            let mut problems = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let mut r =
+                    fsctl::online::Reader::new(&*store, keys.clone(), definitions.retire_grace());
+                match r.read(&wanted) {
+                    Ok((snapshot, vectors)) => {
+                        if let Some(i) = vectors.iter().position(Option::is_none) {
+                            problems.push(format!(
+                                "{} missing from committed snapshot {snapshot}",
+                                wanted[i]
+                            ));
+                        }
+                        reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(fsctl::Error::NoCommittedSnapshot { .. }) => {}
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+            problems
+        })
+    };
+    // Successive runs; during the last one, slots move from one primary to another.
+    for hour in [now_hour() - 2, now_hour() - 1] {
+        let end = hour_rfc3339(hour);
+        let args = materialize_args(&end);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fsctl_url(repo.path(), &cluster.url(), &args).ok();
+    }
+    let end = hour_rfc3339(now_hour());
+    let child = spawn_on(repo.path(), &cluster, &end);
+    let id = |i: usize| -> String {
+        redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut cluster.nodes[i].con())
+            .unwrap()
+    };
+    let reshard = std::process::Command::new("redis-cli")
+        .args([
+            "--cluster",
+            "reshard",
+            &format!("127.0.0.1:{}", cluster.nodes[2].port),
+        ])
+        .args(["--cluster-from", &id(2), "--cluster-to", &id(0)])
+        .args([
+            "--cluster-slots",
+            "1000",
+            "--cluster-yes",
+            "--cluster-pipeline",
+            "100",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(reshard.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop.store(true, Ordering::Relaxed);
+    let problems = reader.join().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(reads.load(Ordering::Relaxed) > 10, "the reader loop ran");
+}
+
+#[test]
+fn emit_resp_writes_one_stream_per_primary_that_replays_into_it() {
+    let cluster = RedisCluster::start(3, 0);
+    let repo = scratch_repo("golden");
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    let out = tempfile::tempdir().unwrap();
+    let stream = out.path().join("out.resp");
+    fsctl_url(
+        repo.path(),
+        &cluster.url(),
+        &[
+            "materialize",
+            "--service",
+            "scoring",
+            "--end",
+            GOLDEN_END,
+            "--emit-resp",
+            stream.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert!(
+        cluster.data_keys(GOLDEN_PREFIX).is_empty(),
+        "--emit-resp writes nothing"
+    );
+    // Each primary's stream replays into that primary without a single MOVED.
+    for node in &cluster.nodes {
+        let file = out.path().join(format!("out.127.0.0.1-{}.resp", node.port));
+        let replay = std::process::Command::new("redis-cli")
+            .args(["-p", &node.port.to_string(), "--pipe"])
+            .stdin(std::fs::File::open(&file).unwrap())
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&replay.stdout);
+        assert!(log.contains("errors: 0"), "{}: {log}", file.display());
+    }
+    // The replayed streams hold what a run writes: the committed pointer and every vector.
+    let run = fsctl_url(
+        repo.path(),
+        &cluster.url(),
+        &["get", "--service", "scoring", "--entity", "customer_id=1"],
+    );
+    run.ok();
+    let mut control = cluster.con_for(&format!("{GOLDEN_PREFIX}:{{scoring}}:current"));
+    let snap = current(&mut control, GOLDEN_PREFIX, "scoring").unwrap();
+    let keys = cluster.data_keys(&format!("{GOLDEN_PREFIX}:scoring:{snap}:"));
+    assert_eq!(
+        keys.len() as u64,
+        manifest(&mut control, GOLDEN_PREFIX, "scoring")["keys_written"]
+            .as_u64()
+            .unwrap()
+    );
+}
