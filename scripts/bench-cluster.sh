@@ -62,22 +62,37 @@ rm -f "$WORK"/stream.*.resp
 stop_throwaway_cluster
 unset FSCTL_REDIS_URL
 
-# 2. Memory per entity of the same job on one server: Valkey and Redis 7.0.
+# 2. Memory per entity of the same job on one server: Valkey and Redis 7.0, fsctl's run against
+# its own command stream replayed by redis-cli --pipe (the data keys alone: no key list, no
+# manifest), each into a fresh server, read once the server has finished rehashing its tables.
 VALKEY=$(scripts/ensure-valkey.sh)
+sed 's/^  type: redis_cluster$/  type: redis/' -i "$repo/feature_store.yaml"
+FSCTL_REDIS_URL=redis://127.0.0.1:1/0 $FSCTL -q --repo "$repo" materialize "${job[@]}" --emit-resp "$WORK/single.resp" --force >/dev/null
+settled() { # port: used_memory once two readings half a second apart agree
+  local prev=-1 cur
+  for _ in $(seq 40); do cur=$(used_memory "$1"); [ "$cur" = "$prev" ] && break; prev=$cur; sleep 0.5; done
+  echo "$cur"
+}
+fresh() { # server: starts it on a free port, sets PORT and its DIR
+  PORT=$(shuf -i 20000-60000 -n 1); DIR=$(mktemp -d)
+  "$1" --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize yes --logfile "$DIR/log"
+  for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+}
 single() { # server label
-  local port; port=$(shuf -i 20000-60000 -n 1); local d; d=$(mktemp -d)
-  "$1" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" --daemonize yes --logfile "$d/log"
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-  local base; base=$(used_memory "$port")
-  sed 's/^  type: redis_cluster$/  type: redis/' -i "$repo/feature_store.yaml"
-  FSCTL_REDIS_URL=redis://127.0.0.1:$port/0 $FSCTL -q --repo "$repo" --format json materialize "${job[@]}" > "$WORK/$2.json"
-  echo $(( $(used_memory "$port") - base )) > "$WORK/$2.used"
+  local base
+  fresh "$1"; base=$(settled "$PORT")
+  FSCTL_REDIS_URL=redis://127.0.0.1:$PORT/0 $FSCTL -q --repo "$repo" --format json materialize "${job[@]}" > "$WORK/$2.json"
+  echo $(( $(settled "$PORT") - base )) > "$WORK/$2.used"
   "$1" --version | awk '{print $1, $3}' > "$WORK/$2.version"
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$d"
+  redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DIR"
+  fresh "$1"; base=$(settled "$PORT")
+  redis-cli -p "$PORT" --pipe < "$WORK/single.resp" > /dev/null
+  echo $(( $(settled "$PORT") - base )) > "$WORK/$2.pipe_used"
+  redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DIR"
 }
 single "$VALKEY" valkey
 single redis-server redis
+rm -f "$WORK/single.resp"
 
 python3 - "$WORK" "$REPS" > bench/CLUSTER.md <<'PY'
 import json, statistics, sys, datetime
@@ -115,13 +130,16 @@ print(f"\nCPU (medians): fsctl itself {fs_cpu:.2f} s (Parquet read, assemble, en
 print(f"\nStream: {int(rd('stream_bytes')) / 1e6:.0f} MB over 3 primaries; fsctl wrote {m['keys_written']:,} keys, "
       f"{m['bytes_written'] / 1e6:.0f} MB of vectors.\n")
 print("## Memory per entity, one server: Valkey beside Redis 7.0\n")
-print("`used_memory` after the run minus before, divided by entities (keys + values + expiries + "
-      "the few control keys), same job, same bytes.\n")
-print("| server | used_memory / entity | vector bytes / entity |")
-print("|---|---|---|")
+print("`used_memory` after the run minus before (each read once the server has finished rehashing), "
+      "divided by entities: fsctl's run (keys, values, expiries, the snapshot's key list, manifest and "
+      "control keys) beside the same job's data writes alone, replayed by `redis-cli --pipe` into "
+      "another fresh server. Same keys, same bytes.\n")
+print("| server | fsctl: used_memory / entity | data keys alone (pipe) / entity | vector bytes / entity |")
+print("|---|---|---|---|")
 for label in ("valkey", "redis"):
     s = json.loads(rd(f"{label}.json"))["services"][0]
-    print(f"| {rd(f'{label}.version')} | {int(rd(f'{label}.used')) / s['entities']:.0f} B | "
-          f"{s['bytes_written'] / s['entities']:.0f} B |")
+    e = s["entities"]
+    print(f"| {rd(f'{label}.version')} | {int(rd(f'{label}.used')) / e:.1f} B | "
+          f"{int(rd(f'{label}.pipe_used')) / e:.1f} B | {s['bytes_written'] / e:.0f} B |")
 PY
 cat bench/CLUSTER.md

@@ -2,22 +2,73 @@
 //! retiring the snapshot (SPEC §3.1) expires exactly its keys — entities that vanished from
 //! later snapshots included — without walking the keyspace. A run appends one zstd frame per
 //! batch of entities *before* it sends their writes, so the list covers every key the run may
-//! have left behind, even when it was killed. Frames hold `u32` little-endian lengths, each
-//! followed by that many bytes of entity.
+//! have left behind, even when it was killed. A frame holds `u32` little-endian lengths, each
+//! followed by that many bytes of entity; or, when every entity is an integer in canonical
+//! decimal (a single integer join key), the marker `u32::MAX`, a `u32` count and the integers
+//! sorted, as LEB128 varints: the first zigzag-encoded, then each one's distance from the one
+//! before. For the example's dense customer ids that is ~1 byte per entity before zstd, against
+//! 11 as strings, and the list takes 0.2 bytes of Redis memory per entity instead of 4.3.
 
 use crate::base::error::{Error, Result};
 
 /// zstd level of the frames: the lists are written once per run and read once, at retirement.
 const LEVEL: i32 = 3;
 
-/// One frame listing `entities`.
+/// Starts a block of integers where a string's length would be (no entity is 4 GiB long).
+const INTEGERS: u32 = u32::MAX;
+
+/// One frame listing `entities` (their order is not kept).
 pub fn frame<'a>(entities: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    let entities: Vec<&str> = entities.into_iter().collect();
+    let integers: Option<Vec<i64>> = entities.iter().map(|e| canonical_integer(e)).collect();
     let mut raw = Vec::new();
-    for e in entities {
-        raw.extend_from_slice(&(e.len() as u32).to_le_bytes());
-        raw.extend_from_slice(e.as_bytes());
+    match integers {
+        Some(mut ints) if !ints.is_empty() && ints.len() <= u32::MAX as usize => {
+            ints.sort_unstable();
+            raw.extend_from_slice(&INTEGERS.to_le_bytes());
+            raw.extend_from_slice(&(ints.len() as u32).to_le_bytes());
+            varint(&mut raw, ((ints[0] << 1) ^ (ints[0] >> 63)) as u64);
+            for w in ints.windows(2) {
+                // Sorted, so the distance is in [0, 2^64): exact in wrapping arithmetic.
+                varint(&mut raw, w[1].wrapping_sub(w[0]) as u64);
+            }
+        }
+        _ => {
+            for e in entities {
+                raw.extend_from_slice(&(e.len() as u32).to_le_bytes());
+                raw.extend_from_slice(e.as_bytes());
+            }
+        }
     }
     zstd::bulk::compress(&raw, LEVEL).expect("compressing into memory cannot fail")
+}
+
+/// `e` as an integer, when `e` is exactly how fsctl renders that integer.
+fn canonical_integer(e: &str) -> Option<i64> {
+    let v: i64 = e.parse().ok()?;
+    (itoa::Buffer::new().format(v) == e).then_some(v)
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `*at`, moving past it.
+fn read_varint(raw: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *raw.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// The entities of a key list (all its frames), in one buffer with their ends.
@@ -39,13 +90,34 @@ impl Entities {
             return Ok(out);
         }
         let raw = zstd::stream::decode_all(list).map_err(|e| corrupt(e.to_string()))?;
+        let u32_at = |at: usize| {
+            raw.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| corrupt("truncated length".into()))
+        };
         let mut at = 0;
         while at < raw.len() {
-            let len_bytes: [u8; 4] = raw
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| corrupt("truncated length".into()))?;
-            let len = u32::from_le_bytes(len_bytes) as usize;
+            let len = u32_at(at)?;
+            if len == INTEGERS {
+                let count = u32_at(at + 4)?;
+                at += 8;
+                let mut next = || {
+                    read_varint(&raw, &mut at).ok_or_else(|| corrupt("truncated integer".into()))
+                };
+                let first = next()?;
+                let mut v = (first >> 1) as i64 ^ -((first & 1) as i64);
+                for i in 0..count {
+                    if i > 0 {
+                        v = v.wrapping_add(next()? as i64);
+                    }
+                    out.bytes
+                        .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+                    out.ends.push(out.bytes.len());
+                }
+                continue;
+            }
+            let len = len as usize;
             let entity = raw
                 .get(at + 4..at + 4 + len)
                 .ok_or_else(|| corrupt("truncated entity".into()))?;
@@ -65,7 +137,7 @@ impl Entities {
         self.ends.is_empty()
     }
 
-    /// Every entity, in the order written (a rerun may list one twice).
+    /// Every entity (a rerun may list one twice).
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
@@ -90,6 +162,44 @@ mod tests {
             vec!["1", "a:b", "", "é\n,=x"]
         );
         assert!(Entities::decode(b"not zstd", "k").is_err());
+
+        // Integers: sorted and delta-encoded, extremes and negatives exact, in a list that
+        // mixes both kinds of frames (and frames written before integers had their own).
+        let ints = [
+            "42",
+            "-7",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "0",
+            "42",
+        ];
+        let mut list = frame(ints);
+        list.extend(frame(["01", "5"]));
+        let mut got: Vec<String> = Entities::decode(&list, "k")
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        let mut want: Vec<String> = ints
+            .iter()
+            .chain(&["01", "5"])
+            .map(|s| s.to_string())
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        let dense: Vec<String> = (1_000_000..1_250_000)
+            .rev()
+            .map(|i: i64| i.to_string())
+            .collect();
+        let packed = frame(dense.iter().map(String::as_str));
+        assert!(
+            packed.len() < 2_500,
+            "{} bytes for 250k dense ids",
+            packed.len()
+        );
+        assert_eq!(Entities::decode(&packed, "k").unwrap().len(), dense.len());
+        assert!(Entities::decode(&packed[..packed.len() / 2], "k").is_err());
         assert!(Entities::decode(&[], "k").unwrap().is_empty());
     }
 }
