@@ -463,3 +463,109 @@ fn emit_resp_writes_one_stream_per_primary_that_replays_into_it() {
             .unwrap()
     );
 }
+
+#[test]
+fn the_documented_acl_plus_cluster_slots_and_asking_runs_every_verb_on_a_cluster() {
+    use crate::security::{ACL_RULES, SECRET};
+    let cluster = RedisCluster::start(3, 0);
+    for node in &cluster.nodes {
+        let mut acl = redis::cmd("ACL");
+        acl.arg("SETUSER").arg("fsctl");
+        for rule in ACL_RULES
+            .split_whitespace()
+            .chain(["+cluster|slots", "+asking"])
+        {
+            acl.arg(rule);
+        }
+        let _: () = acl.query(&mut node.con()).unwrap();
+    }
+    let url = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("redis://fsctl:{SECRET}@127.0.0.1:{}", n.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    let repo = scratch_repo("golden");
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    let verbs: [&[&str]; 6] = [
+        &["materialize", "--end", GOLDEN_END],
+        &["get", "--service", "scoring", "--entity", "customer_id=1"],
+        &["validate", "--online"],
+        &["snapshots"],
+        &["gc", "--dry-run"],
+        &[
+            "warm",
+            "--top-n",
+            "3",
+            "--service",
+            "scoring",
+            "--from",
+            "missing.parquet",
+        ],
+    ];
+    for (i, args) in verbs.iter().enumerate() {
+        let run = fsctl_url(repo.path(), &url, args);
+        assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+        if i < 5 {
+            run.ok();
+        }
+    }
+    let mut control = cluster.con_for(&format!("{GOLDEN_PREFIX}:{{scoring}}:current"));
+    let snap = current(&mut control, GOLDEN_PREFIX, "scoring").expect("committed as fsctl");
+    let keys = cluster.data_keys(&format!("{GOLDEN_PREFIX}:scoring:{snap}:"));
+    assert_eq!(
+        keys.len() as u64,
+        manifest(&mut control, GOLDEN_PREFIX, "scoring")["keys_written"]
+            .as_u64()
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_run_that_does_not_fit_the_fullest_primary_is_refused_before_writing() {
+    let cluster = RedisCluster::start(3, 0);
+    let repo = big_cluster_repo();
+    let run = |hour: i64| {
+        let end = hour_rfc3339(hour);
+        let args = materialize_args(&end);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fsctl_url(repo.path(), &cluster.url(), &args)
+    };
+    // The committed snapshot sizes the next run.
+    run(now_hour() - 1).ok();
+    let before = cluster.data_keys(&format!("{BANKING}:{SERVICE}:")).len();
+    // One primary has room for half a MB: the next run's third of ~25 MB does not fit there,
+    // though the other two have no limit at all.
+    let mut con = cluster.nodes[2].con();
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut con).unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(used + 500_000)
+        .query(&mut con)
+        .unwrap();
+    let refused = run(now_hour());
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_eq!(
+        refused.json()["error"]["kind"],
+        "capacity",
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stderr.contains("nothing was written"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        cluster.data_keys(&format!("{BANKING}:{SERVICE}:")).len(),
+        before
+    );
+}

@@ -10,10 +10,10 @@ use parquet::arrow::ArrowWriter;
 use crate::harness::*;
 
 const END: &str = "2025-11-23T00:00:00Z";
-const SECRET: &str = "pw-7c1d-never-printed";
+pub(crate) const SECRET: &str = "pw-7c1d-never-printed";
 
 /// The minimal rules, exactly as README.md documents them (with the golden repo's prefix).
-const ACL_RULES: &str = "on >pw-7c1d-never-printed ~fst:* resetchannels -@all +get +set +mget +exists +zscore \
+pub(crate) const ACL_RULES: &str = "on >pw-7c1d-never-printed ~fst:* resetchannels -@all +get +set +mget +exists +zscore \
                          +zadd +zcard +zrange +zrem +zremrangebyrank +pexpire +pexpireat +pttl +del +scan +append +info +time +evalsha +script|load +ping";
 
 #[test]

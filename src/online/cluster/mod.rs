@@ -403,8 +403,9 @@ impl OnlineStore for ClusterStore {
     }
 
     /// Data spreads evenly over the primaries, so a run fits only if its share fits the
-    /// fullest one: the limit reported is what makes `used + planned <= max` say exactly
-    /// that (`used` + primaries × the smallest headroom). 0 when some primary has no limit.
+    /// primary with the least room: the limit reported is what makes `used + planned <= max`
+    /// say exactly that (`used` + primaries × the smallest headroom of those with a limit).
+    /// 0 when no primary has a limit.
     fn memory(&self) -> Result<Memory> {
         self.retrying(|| {
             let each = self
@@ -413,16 +414,12 @@ impl OnlineStore for ClusterStore {
                 .map(|(_, store)| store.memory())
                 .collect::<Result<Vec<Memory>>>()?;
             let used = each.iter().map(|m| m.used).sum();
-            let max = if each.iter().any(|m| m.max == 0) {
-                0
-            } else {
-                let headroom = each
-                    .iter()
-                    .map(|m| m.max.saturating_sub(m.used))
-                    .min()
-                    .unwrap_or(0);
-                used + headroom * each.len() as u64
-            };
+            let max = each
+                .iter()
+                .filter(|m| m.max > 0)
+                .map(|m| m.max.saturating_sub(m.used))
+                .min()
+                .map_or(0, |headroom| used + headroom * each.len() as u64);
             Ok(Memory { used, max })
         })
     }
