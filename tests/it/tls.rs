@@ -32,7 +32,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, and a server certificate for localhost / 127.0.0.1 signed by it.
-fn make_certs(dir: &Path) {
+pub(crate) fn make_certs(dir: &Path) {
     openssl(
         dir,
         &[
@@ -209,4 +209,43 @@ fn materialize_and_get_over_tls_with_a_private_ca() {
         &["get", "--service", "scoring", "--entity", "customer_id=9"],
     );
     assert_eq!(untrusted.code, 1, "{}", untrusted.stderr);
+}
+
+#[test]
+fn a_cluster_over_tls_is_written_and_read_through_its_tls_ports() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let cluster = RedisCluster::start_with(3, 0, Some(certs.path()));
+    let repo = scratch_repo("golden");
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    edit_yaml(
+        repo.path(),
+        "  key_prefix: fst\n",
+        &format!(
+            "  key_prefix: fst\n  tls_ca_file: {}\n",
+            certs.path().join("ca.crt").display()
+        ),
+    );
+    // One seed is enough: the slot map names the other primaries' TLS ports.
+    let url = format!("rediss://localhost:{}", cluster.tls_ports[0]);
+    fsctl_url(repo.path(), &url, &["materialize", "--end", GOLDEN_END]).ok();
+    let got = fsctl_url(
+        repo.path(),
+        &url,
+        &[
+            "--format",
+            "json",
+            "get",
+            "--service",
+            "scoring",
+            "--entity",
+            "customer_id=9",
+        ],
+    );
+    assert_eq!(got.ok().json()["values"]["profile.age"], 90);
+    // The keys spread over every primary, all written over TLS.
+    for mut c in cluster.primary_cons() {
+        let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert!(n > 0, "a primary got no keys");
+    }
 }
