@@ -10,7 +10,7 @@ REPS=${REPS:-3}
 FSCTL=target/release/fsctl
 WORK=bench/work/cluster
 rm -rf "$WORK"; mkdir -p "$WORK"
-cargo build -q --release --bins
+cargo build -q --release --bins --example clusterwrite
 now() { date +%s.%N; }
 used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print $2+0}'; }
 # CPU seconds the primaries have used so far, all three together.
@@ -59,6 +59,8 @@ for r in $(seq "$REPS"); do
 done
 du -cb "$WORK"/stream.*-*.resp | tail -1 | cut -f1 > "$WORK/stream_bytes"
 rm -f "$WORK"/stream.*.resp
+# The writer alone against redis-rs's cluster_pipe, same commands, same parallelism, in turns.
+target/release/examples/clusterwrite "$repo" 300000 "$REPS" > "$WORK/writers.jsonl"
 stop_throwaway_cluster
 unset FSCTL_REDIS_URL
 
@@ -127,6 +129,13 @@ print(f"\nCPU (medians): fsctl itself {fs_cpu:.2f} s (Parquet read, assemble, en
       f"{(fs_cpu + srv_fs) / cores:.2f} s: the machine's bound for this ratio is "
       f"{statistics.median(pipe) / ((fs_cpu + srv_fs) / cores):.2f}x, and fsctl's median run is "
       f"{((fs_cpu + srv_fs) / cores) / statistics.median(fs):.0%} of that bound.")
+w = [json.loads(l) for l in open(f"{work}/writers.jsonl")]
+wr = sorted(x["cluster_pipe_s"] / x["fsctl_s"] for x in w)
+print(f"\nThe writer alone (`examples/clusterwrite.rs`: {w[0]['keys']:,} `SET ... PXAT` of fsctl's key shape "
+      f"with 126-byte values, {len(w)} turns): fsctl's cluster writer (hand-kept slot map, pipelined writers per "
+      f"primary) {statistics.median(x['fsctl_s'] for x in w):.3f} s, redis-rs's sync `cluster_pipe` with as many "
+      f"threads {statistics.median(x['cluster_pipe_s'] for x in w):.3f} s: **{statistics.median(wr):.2f}x** "
+      f"({wr[0]:.2f}-{wr[-1]:.2f}) the crate's throughput.")
 print(f"\nStream: {int(rd('stream_bytes')) / 1e6:.0f} MB over 3 primaries; fsctl wrote {m['keys_written']:,} keys, "
       f"{m['bytes_written'] / 1e6:.0f} MB of vectors.\n")
 print("## Memory per entity, one server: Valkey beside Redis 7.0\n")

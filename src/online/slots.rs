@@ -187,6 +187,24 @@ mod tests {
     }
 
     #[test]
+    fn slots_are_the_ones_redis_rs_computes() {
+        use redis::cluster_routing::Slot;
+        let keys = (0..20_000).map(|i| match i % 4 {
+            0 => format!("fs:banking:realtime_scoring:abc:{i}"),
+            1 => format!("fs:banking:{{svc{i}}}:current"),
+            2 => format!("x{{}}{{{i}}}"),
+            _ => format!("{{{i}"),
+        });
+        for key in keys {
+            assert_eq!(
+                Slot::for_key(&key),
+                Slot::new(slot(key.as_bytes())).unwrap(),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
     fn a_redis_7_reply_with_node_metadata_parses() {
         let node = |host: &str, port: i64| {
             Value::Array(vec![
