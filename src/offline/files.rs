@@ -1,6 +1,12 @@
 //! Which files a source reads: one file, every `*.parquet` below a directory, or a glob —
 //! always sorted by path, because scan order breaks the last ties (SPEC §2.2).
+//!
+//! Symlinks are followed, but a directory is listed once: a symlinked directory that leads
+//! back to one already listed, or to the source's own directory or one above it (a `loop ->
+//! ..` link), is skipped; and a file reached by two paths (a link to a file, two links to a
+//! directory, overlapping glob matches) is read once, under the first of its paths in order.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::base::error::Error;
@@ -29,7 +35,11 @@ pub(super) fn source_files(
             }
         }
     } else if joined.is_dir() {
-        walk_parquet(&joined, &mut files).map_err(|e| {
+        let walk = std::fs::canonicalize(&joined).and_then(|root| {
+            let mut seen = HashSet::new();
+            walk_parquet(&joined, &root, &mut seen, &mut files)
+        });
+        walk.map_err(|e| {
             Error::input(format!(
                 "source `{source}`: cannot list {}: {e}",
                 joined.display()
@@ -50,14 +60,33 @@ pub(super) fn source_files(
         )));
     }
     files.sort();
+    // A file is read once, however many paths lead to it (a path that cannot be resolved
+    // stays, to fail by name when it is opened).
+    let mut real = HashSet::new();
+    files.retain(|f| std::fs::canonicalize(f).map_or(true, |r| real.insert(r)));
     Ok(files)
 }
 
-fn walk_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+/// Lists `dir` (below the source's directory, whose real path is `root`) depth first in name
+/// order, each real directory once.
+fn walk_parquet(
+    dir: &Path,
+    root: &Path,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    let real = std::fs::canonicalize(dir)?;
+    // A link to the root or above it is a loop; a second way into a directory adds nothing.
+    if (real != root && root.starts_with(&real)) || !seen.insert(real) {
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    entries.sort();
+    for path in entries {
         if path.is_dir() {
-            walk_parquet(&path, out)?;
+            walk_parquet(&path, root, seen, out)?;
         } else if path.extension().is_some_and(|e| e == "parquet") {
             out.push(path);
         }

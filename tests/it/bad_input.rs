@@ -252,3 +252,65 @@ fn wrong_password_and_wrong_db_index() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("database index"), "{}", run.stderr);
 }
+
+#[test]
+fn symlinks_in_a_source_directory_never_loop_or_read_a_file_twice() {
+    let repo = scratch_repo("golden");
+    let redis = RedisServer::start();
+    let run = |args: &[&str]| fsctl(repo.path(), Some(&redis), args);
+    let dry = || {
+        let doc = run(&[
+            "--format",
+            "json",
+            "materialize",
+            "--service",
+            "scoring",
+            "--dry-run",
+            "--end",
+            GOLDEN_END,
+        ])
+        .ok()
+        .json();
+        doc["services"][0].clone()
+    };
+    let before = dry();
+    // A loop to the parent, one to the directory itself, a link to a file, and a second way
+    // into a real subdirectory.
+    let profile = repo.path().join("data/profile");
+    std::os::unix::fs::symlink("..", profile.join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", profile.join("self")).unwrap();
+    std::os::unix::fs::symlink("part-0.parquet", profile.join("zz-copy.parquet")).unwrap();
+    std::fs::create_dir(profile.join("more")).unwrap();
+    std::fs::rename(
+        profile.join("part-1.parquet"),
+        profile.join("more/part-1.parquet"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("more", profile.join("more-again")).unwrap();
+    let validate = run(&["validate", "--data", "--end", GOLDEN_END]);
+    validate.ok();
+    assert!(
+        validate.stdout.contains("no problems"),
+        "{}",
+        validate.stdout
+    );
+    let after = dry();
+    let files = |s: &serde_json::Value| -> Vec<String> {
+        s["manifest"]["sources"]["profile"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        files(&after),
+        [
+            "data/profile/more/part-1.parquet",
+            "data/profile/part-0.parquet"
+        ],
+        "each real file once"
+    );
+    assert_eq!(files(&before).len(), 2);
+    assert_eq!(after["entities"], before["entities"]);
+}
