@@ -6,15 +6,40 @@ use super::error::Error;
 /// Replaces the password in a `redis://user:password@host` URL with `***` (every URL of a
 /// comma-separated list).
 pub fn redact_url(url: &str) -> String {
-    if url.contains(',') {
-        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
+    split_urls(url)
+        .into_iter()
+        .map(redact_one)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The URLs of a comma-separated list (a cluster's seeds). A URL starts at a comma followed
+/// by `redis://`, `rediss://` or `${`; any other comma belongs to the URL before it (a password
+/// may hold one), so that no piece of a password is ever taken for a URL of its own.
+pub fn split_urls(list: &str) -> Vec<&str> {
+    let starts_url = |s: &str| {
+        let s = s.trim_start();
+        s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("${")
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, _) in list.match_indices(',') {
+        if starts_url(&list[i + 1..]) {
+            out.push(list[start..i].trim());
+            start = i + 1;
+        }
     }
-    redact_one(url)
+    out.push(list[start..].trim());
+    out
 }
 
 fn redact_one(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
+        // Not a URL; what comes before an `@` may still be a secret.
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]),
+            None => url.to_owned(),
+        };
     };
     let rest = &url[scheme_end..];
     let host_start = rest.find('/').unwrap_or(rest.len());
@@ -73,6 +98,16 @@ mod tests {
             "rediss://app:***@h/1"
         );
         assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
+        // A comma inside a password neither splits the list nor shows a piece of it.
+        assert_eq!(
+            redact_url("redis://:pa,ss@h1:1,redis://:b@h2:2"),
+            "redis://:***@h1:1,redis://:***@h2:2"
+        );
+        assert_eq!(
+            split_urls("redis://:pa,ss@h1:1, rediss://h2:2"),
+            ["redis://:pa,ss@h1:1", "rediss://h2:2"]
+        );
+        assert_eq!(redact_url("pa,ss@h:1"), "***@h:1");
         assert_eq!(redact_url("redis://tok@h"), "redis://***@h");
         assert_eq!(
             redact_url("redis://:a@h1:1,redis://:b@h2:2"),

@@ -138,71 +138,54 @@ impl PackedBatch {
 }
 
 /// Writes the command stream as RESP to a file, for `redis-cli --pipe`; for a cluster, to one
-/// file per primary, each command in the stream of the primary owning its key.
+/// file per primary, each data write in the stream of the primary owning its key, and the
+/// commit in a file of its own, to replay once every data stream has landed (replayed with the
+/// data in parallel, it could flip `current` before the last vectors are there).
 pub struct RespFile {
     outs: Vec<(std::io::BufWriter<std::fs::File>, std::path::PathBuf)>,
-    /// The stream of a key (`None`: one stream).
+    /// The data stream of a key (`None`: one stream for everything).
     route: Option<Route>,
-    /// A keyless command (`MULTI`) waits for the stream of the keyed command after it.
-    waiting: Vec<u8>,
-    /// The stream of the last keyed command, where `EXEC` goes.
-    last: usize,
 }
 
-/// Which of the streams a key goes to.
+/// Which of the data streams a key goes to.
 pub type Route = Box<dyn Fn(&[u8]) -> usize + Send + Sync>;
 
 impl RespFile {
     pub fn create(path: &std::path::Path) -> Result<RespFile> {
-        RespFile::split(vec![path.to_owned()], None)
+        RespFile::open(vec![path.to_owned()], None)
     }
 
-    /// One file per stream; `route` picks the stream of each key.
-    pub fn split(paths: Vec<std::path::PathBuf>, route: Option<Route>) -> Result<RespFile> {
+    /// One file per data stream (`route` picks the stream of each key) and the commit's file.
+    pub fn split(
+        data: Vec<std::path::PathBuf>,
+        route: Route,
+        commit: std::path::PathBuf,
+    ) -> Result<RespFile> {
+        let mut paths = data;
+        paths.push(commit);
+        RespFile::open(paths, Some(route))
+    }
+
+    fn open(paths: Vec<std::path::PathBuf>, route: Option<Route>) -> Result<RespFile> {
         let mut outs = Vec::with_capacity(paths.len());
         for path in paths {
             let file = std::fs::File::create(&path).map_err(|e| self::output(&path, e))?;
             outs.push((std::io::BufWriter::new(file), path));
         }
-        Ok(RespFile {
-            outs,
-            route,
-            waiting: Vec::new(),
-            last: 0,
-        })
+        Ok(RespFile { outs, route })
     }
 
-    /// The files written.
+    /// The files written (for a cluster, the commit's last).
     pub fn paths(&self) -> impl Iterator<Item = &std::path::Path> {
         self.outs.iter().map(|(_, p)| p.as_path())
     }
 
-    fn write(&mut self, stream: usize, bytes: &[u8]) -> Result<()> {
-        let (out, path) = &mut self.outs[stream];
-        out.write_all(bytes).map_err(|e| output(path, e))
-    }
-
-    /// Writes one command (an array of bulk strings).
+    /// Writes one command (an array of bulk strings) of the commit.
     pub fn command(&mut self, args: &[&[u8]]) -> Result<()> {
         let mut buf = Vec::new();
         command(&mut buf, args);
-        let Some(route) = &self.route else {
-            return self.write(0, &buf);
-        };
-        match args {
-            [b"EXEC"] => self.write(self.last, &buf),
-            [_] => {
-                self.waiting.extend_from_slice(&buf);
-                Ok(())
-            }
-            [_, key, ..] => {
-                self.last = route(key);
-                let mut waiting = std::mem::take(&mut self.waiting);
-                waiting.extend_from_slice(&buf);
-                self.write(self.last, &waiting)
-            }
-            [] => Ok(()),
-        }
+        let (out, path) = self.outs.last_mut().expect("at least one file");
+        out.write_all(&buf).map_err(|e| output(path, e))
     }
 }
 
@@ -217,7 +200,8 @@ fn output(path: &std::path::Path, source: std::io::Error) -> Error {
 impl CommandSink for RespFile {
     fn send(&mut self, batch: PackedBatch) -> Result<()> {
         let Some(route) = &self.route else {
-            return self.write(0, batch.bytes());
+            let (out, path) = &mut self.outs[0];
+            return out.write_all(batch.bytes()).map_err(|e| output(path, e));
         };
         for i in 0..batch.len() {
             let (out, path) = &mut self.outs[route(batch.key_bytes(i))];
@@ -228,8 +212,6 @@ impl CommandSink for RespFile {
     }
 
     fn finish(mut self: Box<Self>) -> Result<WriteStats> {
-        let waiting = std::mem::take(&mut self.waiting);
-        self.write(self.last, &waiting)?;
         for (out, path) in &mut self.outs {
             out.flush().map_err(|e| output(path, e))?;
         }

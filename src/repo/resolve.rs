@@ -587,7 +587,7 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStoreConfig {
     let url = &o.url.value;
     let seeds: Vec<&str> = match kind {
         StoreKind::Redis => vec![url.as_str()],
-        StoreKind::RedisCluster => url.split(',').map(str::trim).collect(),
+        StoreKind::RedisCluster => crate::base::secrets::split_urls(url),
     };
     for seed in seeds {
         if !(seed.starts_with("redis://")

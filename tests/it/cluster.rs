@@ -435,11 +435,18 @@ fn emit_resp_writes_one_stream_per_primary_that_replays_into_it() {
         cluster.data_keys(GOLDEN_PREFIX).is_empty(),
         "--emit-resp writes nothing"
     );
-    // Each primary's stream replays into that primary without a single MOVED.
-    for node in &cluster.nodes {
-        let file = out.path().join(format!("out.127.0.0.1-{}.resp", node.port));
+    // Each primary's stream replays into that primary without a single MOVED; the commit,
+    // last, into the primary of the service's control keys.
+    let control = cluster.port_for(&format!("{GOLDEN_PREFIX}:{{scoring}}:current"));
+    let streams = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.port, format!("out.127.0.0.1-{}.resp", n.port)))
+        .chain([(control, "out.commit.resp".to_owned())]);
+    for (port, name) in streams {
+        let file = out.path().join(name);
         let replay = std::process::Command::new("redis-cli")
-            .args(["-p", &node.port.to_string(), "--pipe"])
+            .args(["-p", &port.to_string(), "--pipe"])
             .stdin(std::fs::File::open(&file).unwrap())
             .output()
             .unwrap();

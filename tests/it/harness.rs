@@ -36,19 +36,39 @@ impl RedisServer {
 
     /// Starts `binary` (a `redis-server` or `valkey-server`) with extra arguments.
     pub fn start_binary(binary: &str, extra: &[&str]) -> RedisServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = RedisServer {
-            port: free_port(),
-            child: None,
-            dir,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            binary: binary.to_owned(),
-        };
-        server.spawn();
-        server
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Self::start_binary_with(binary, &|| extra.clone())
+    }
+
+    /// Starts `binary` with the arguments `extra` makes; when the server exits at once (a
+    /// port another test took between its lookup and the bind), again on other ports, with
+    /// arguments made anew.
+    pub fn start_binary_with(binary: &str, extra: &dyn Fn() -> Vec<String>) -> RedisServer {
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                port: free_port(),
+                child: None,
+                dir: tempfile::tempdir().unwrap(),
+                extra: extra(),
+                binary: binary.to_owned(),
+            };
+            if server.try_spawn() {
+                return server;
+            }
+        }
+        panic!("{binary} did not start in five tries");
     }
 
     fn spawn(&mut self) {
+        assert!(
+            self.try_spawn(),
+            "redis-server did not start on port {}",
+            self.port
+        );
+    }
+
+    /// Starts the server and waits until it answers; false when it exited instead.
+    fn try_spawn(&mut self) -> bool {
         let child = Command::new(&self.binary)
             .args([
                 "--port",
@@ -86,11 +106,17 @@ impl RedisServer {
                     e.to_string().contains("NOAUTH") || e.to_string().contains("Authentication")
                 });
             if answered {
-                return;
+                return true;
+            }
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().is_ok_and(|exited| exited.is_some())
+            {
+                self.child = None;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not start on port {}", self.port);
+        false
     }
 
     pub fn url(&self) -> String {
@@ -162,13 +188,12 @@ impl RedisCluster {
                 ]
                 .map(String::from)
                 .to_vec();
+                let tls_port = std::cell::Cell::new(0);
                 if let Some(dir) = tls {
-                    let port = free_port();
-                    tls_ports.push(port);
                     let file = |f: &str| dir.join(f).to_string_lossy().into_owned();
                     args.extend([
                         "--tls-port".into(),
-                        port.to_string(),
+                        "TLS_PORT".into(),
                         "--tls-cert-file".into(),
                         file("server.crt"),
                         "--tls-key-file".into(),
@@ -183,10 +208,29 @@ impl RedisCluster {
                         "yes".into(),
                     ]);
                 }
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 match tls {
-                    Some(_) => RedisServer::start_binary("redis-server", &args),
-                    None => RedisServer::start_with(&args),
+                    Some(_) => {
+                        let make = || {
+                            tls_port.set(free_port());
+                            let port = tls_port.get().to_string();
+                            args.iter()
+                                .map(|a| {
+                                    if a == "TLS_PORT" {
+                                        port.clone()
+                                    } else {
+                                        a.clone()
+                                    }
+                                })
+                                .collect()
+                        };
+                        let server = RedisServer::start_binary_with("redis-server", &make);
+                        tls_ports.push(tls_port.get());
+                        server
+                    }
+                    None => {
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        RedisServer::start_with(&args)
+                    }
                 }
             })
             .collect();
@@ -298,14 +342,21 @@ impl RedisCluster {
 
     /// A connection to the primary owning `key`.
     pub fn con_for(&self, key: &str) -> redis::Connection {
-        for mut c in self.primary_cons() {
+        let port = self.port_for(key);
+        self.nodes.iter().find(|n| n.port == port).unwrap().con()
+    }
+
+    /// The port of the primary owning `key`.
+    pub fn port_for(&self, key: &str) -> u16 {
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let mut c = node.con();
             let slot: i64 = redis::cmd("CLUSTER")
                 .arg("KEYSLOT")
                 .arg(key)
                 .query(&mut c)
                 .unwrap();
             if owns_slot(&mut c, slot) {
-                return c;
+                return node.port;
             }
         }
         panic!("no primary owns {key}");

@@ -74,22 +74,35 @@ impl ClusterStore {
             match op() {
                 Err(e) if topology_changed(&e) && self.retry.should_retry(attempt + 1) => {
                     attempt += 1;
-                    if !matches!(&e, Error::Redis(f) if f.source.code() == Some("MOVED")) {
-                        std::thread::sleep(self.retry.delay(attempt));
+                    let moved = match &e {
+                        Error::Redis(f) if f.source.code() == Some("MOVED") => f
+                            .source
+                            .redirect_node()
+                            .zip(topology::redirected_to(&f.source)),
+                        _ => None,
+                    };
+                    match moved {
+                        // The slot's new owner is known: go there at once.
+                        Some(((_, slot), to)) => self.topology.moved(slot, to),
+                        // ASK (the slot is migrating), a node down, CLUSTERDOWN: wait, then
+                        // read the map again.
+                        None => {
+                            std::thread::sleep(self.retry.delay(attempt));
+                            let _ = self.topology.refresh();
+                        }
                     }
-                    let _ = self.topology.refresh();
                 }
                 done => return done,
             }
         }
     }
 
-    /// The primary owning `key`'s slot (waiting out a slot without one).
+    /// The primary owning `key`'s slot (an unowned slot is an error `retrying` waits out).
     fn owner_of(&self, key: &str) -> Result<Arc<RedisStore>> {
-        self.retrying(|| match self.topology.owner(key.as_bytes())? {
+        match self.topology.owner(key.as_bytes())? {
             Some(node) => Ok(self.node(&node)),
             None => Err(unowned(key)),
-        })
+        }
     }
 
     /// Runs `op` on the primary holding the service's control keys (`{service}`).
@@ -113,10 +126,10 @@ impl ClusterStore {
 
     /// `keys` grouped by the primary owning each (indices into `keys`).
     fn by_owner(&self, keys: &[String]) -> Result<Vec<(Arc<RedisStore>, Vec<usize>)>> {
-        let owners: Vec<Option<usize>> = self
-            .topology
-            .with_map(|m| keys.iter().map(|k| m.owner(slot(k.as_bytes()))).collect())?;
-        let nodes = self.topology.with_map(|m| m.nodes.clone())?;
+        let (owners, nodes): (Vec<Option<usize>>, Vec<Node>) = self.topology.with_map(|m| {
+            let owners = keys.iter().map(|k| m.owner(slot(k.as_bytes()))).collect();
+            (owners, m.nodes.clone())
+        })?;
         let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, owner) in owners.into_iter().enumerate() {
             match owner {
@@ -426,7 +439,8 @@ impl OnlineStore for ClusterStore {
 
     /// One stream per primary, `FILE` with the primary's `host-port` before its extension
     /// (`out.resp` → `out.127.0.0.1-7000.resp`), each command in the stream of its key's
-    /// primary, as the slot map stands now.
+    /// primary, as the slot map stands now; the commit in `out.commit.resp`, for the primary
+    /// owning the service's control keys once the others have landed.
     fn resp_file(&self, path: &std::path::Path) -> Result<RespFile> {
         let (owner, primaries) = self.topology.with_map(|m| {
             let primaries = m.primaries();
@@ -445,7 +459,8 @@ impl OnlineStore for ClusterStore {
             .collect();
         RespFile::split(
             paths,
-            Some(Box::new(move |key: &[u8]| owner[slot(key) as usize])),
+            Box::new(move |key: &[u8]| owner[slot(key) as usize]),
+            stream_path(path, "commit"),
         )
     }
 }
@@ -470,11 +485,15 @@ struct ClusterWriter {
     retry: RetryPolicy,
     operation: &'static str,
     writers: HashMap<Node, PipelinedWriter>,
+    /// Each written primary's server process (`run_id`) when its writers started.
+    run_ids: HashMap<Node, String>,
     staged: HashMap<Node, PackedBatch>,
     /// Commands per primary's batch: as many as the batches the run sends.
     batch_len: usize,
-    /// How many nodes the topology had found unreachable when the writes started.
+    /// How many nodes the topology had found unreachable, and had rerouted writes to, when
+    /// the writes started.
     unreachable_before: usize,
+    delivered_before: usize,
 }
 
 impl ClusterWriter {
@@ -486,9 +505,11 @@ impl ClusterWriter {
             retry: store.retry,
             operation,
             writers: HashMap::new(),
+            run_ids: HashMap::new(),
             staged: HashMap::new(),
             batch_len: 0,
             unreachable_before: store.topology.unreachable_nodes().len(),
+            delivered_before: store.topology.delivered_nodes().len(),
         })
     }
 
@@ -498,8 +519,12 @@ impl ClusterWriter {
         if !self.writers.contains_key(&node) {
             let reroute: Arc<dyn Reroute> = self.topology.clone();
             let target = self.topology.target(&node);
+            let identity = self.topology.identity(&node);
             match PipelinedWriter::start(&target, self.retry, self.operation, Some(reroute)) {
                 Ok(w) => {
+                    if let Ok((_, run_id)) = identity {
+                        self.run_ids.insert(node.clone(), run_id);
+                    }
                     self.writers.insert(node.clone(), w);
                 }
                 Err(_) => {
@@ -557,6 +582,7 @@ impl CommandSink for ClusterWriter {
         }
         let mut stats = WriteStats::default();
         let mut failure = None;
+        let written: Vec<Node> = this.writers.keys().cloned().collect();
         for (_, writer) in this.writers {
             match Box::new(writer).finish() {
                 Ok(s) => stats.retries += s.retries,
@@ -568,14 +594,36 @@ impl CommandSink for ClusterWriter {
         if let Some(e) = failure {
             return Err(e);
         }
-        // Replication is asynchronous: a primary that died after acknowledging writes may
-        // have taken some with it, and the replica serving its slots now cannot say which.
+        // Replication is asynchronous: a primary that died, restarted or was failed over after
+        // acknowledging writes may have lost some, and the node serving its slots now cannot
+        // say which. So every node that acknowledged writes must still be the primary it was,
+        // the same server process, and none may have stopped answering meanwhile.
         if let Some(node) = this
             .topology
             .unreachable_nodes()
             .get(this.unreachable_before)
         {
             return Err(lost_writes(&this.topology.target(node), this.operation));
+        }
+        let mut acknowledged = written;
+        acknowledged.extend(
+            this.topology
+                .delivered_nodes()
+                .into_iter()
+                .skip(this.delivered_before),
+        );
+        acknowledged.sort_by_key(|n| (n.host.clone(), n.port));
+        acknowledged.dedup();
+        for node in acknowledged {
+            let same = match this.topology.identity(&node) {
+                Ok((primary, run_id)) => {
+                    primary && this.run_ids.get(&node).is_none_or(|was| *was == run_id)
+                }
+                Err(_) => false,
+            };
+            if !same {
+                return Err(lost_writes(&this.topology.target(&node), this.operation));
+            }
         }
         Ok(stats)
     }
@@ -593,8 +641,8 @@ fn lost_writes(node: &RedisTarget, operation: &'static str) -> Error {
         code: None,
         key: None,
         message: format!(
-            "Redis Cluster node {} became unreachable during the writes (killed, restarted or failed over): the \
-             writes it had acknowledged may not have reached the node serving its slots now, so the snapshot is \
+            "Redis Cluster node {} became unreachable, restarted or stopped being a primary during the writes: \
+             the writes it had acknowledged may not have reached the node serving its slots now, so the snapshot is \
              not committed; nothing was committed, rerun to complete",
             node.display()
         ),

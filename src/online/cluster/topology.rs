@@ -23,6 +23,8 @@ pub(crate) struct Topology {
     /// Nodes found unreachable while commands were delivered, in order (a writer compares
     /// its length before and after a run).
     unreachable: std::sync::Mutex<Vec<Node>>,
+    /// Nodes that acknowledged rerouted writes, in order (see `unreachable`).
+    delivered: std::sync::Mutex<Vec<Node>>,
 }
 
 /// `ASKING`, sent before a command redirected by ASK during a slot's migration.
@@ -35,7 +37,35 @@ impl Topology {
             retry,
             map: RwLock::new(None),
             unreachable: std::sync::Mutex::new(Vec::new()),
+            delivered: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// The nodes that acknowledged rerouted writes so far, oldest first (repeats included).
+    pub(crate) fn delivered_nodes(&self) -> Vec<Node> {
+        self.delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether `node` serves as a primary now, and the id of its server process (`run_id`,
+    /// new after a restart), from `INFO`.
+    pub(crate) fn identity(&self, node: &Node) -> redis::RedisResult<(bool, String)> {
+        let mut con = self.target(node).connect()?;
+        let field = |info: &str, name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        };
+        let replication: String = redis::cmd("INFO").arg("replication").query(&mut con)?;
+        let server: String = redis::cmd("INFO").arg("server").query(&mut con)?;
+        Ok((
+            field(&replication, "role") == "master",
+            field(&server, "run_id"),
+        ))
     }
 
     /// Records that `node` refused connections (it died, restarted or failed over).
@@ -150,7 +180,7 @@ impl Topology {
         self.with_map(SlotMap::primaries)
     }
 
-    fn moved(&self, slot: u16, node: Node) {
+    pub(crate) fn moved(&self, slot: u16, node: Node) {
         if let Some(map) = self.map.write().unwrap_or_else(|p| p.into_inner()).as_mut() {
             map.moved(slot, node);
         }
@@ -175,10 +205,14 @@ impl Topology {
         con.send_packed_command(&bytes)?;
         let mut out = Vec::with_capacity(cmds.len());
         for &(_, ask) in cmds {
-            if ask {
-                con.recv_response()?;
-            }
-            out.push(check_reply(con.recv_response()?));
+            // A refused ASKING (an ACL without +asking) is the command's outcome.
+            let asking = if ask {
+                check_reply(con.recv_response()?)
+            } else {
+                Ok(())
+            };
+            let reply = check_reply(con.recv_response()?);
+            out.push(asking.and(reply));
         }
         Ok(out)
     }
@@ -218,9 +252,7 @@ impl Reroute for Topology {
                 let replies = match self.send_to(&node, batch, &cmds) {
                     Ok(replies) => replies,
                     Err(e) if is_transient(&e) => {
-                        if e.is_connection_refusal() {
-                            self.unreachable(&node);
-                        }
+                        self.unreachable(&node);
                         next.extend(cmds.iter().map(|&(i, _)| (i, None)));
                         wait = true;
                         last = Some((e, node, None));
@@ -228,15 +260,26 @@ impl Reroute for Topology {
                     }
                     Err(e) => return Err(self.failure(&node, operation, None, attempt + 1, e)),
                 };
+                if replies.iter().any(Result::is_ok) {
+                    self.delivered
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(node.clone());
+                }
                 for (&(i, _), reply) in cmds.iter().zip(replies) {
                     let Err(e) = reply else { continue };
                     let redirect = redirected_to(&e);
-                    match (e.code(), redirect) {
+                    let code = e.code().map(str::to_owned);
+                    match (code.as_deref(), redirect) {
                         (Some("MOVED"), Some(to)) => {
                             self.moved(slot(batch.key_bytes(i)), to);
                             next.push((i, None));
+                            last = Some((e, node.clone(), Some(batch.key(i))));
                         }
-                        (Some("ASK"), Some(to)) => next.push((i, Some(to))),
+                        (Some("ASK"), Some(to)) => {
+                            next.push((i, Some(to)));
+                            last = Some((e, node.clone(), Some(batch.key(i))));
+                        }
                         _ if is_redirect(&e) || is_transient(&e) => {
                             next.push((i, None));
                             wait = true;
@@ -283,9 +326,13 @@ impl Reroute for Topology {
 
 /// The node of a MOVED or ASK reply: `MOVED 3999 127.0.0.1:6381` (redis-rs's
 /// `redirect_node` gives the address whole, with the slot).
-fn redirected_to(e: &RedisError) -> Option<Node> {
+pub(crate) fn redirected_to(e: &RedisError) -> Option<Node> {
     let (addr, _slot) = e.redirect_node()?;
     let (host, port) = addr.rsplit_once(':')?;
+    if host.is_empty() {
+        // `MOVED 3999 :6381`: the node does not know its own address; read the map again.
+        return None;
+    }
     Some(Node {
         host: host.to_owned(),
         port: port.parse().ok()?,

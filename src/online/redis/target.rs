@@ -48,9 +48,8 @@ impl RedisTarget {
     /// TLS and timeouts.
     pub(crate) fn seeds(store: &OnlineStoreConfig) -> Result<Vec<RedisTarget>, Error> {
         let urls = expand_env(&configured_url(store), "online_store.url")?;
-        let seeds = urls
-            .split(',')
-            .map(str::trim)
+        let seeds = crate::base::secrets::split_urls(&urls)
+            .into_iter()
             .filter(|u| !u.is_empty())
             .map(|u| RedisTarget::from_url(u, store))
             .collect::<Result<Vec<_>, _>>()?;

@@ -103,7 +103,14 @@ impl CommandSink for PipelinedWriter {
         let this = *self;
         drop(this.senders);
         for w in this.workers {
-            let _ = w.join();
+            // A worker that panicked acknowledged nothing it held: never a success.
+            if w.join().is_err() {
+                this.shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(Error::Interrupted);
+            }
         }
         if let Some(e) = this.shared.failure.lock().unwrap().take() {
             return Err(e);
