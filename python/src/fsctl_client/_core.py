@@ -1,0 +1,237 @@
+"""What the sync and async clients share: the committed snapshot as resolved, results, the
+pointer cache's bound and the LRU of decoded vectors. No I/O here."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ._errors import CorruptVector, EntityNotFound, FingerprintMismatch
+from ._keys import KeySpace
+from ._vector import decode
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MISSING_MODES = ("none", "defaults", "raise")
+STALE_MODES = ("flag", "missing")
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True)
+class ViewTime:
+    """One feature view's row in a vector: its event time, its age now, and whether that age
+    exceeds the view's `ttl` (Feast's OUTSIDE_MAX_AGE)."""
+
+    view: str
+    event_time: datetime | None
+    age_s: float | None
+    stale: bool
+
+
+@dataclass
+class FeatureVector:
+    """One entity's vector of a FeatureService. `values` maps `view.feature` to its value in
+    service order; with `found` False they are the training defaults (`missing="defaults"`) or
+    empty (`missing="none"`)."""
+
+    service: str
+    entity: str
+    key: str
+    snapshot: str
+    found: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    views: dict[str, ViewTime] = field(default_factory=dict)
+
+    @property
+    def stale_views(self) -> list[str]:
+        return [v.view for v in self.views.values() if v.stale]
+
+
+class Pinned:
+    """A committed snapshot as a client resolved it: `current` and its manifest."""
+
+    def __init__(self, keys: KeySpace, snapshot: str, manifest_json: str | None) -> None:
+        self.keys = keys
+        self.snapshot = snapshot
+        self.resolved_at = time.monotonic()
+        if manifest_json is None:
+            raise CorruptVector(keys.manifest(snapshot), "the committed manifest is missing")
+        try:
+            m = json.loads(manifest_json)
+            self.fingerprint = int(m["fingerprint"], 16)
+            self.join_keys = [(k["name"], k["dtype"]) for k in m["entity"]["join_keys"]]
+            self.schema = [
+                (f["view"], f["name"], f["dtype"], f.get("default")) for f in m["schema"]
+            ]
+            self.view_ttl_ms = [(v["name"], v.get("ttl_ms")) for v in m["views"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptVector(keys.manifest(snapshot), f"unreadable manifest: {e}") from e
+        self.manifest = m
+
+    def key(self, entity: str) -> str:
+        return self.keys.data(self.snapshot, entity)
+
+    def defaults(self) -> dict[str, Any]:
+        return {f"{v}.{n}": _typed(d, t) for v, n, t, d in self.schema}
+
+    def result(
+        self, entity: str, raw: bytes | None, missing: str, stale: str, now: datetime
+    ) -> FeatureVector:
+        """The result for one entity (`raw` None: no vector). Raises on a foreign fingerprint."""
+        key = self.key(entity)
+        if raw is None:
+            return self.absent(entity, key, missing)
+        fp, stamps, values = decode(raw, key)
+        if fp != self.fingerprint:
+            raise FingerprintMismatch(self.keys.service, key, fp, self.fingerprint)
+        if len(stamps) != len(self.view_ttl_ms) or len(values) != len(self.schema):
+            raise CorruptVector(key, "item counts differ from the manifest's schema")
+        views = {}
+        for (view, ttl_ms), us in zip(self.view_ttl_ms, stamps):
+            if us is None:
+                views[view] = ViewTime(view, None, None, False)
+                continue
+            at = from_us(us)
+            age = (now - at).total_seconds()
+            views[view] = ViewTime(view, at, age, ttl_ms is not None and age * 1000 > ttl_ms)
+        if stale == "missing" and any(v.stale for v in views.values()):
+            return self.absent(entity, key, missing, views)
+        named = {f"{v}.{n}": _typed(x, t) for (v, n, t, _), x in zip(self.schema, values)}
+        return FeatureVector(self.keys.service, entity, key, self.snapshot, True, named, views)
+
+    def absent(
+        self, entity: str, key: str, missing: str, views: dict[str, ViewTime] | None = None
+    ) -> FeatureVector:
+        if missing == "raise":
+            raise EntityNotFound(self.keys.service, key)
+        values = self.defaults() if missing == "defaults" else {}
+        return FeatureVector(
+            self.keys.service, entity, key, self.snapshot, False, values, views or {}
+        )
+
+
+def _typed(value: Any, dtype: str) -> Any:
+    """Timestamps (µs since the epoch in the vector) as aware datetimes; the rest as decoded."""
+    if value is None:
+        return None
+    if dtype == "timestamp" and isinstance(value, int):
+        return from_us(value)
+    if dtype == "list<timestamp>" and isinstance(value, list):
+        return [from_us(v) if isinstance(v, int) else v for v in value]
+    return value
+
+
+class Lru:
+    """Decoded vectors of the hottest entities for `ttl` seconds, at most `size` of them,
+    dropped for a service whose `current` moved."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self.size, self.ttl = size, ttl
+        self.entries: OrderedDict[tuple[str, str], tuple[float, FeatureVector]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, service: str, key: str) -> FeatureVector | None:
+        if self.size <= 0:
+            return None
+        hit = self.entries.get((service, key))
+        if hit is None or hit[0] < time.monotonic():
+            self.misses += 1
+            return None
+        self.entries.move_to_end((service, key))
+        self.hits += 1
+        return hit[1]
+
+    def put(self, v: FeatureVector) -> None:
+        if self.size <= 0 or not v.found:
+            return
+        self.entries[(v.service, v.key)] = (time.monotonic() + self.ttl, v)
+        self.entries.move_to_end((v.service, v.key))
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+    def drop_service(self, service: str) -> None:
+        for k in [k for k in self.entries if k[0] == service]:
+            del self.entries[k]
+
+
+def check_modes(missing: str, stale: str) -> None:
+    if missing not in MISSING_MODES:
+        raise ValueError(f"missing must be one of {MISSING_MODES}, not {missing!r}")
+    if stale not in STALE_MODES:
+        raise ValueError(f"stale must be one of {STALE_MODES}, not {stale!r}")
+
+
+def as_numpy(results: list[FeatureVector], pinned: Pinned) -> tuple[Any, Any]:
+    """One float64 row per result in service feature order (non-numeric values and absent
+    ones as NaN) and the mask of the entities not found."""
+    import numpy as np
+
+    names = [f"{v}.{n}" for v, n, _, _ in pinned.schema]
+    out = np.full((len(results), len(names)), np.nan)
+    for i, r in enumerate(results):
+        for j, name in enumerate(names):
+            x = r.values.get(name)
+            if isinstance(x, (int, float)) and not isinstance(x, bool) or isinstance(x, bool):
+                out[i, j] = float(x)
+    return out, np.array([not r.found for r in results])
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by `***`."""
+    out = []
+    for part in url.split(","):
+        scheme, sep, rest = part.partition("://")
+        if sep and "@" in rest.split("/", 1)[0]:
+            userinfo, _, host = rest.partition("@")
+            user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
+            part = f"{scheme}://{user}:***@{host}" if ":" in userinfo else f"{scheme}://***@{host}"
+        out.append(part)
+    return ",".join(out)
+
+
+def build_all(
+    pinned: Pinned,
+    rendered: list[str],
+    cached: list[FeatureVector | None],
+    fetched: dict[int, bytes | None],
+    missing: str,
+    stale: str,
+    final: bool,
+) -> tuple[list[FeatureVector] | None, bool]:
+    """The results of one read, or (None, mismatch) when it is not `final` and a key was
+    missing or a fingerprint foreign: the caller resolves `current` again at once (SPEC §3.1)."""
+    now = datetime.now(timezone.utc)
+    if not final:
+        for raw in fetched.values():
+            if raw is None:
+                return None, False
+    out: list[FeatureVector] = []
+    for i, entity in enumerate(rendered):
+        hit = cached[i]
+        if hit is not None:
+            out.append(hit)
+            continue
+        try:
+            out.append(pinned.result(entity, fetched[i], missing, stale, now))
+        except FingerprintMismatch:
+            if final:
+                raise
+            return None, True
+    return out, False
+
+
+def parse_duration_s(text: str) -> float:
+    """`5m`, `1s`, `300ms`, `2h`, `1d`, or a bare number of seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = str(text).strip()
+    for unit in ("ms", "s", "m", "h", "d"):
+        if t.endswith(unit) and t[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(t[: -len(unit)]) * units[unit]
+    return float(t)
