@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -26,7 +27,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, extra: list[str] | None = None) -> None:
         binary = os.environ.get("FSCTL_TEST_SERVER", "redis-server")
         for _ in range(5):
             self.port = free_port()
@@ -43,6 +44,7 @@ class Server:
                     "no",
                     "--dir",
                     str(tmp),
+                    *(extra or []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -82,7 +84,7 @@ def fsctl_bin() -> str:
 class Repo:
     """A scratch copy of the golden fixture repo, and fsctl run against `server`."""
 
-    def __init__(self, tmp: Path, server: Server) -> None:
+    def __init__(self, tmp: Path, server: Any) -> None:
         self.dir = tmp / "golden"
         shutil.copytree(ROOT / "fixtures" / "golden", self.dir)
         self.server = server
