@@ -4,10 +4,14 @@
 # redis-cli --cluster create) and stops it on exit. SERVER picks the binary (default
 # redis-server; a valkey-server works the same). Sets CLUSTER_PORTS and CLUSTER_URL.
 SERVER=${SERVER:-redis-server}
+# A free port whose cluster bus port (port + 10000, at most 65535) is free too.
 cluster_free_port() {
   local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  for p in $(shuf -i 20000-45000 -n 50); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+      ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null; then
+      echo "$p"; return
+    fi
   done
   return 1
 }
