@@ -16,7 +16,7 @@ fn big_cluster_repo() -> tempfile::TempDir {
     repo
 }
 
-fn materialize_args(end: &str) -> Vec<String> {
+fn materialize_args(end: &str) -> [&str; 7] {
     [
         "--format",
         "json",
@@ -26,14 +26,15 @@ fn materialize_args(end: &str) -> Vec<String> {
         "--end",
         end,
     ]
-    .map(String::from)
-    .to_vec()
+}
+
+/// Materializes the banking service on `cluster` for the window ending at `end`.
+fn materialize_on(repo: &std::path::Path, cluster: &RedisCluster, end: &str) -> Run {
+    fsctl_url(repo, &cluster.url(), &materialize_args(end))
 }
 
 fn spawn_on(repo: &std::path::Path, cluster: &RedisCluster, end: &str) -> Child {
-    let args = materialize_args(end);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    fsctl_command(repo, &cluster.url(), &args)
+    fsctl_command(repo, &cluster.url(), &materialize_args(end))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -48,21 +49,40 @@ fn wait_for_keys_on(cluster: &RedisCluster, i: usize, n: i64) {
 
 /// The committed snapshot and manifest of the banking service on the cluster.
 fn committed(cluster: &RedisCluster) -> Option<(String, serde_json::Value)> {
-    let mut con = cluster.con_for(&format!("{BANKING}:{{{SERVICE}}}:current"));
-    let snap = current(&mut con, BANKING, SERVICE)?;
-    Some((snap, manifest(&mut con, BANKING, SERVICE)))
+    committed_on(cluster, BANKING, SERVICE)
 }
 
-/// Every key of the committed snapshot is on the cluster, and a sample reads back through
-/// `get` with the snapshot's fingerprint.
-fn assert_whole(cluster: &RedisCluster, repo: &std::path::Path) {
-    let (snap, manifest) = committed(cluster).expect("a committed snapshot");
-    let keys = cluster.data_keys(&format!("{BANKING}:{SERVICE}:{snap}:"));
+/// The committed snapshot and manifest of `service` under `prefix`, from its control node.
+fn committed_on(
+    cluster: &RedisCluster,
+    prefix: &str,
+    service: &str,
+) -> Option<(String, serde_json::Value)> {
+    let mut con = cluster.con_for(&format!("{prefix}:{{{service}}}:current"));
+    let snap = current(&mut con, prefix, service)?;
+    Some((snap, manifest(&mut con, prefix, service)))
+}
+
+/// Every key the committed snapshot's manifest counts is on the cluster; returns them.
+fn assert_keys_landed(
+    cluster: &RedisCluster,
+    prefix: &str,
+    service: &str,
+) -> Vec<(String, Vec<u8>)> {
+    let (snap, manifest) = committed_on(cluster, prefix, service).expect("a committed snapshot");
+    let keys = cluster.data_keys(&format!("{prefix}:{service}:{snap}:"));
     assert_eq!(
         keys.len() as u64,
         manifest["keys_written"].as_u64().unwrap(),
         "every key landed"
     );
+    keys
+}
+
+/// Every key of the committed snapshot is on the cluster, and a sample reads back through
+/// `get` with the snapshot's fingerprint.
+fn assert_whole(cluster: &RedisCluster, repo: &std::path::Path) {
+    let keys = assert_keys_landed(cluster, BANKING, SERVICE);
     for (key, _) in keys.iter().step_by(keys.len() / 5) {
         let entity = key.rsplit(':').next().unwrap();
         let get = fsctl_url(
@@ -158,30 +178,7 @@ fn slots_moving_mid_write_are_followed_and_every_key_lands() {
     let child = spawn_on(repo.path(), &cluster, &end);
     wait_for_keys_on(&cluster, 0, 1000);
     // Move 2000 slots, with their keys, from the first primary to the second mid-run.
-    let id = |i: usize| -> String {
-        redis::cmd("CLUSTER")
-            .arg("MYID")
-            .query(&mut cluster.nodes[i].con())
-            .unwrap()
-    };
-    let reshard = std::process::Command::new("redis-cli")
-        .args([
-            "--cluster",
-            "reshard",
-            &format!("127.0.0.1:{}", cluster.nodes[0].port),
-        ])
-        .args(["--cluster-from", &id(0), "--cluster-to", &id(1)])
-        .args([
-            "--cluster-slots",
-            "2000",
-            "--cluster-yes",
-            "--cluster-pipeline",
-            "100",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(reshard.success());
+    cluster.reshard(0, 1, 2000);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -220,9 +217,7 @@ fn a_primary_failing_over_mid_write_commits_nothing_and_a_rerun_completes() {
     }
     // The replica took over; the rerun completes.
     cluster.wait_until(|info| info.contains("cluster_state:ok"));
-    let args = materialize_args(&end);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    fsctl_url(repo.path(), &cluster.url(), &args).ok();
+    materialize_on(repo.path(), &cluster, &end).ok();
     assert_whole(&cluster, repo.path());
 }
 
@@ -324,79 +319,16 @@ fn retirement_gc_and_rollback_work_across_the_primaries() {
 
 #[test]
 fn readers_on_a_cluster_only_ever_see_whole_committed_snapshots() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let cluster = RedisCluster::start(3, 0);
     let repo = big_cluster_repo();
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let reads = std::sync::Arc::new(AtomicU64::new(0));
-    let url = cluster.url();
-    let repo_dir = repo.path().to_path_buf();
-    let reader = {
-        let (stop, reads) = (stop.clone(), reads.clone());
-        std::thread::spawn(move || -> Vec<String> {
-            let definitions = fsctl::repo::Repo::load(&repo_dir).unwrap();
-            let mut config = definitions.online.clone();
-            config.url = url;
-            let store = fsctl::online::open(&config).unwrap();
-            let keys = fsctl::online::KeySpace::new("fs", "banking", SERVICE);
-            let entities: Vec<String> = (0..200)
-                .map(|i| (1_000_000 + i * 997).to_string())
-                .collect();
-            let wanted: Vec<&str> = entities.iter().map(String::as_str).collect();
-            let mut problems = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let mut r =
-                    fsctl::online::Reader::new(&*store, keys.clone(), definitions.retire_grace());
-                match r.read(&wanted) {
-                    Ok((snapshot, vectors)) => {
-                        if let Some(i) = vectors.iter().position(Option::is_none) {
-                            problems.push(format!(
-                                "{} missing from committed snapshot {snapshot}",
-                                wanted[i]
-                            ));
-                        }
-                        reads.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(fsctl::Error::NoCommittedSnapshot { .. }) => {}
-                    Err(e) => problems.push(e.to_string()),
-                }
-            }
-            problems
-        })
-    };
+    let reader = crate::faults::ReaderLoop::start(repo.path(), cluster.url(), false);
     // Successive runs; during the last one, slots move from one primary to another.
     for hour in [now_hour() - 2, now_hour() - 1] {
-        let end = hour_rfc3339(hour);
-        let args = materialize_args(&end);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        fsctl_url(repo.path(), &cluster.url(), &args).ok();
+        materialize_on(repo.path(), &cluster, &hour_rfc3339(hour)).ok();
     }
     let end = hour_rfc3339(now_hour());
     let child = spawn_on(repo.path(), &cluster, &end);
-    let id = |i: usize| -> String {
-        redis::cmd("CLUSTER")
-            .arg("MYID")
-            .query(&mut cluster.nodes[i].con())
-            .unwrap()
-    };
-    let reshard = std::process::Command::new("redis-cli")
-        .args([
-            "--cluster",
-            "reshard",
-            &format!("127.0.0.1:{}", cluster.nodes[2].port),
-        ])
-        .args(["--cluster-from", &id(2), "--cluster-to", &id(0)])
-        .args([
-            "--cluster-slots",
-            "1000",
-            "--cluster-yes",
-            "--cluster-pipeline",
-            "100",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(reshard.success());
+    cluster.reshard(2, 0, 1000);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -404,10 +336,7 @@ fn readers_on_a_cluster_only_ever_see_whole_committed_snapshots() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stop.store(true, Ordering::Relaxed);
-    let problems = reader.join().unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
-    assert!(reads.load(Ordering::Relaxed) > 10, "the reader loop ran");
+    reader.finish();
 }
 
 #[test]
@@ -460,15 +389,7 @@ fn emit_resp_writes_one_stream_per_primary_that_replays_into_it() {
         &["get", "--service", "scoring", "--entity", "customer_id=1"],
     );
     run.ok();
-    let mut control = cluster.con_for(&format!("{GOLDEN_PREFIX}:{{scoring}}:current"));
-    let snap = current(&mut control, GOLDEN_PREFIX, "scoring").unwrap();
-    let keys = cluster.data_keys(&format!("{GOLDEN_PREFIX}:scoring:{snap}:"));
-    assert_eq!(
-        keys.len() as u64,
-        manifest(&mut control, GOLDEN_PREFIX, "scoring")["keys_written"]
-            .as_u64()
-            .unwrap()
-    );
+    assert_keys_landed(&cluster, GOLDEN_PREFIX, "scoring");
 }
 
 #[test]
@@ -517,27 +438,14 @@ fn the_documented_acl_plus_cluster_slots_and_asking_runs_every_verb_on_a_cluster
             run.ok();
         }
     }
-    let mut control = cluster.con_for(&format!("{GOLDEN_PREFIX}:{{scoring}}:current"));
-    let snap = current(&mut control, GOLDEN_PREFIX, "scoring").expect("committed as fsctl");
-    let keys = cluster.data_keys(&format!("{GOLDEN_PREFIX}:scoring:{snap}:"));
-    assert_eq!(
-        keys.len() as u64,
-        manifest(&mut control, GOLDEN_PREFIX, "scoring")["keys_written"]
-            .as_u64()
-            .unwrap()
-    );
+    assert_keys_landed(&cluster, GOLDEN_PREFIX, "scoring");
 }
 
 #[test]
 fn a_run_that_does_not_fit_the_fullest_primary_is_refused_before_writing() {
     let cluster = RedisCluster::start(3, 0);
     let repo = big_cluster_repo();
-    let run = |hour: i64| {
-        let end = hour_rfc3339(hour);
-        let args = materialize_args(&end);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        fsctl_url(repo.path(), &cluster.url(), &args)
-    };
+    let run = |hour: i64| materialize_on(repo.path(), &cluster, &hour_rfc3339(hour));
     // The committed snapshot sizes the next run.
     run(now_hour() - 1).ok();
     let before = cluster.data_keys(&format!("{BANKING}:{SERVICE}:")).len();

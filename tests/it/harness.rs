@@ -294,6 +294,27 @@ impl RedisCluster {
         cluster
     }
 
+    /// Moves `slots` slots, with their keys, from node `from` to node `to` (`redis-cli
+    /// --cluster reshard`, which works while the cluster is being written).
+    pub fn reshard(&self, from: usize, to: usize, slots: u32) {
+        let id = |i: usize| -> String {
+            redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut self.nodes[i].con())
+                .unwrap()
+        };
+        let seed = format!("127.0.0.1:{}", self.nodes[from].port);
+        let done = Command::new("redis-cli")
+            .args(["--cluster", "reshard", &seed])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .args(["--cluster-pipeline", "100"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(done.success(), "redis-cli --cluster reshard failed");
+    }
+
     /// Polls every live node's `CLUSTER INFO` until `ok` says so.
     pub fn wait_until(&self, ok: impl Fn(&str) -> bool) {
         wait_for(|| {

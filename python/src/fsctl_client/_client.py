@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,41 @@ class _Base:
         }
 
 
+def read_steps(
+    client: _Base,
+    service: str,
+    entities: list[Entity],
+    missing: str,
+    stale: str,
+    numpy: bool,
+) -> Generator[tuple[str, Any], Any, Any]:
+    """One `get_many`, without I/O: yields ("resolve", force) for the committed snapshot and
+    ("mget", keys) for vectors, is sent the answers, and returns the results. The sync and the
+    async client drive it with their own calls."""
+    check_modes(missing, stale)
+    pinned: Pinned = yield ("resolve", False)
+    for final in (False, True):
+        rendered = [render_entity(pinned.join_keys, e) for e in entities]
+        keys = [pinned.key(e) for e in rendered]
+        cached = [client.lru.get(service, k) for k in keys]
+        todo = [i for i, c in enumerate(cached) if c is None]
+        raws = (yield ("mget", [keys[i] for i in todo])) if todo else []
+        fetched = dict(zip(todo, raws))
+        results, mismatch = build_all(pinned, rendered, cached, fetched, missing, stale, final)
+        if results is None:
+            fresh: Pinned = yield ("resolve", True)
+            if fresh.snapshot == pinned.snapshot and not mismatch:
+                # `current` did not move: the missing keys are missing.
+                results, _ = build_all(pinned, rendered, cached, fetched, missing, stale, True)
+            else:
+                pinned = fresh
+                continue
+        for r in results:
+            client.lru.put(r)
+        return to_numpy(results, pinned) if numpy else results
+    raise AssertionError("unreachable: the final attempt always returns")
+
+
 def _decode_str(v: bytes | None) -> str | None:
     return None if v is None else v.decode()
 
@@ -159,28 +194,15 @@ class FeatureClient(_Base):
         "defaults" (the service's training defaults) or "raise" (EntityNotFound). `stale`:
         "flag" (views older than their ttl are listed in `stale_views`) or "missing" (such a
         vector counts as missing). `as_numpy`: a float64 matrix and the missing mask instead."""
-        check_modes(missing, stale)
-        entities = list(entities)
-        pinned = self._resolve(service)
-        for final in (False, True):
-            rendered = [render_entity(pinned.join_keys, e) for e in entities]
-            keys = [pinned.key(e) for e in rendered]
-            cached = [self.lru.get(service, k) for k in keys]
-            todo = [i for i, c in enumerate(cached) if c is None]
-            fetched = dict(zip(todo, self._mget([keys[i] for i in todo])))
-            results, mismatch = build_all(pinned, rendered, cached, fetched, missing, stale, final)
-            if results is None:
-                fresh = self._resolve(service, force=True)
-                if fresh.snapshot == pinned.snapshot and not mismatch:
-                    # `current` did not move: the missing keys are missing.
-                    results, _ = build_all(pinned, rendered, cached, fetched, missing, stale, True)
-                else:
-                    pinned = fresh
-                    continue
-            for r in results:
-                self.lru.put(r)
-            return to_numpy(results, pinned) if as_numpy else results
-        raise AssertionError("unreachable")
+        steps = read_steps(self, service, list(entities), missing, stale, as_numpy)
+        request = next(steps)
+        while True:
+            kind, arg = request
+            answer = self._resolve(service, arg) if kind == "resolve" else self._mget(arg)
+            try:
+                request = steps.send(answer)
+            except StopIteration as done:
+                return done.value
 
     def close(self) -> None:
         self.redis.close()
@@ -240,27 +262,18 @@ class AsyncFeatureClient(_Base):
         stale: str = "flag",
         as_numpy: bool = False,
     ) -> Any:
-        check_modes(missing, stale)
-        entities = list(entities)
-        pinned = await self._resolve(service)
-        for final in (False, True):
-            rendered = [render_entity(pinned.join_keys, e) for e in entities]
-            keys = [pinned.key(e) for e in rendered]
-            cached = [self.lru.get(service, k) for k in keys]
-            todo = [i for i, c in enumerate(cached) if c is None]
-            fetched = dict(zip(todo, await self._mget([keys[i] for i in todo])))
-            results, mismatch = build_all(pinned, rendered, cached, fetched, missing, stale, final)
-            if results is None:
-                fresh = await self._resolve(service, force=True)
-                if fresh.snapshot == pinned.snapshot and not mismatch:
-                    results, _ = build_all(pinned, rendered, cached, fetched, missing, stale, True)
-                else:
-                    pinned = fresh
-                    continue
-            for r in results:
-                self.lru.put(r)
-            return to_numpy(results, pinned) if as_numpy else results
-        raise AssertionError("unreachable")
+        steps = read_steps(self, service, list(entities), missing, stale, as_numpy)
+        request = next(steps)
+        while True:
+            kind, arg = request
+            if kind == "resolve":
+                answer = await self._resolve(service, arg)
+            else:
+                answer = await self._mget(arg)
+            try:
+                request = steps.send(answer)
+            except StopIteration as done:
+                return done.value
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -545,18 +545,29 @@ impl CommandSink for ClusterWriter {
     fn send(&mut self, batch: PackedBatch) -> Result<()> {
         self.batch_len = self.batch_len.max(batch.len());
         let mut homeless = Vec::new();
-        let staged = &mut self.staged;
-        self.topology.with_map(|map| {
+        // Commands grouped by owner first, so that each owner's entry is looked up once per
+        // batch, not once per key.
+        let groups: Vec<(Node, Vec<usize>)> = self.topology.with_map(|map| {
+            let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); map.nodes.len()];
             for i in 0..batch.len() {
                 match map.owner(slot(batch.key_bytes(i))) {
-                    Some(o) => staged
-                        .entry(map.nodes[o].clone())
-                        .or_default()
-                        .push_command(&batch, i),
+                    Some(o) => by_owner[o].push(i),
                     None => homeless.push(i),
                 }
             }
+            by_owner
+                .into_iter()
+                .enumerate()
+                .filter(|(_, cmds)| !cmds.is_empty())
+                .map(|(o, cmds)| (map.nodes[o].clone(), cmds))
+                .collect()
         })?;
+        for (node, cmds) in groups {
+            let staged = self.staged.entry(node).or_default();
+            for i in cmds {
+                staged.push_command(&batch, i);
+            }
+        }
         if !homeless.is_empty() {
             self.topology.deliver(&batch, &homeless, self.operation)?;
         }
