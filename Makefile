@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-cluster bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -56,7 +56,12 @@ bench-data: build
 ## make bench [N=1000000]: end-to-end benchmark against redis-cli --pipe; writes bench/RESULTS.md
 bench: redis
 	scripts/bench.sh
+	scripts/bench-read.sh
 	scripts/bench-cluster.sh
+
+## make bench-read: read latency of the Rust and Python clients vs raw MGET; writes bench/READ.md
+bench-read: redis
+	scripts/bench-read.sh
 
 ## make bench-cluster: fsctl on a 3-primary cluster vs per-primary redis-cli --pipe; Valkey memory
 bench-cluster: redis

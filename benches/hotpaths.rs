@@ -126,6 +126,15 @@ fn codec(c: &mut Criterion) {
     group.bench_function("decode 16 values", |b| {
         b.iter(|| black_box(decode(black_box(&bytes)).unwrap()))
     });
+    // The reference the decoder replaced (src/vector/unpack.rs): the same document through
+    // rmp_serde and `Value`'s serde visitor.
+    group.bench_function("decode 16 values, rmp_serde", |b| {
+        b.iter(|| {
+            let doc: (u64, Vec<Option<i64>>, Vec<fsctl::vector::Value>) =
+                rmp_serde::from_slice(black_box(&bytes[1..])).unwrap();
+            black_box(doc)
+        })
+    });
     group.finish();
 }
 

@@ -2,8 +2,8 @@
 # make bench: fsctl against the physical limit of Redis ingestion, measured in the same run.
 # For each size: materialize into a fresh redis-server (wall time, peak RSS, phases, Redis memory
 # per entity); the same job's RESP stream replayed with `redis-cli --pipe` into another fresh
-# server (the reference); warm (extend 100k present keys, recompute 10k missing ones); reader
-# latency against raw MGET. Writes bench/RESULTS.md and prints it.
+# server (the reference); warm (extend 100k present keys, recompute 10k missing ones). Reader
+# latency is scripts/bench-read.sh's. Writes bench/RESULTS.md and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -67,9 +67,7 @@ measure() { # label dir service [quick: materialize and pipe only]
   done
   rm -f "$out/stream.resp"
   if [ "$service" = realtime_scoring ] && [ "${4:-}" != quick ]; then
-    # 3. reader latency vs raw MGET, on the server fsctl wrote.
-    FSCTL_REDIS_URL=redis://127.0.0.1:$a/0 target/release/examples/readbench "$dir" "$service" 3000 > "$out/read.jsonl"
-    # 4. warm: extend 100k present keys; then recompute 10k after deleting every data key.
+    # 3. warm: extend 100k present keys; then recompute 10k after deleting every data key.
     t0=$(now); FSCTL_REDIS_URL=redis://127.0.0.1:$a/0 $FSCTL -q --repo "$dir" warm --service "$service" --top-n 100000 >/dev/null; t1=$(now)
     awk "BEGIN {print $t1 - $t0}" > "$out/warm_extend_seconds"
     redis-cli -p "$a" eval "for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('UNLINK', k) end return 1" 0 "fs:banking:$service:*" >/dev/null

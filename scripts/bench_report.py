@@ -94,7 +94,7 @@ if "scoring-1000000" in labels:
             note = " (fsctl's average vector)" if r["value_bytes"] == round(value) else ""
             print(f"| {r['value_bytes']}{note} | {r['bytes_per_key']:.0f} |")
         print()
-rows = [l for l in labels if os.path.exists(os.path.join(work, l, "read.jsonl"))]
+rows = [l for l in labels if os.path.exists(os.path.join(work, l, "warm_compute_seconds"))]
 if rows:
     print("## Warm\n")
     print("| dataset | extend 100k present keys, s | recompute 10k missing, s | recompute / full materialize |")
@@ -103,14 +103,6 @@ if rows:
         wall = median_run(label)[0][0]
         ext, comp = float(read(label, "warm_extend_seconds")), float(read(label, "warm_compute_seconds"))
         print(f"| {label} | {ext:.2f} | {comp:.2f} | {comp/wall:.2f} |")
-    print("\n## Read side (library reader vs raw MGET, same keys, same server)\n")
-    print("| dataset | batch | reader p50 µs | reader p99 µs | MGET p50 µs | MGET p99 µs | p99 ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for label in rows:
-        for line in read(label, "read.jsonl").splitlines():
-            r = json.loads(line)
-            print(f"| {label} | {r['batch']} | {r['reader_p50_us']:.0f} | {r['reader_p99_us']:.0f} | "
-                  f"{r['mget_p50_us']:.0f} | {r['mget_p99_us']:.0f} | **{r['p99_ratio']:.2f}** |")
 
 steady = sorted(glob.glob(os.path.join(work, "steady-*")))
 for d in steady:

@@ -3,7 +3,7 @@
 # module imports one of its own layer or above (a cycle or an upward import). `make lint` runs it.
 #
 # Layers, bottom up; a module may use only the layers below its own:
-#   0 base progress   1 vector   2 repo   3 offline   4 assemble online   5 engine
+#   0 base progress   1 vector   2 repo   3 offline   4 assemble online   5 client   6 engine
 set -euo pipefail
 cd "$(dirname "$0")/../src"
 
@@ -14,13 +14,14 @@ rank() {
         repo) echo 2 ;;
         offline) echo 3 ;;
         assemble | online) echo 4 ;;
-        engine) echo 5 ;;
+        client) echo 5 ;;
+        engine) echo 6 ;;
         *) echo "unknown module $1" >&2; exit 2 ;;
     esac
 }
 
 bad=0
-for module in base progress vector repo offline assemble online engine; do
+for module in base progress vector repo offline assemble online client engine; do
     files=$(ls -d "$module" "$module.rs" 2>/dev/null || true)
     uses=$(grep -rhoE 'crate::[a-z_]+' $files | sed 's/crate:://' | sort -u || true)
     for used in $uses; do

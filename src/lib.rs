@@ -4,8 +4,9 @@
 //! Data flows one way, and no stage imports a later one:
 //! `repo` (definitions) -> `offline` (Parquet scan, latest row per entity) -> `assemble` (join,
 //! impute, encode) -> `online` (Redis). Beneath them, `vector` is the format both ends share,
-//! and `base` the types every stage uses. `engine` drives the stages for each verb; the `fsctl`
-//! binary's `commands` parse the command line, call the engine and render what it returns.
+//! and `base` the types every stage uses. `client` reads the vectors back as a serving process
+//! does. `engine` drives the stages for each verb; the `fsctl` binary's `commands` parse the
+//! command line, call the engine and render what it returns.
 //!
 //! ```no_run
 //! use fsctl::engine::{self, MaterializeOptions};
@@ -25,6 +26,7 @@
 
 mod assemble;
 pub mod base;
+pub mod client;
 pub mod engine;
 pub mod offline;
 pub mod online;

@@ -82,11 +82,11 @@ def fsctl_bin() -> str:
 
 
 class Repo:
-    """A scratch copy of the golden fixture repo, and fsctl run against `server`."""
+    """A scratch copy of a fixture repo (fixtures/NAME), and fsctl run against `server`."""
 
-    def __init__(self, tmp: Path, server: Any) -> None:
-        self.dir = tmp / "golden"
-        shutil.copytree(ROOT / "fixtures" / "golden", self.dir)
+    def __init__(self, tmp: Path, server: Any, name: str = "golden") -> None:
+        self.dir = tmp / name
+        shutil.copytree(ROOT / "fixtures" / name, self.dir)
         self.server = server
 
     def edit(self, old: str, new: str) -> None:
@@ -125,5 +125,12 @@ def server(tmp_path: Path):
 @pytest.fixture
 def golden(tmp_path: Path, server: Server) -> Repo:
     repo = Repo(tmp_path, server)
+    repo.materialize()
+    return repo
+
+
+@pytest.fixture
+def contract(tmp_path: Path, server: Server) -> Repo:
+    repo = Repo(tmp_path, server, "contract")
     repo.materialize()
     return repo

@@ -115,6 +115,44 @@ impl Value {
     }
 }
 
+impl Value {
+    /// The value `to_json` rendered, read back as `dtype` (manifests carry the training
+    /// defaults this way); `None` when the JSON is not a value of that dtype.
+    pub fn from_json(dtype: DType, json: &serde_json::Value) -> Option<Value> {
+        if json.is_null() {
+            return Some(Value::Null);
+        }
+        match dtype {
+            DType::Scalar(s) => scalar_from_json(s, json),
+            DType::List(s) => json
+                .as_array()?
+                .iter()
+                .map(|item| match item {
+                    serde_json::Value::Null => Some(Value::Null),
+                    _ => scalar_from_json(s, item),
+                })
+                .collect::<Option<Vec<Value>>>()
+                .map(Value::List),
+        }
+    }
+}
+
+fn scalar_from_json(s: Scalar, json: &serde_json::Value) -> Option<Value> {
+    Some(match s {
+        Scalar::Int32 | Scalar::Int64 | Scalar::Timestamp => Value::Int(json.as_i64()?),
+        Scalar::Float32 => Value::F32(json.as_f64()? as f32),
+        Scalar::Float64 => Value::F64(json.as_f64()?),
+        Scalar::Bool => Value::Bool(json.as_bool()?),
+        Scalar::String => Value::Str(json.as_str()?.to_owned()),
+        Scalar::Bytes => Value::Bytes(
+            json.as_array()?
+                .iter()
+                .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Option<Vec<u8>>>()?,
+        ),
+    })
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -215,5 +253,29 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown dtype `float`")
         );
+    }
+
+    #[test]
+    fn values_round_trip_through_json_by_dtype() {
+        let cases = [
+            ("int32", Value::Int(-7)),
+            ("timestamp", Value::Int(1_763_856_000_000_001)),
+            ("float32", Value::F32(0.1)),
+            ("float64", Value::F64(-1.5)),
+            ("bool", Value::Bool(true)),
+            ("string", Value::Str("a:b".into())),
+            ("bytes", Value::Bytes(vec![0, 255, 10])),
+            ("list<int64>", Value::List(vec![Value::Int(1), Value::Null])),
+            ("list<float32>", Value::List(vec![Value::F32(0.25)])),
+            ("int64", Value::Null),
+        ];
+        for (dtype, value) in cases {
+            let dtype: DType = dtype.parse().unwrap();
+            assert_eq!(Value::from_json(dtype, &value.to_json()), Some(value));
+        }
+        let int: DType = "int64".parse().unwrap();
+        assert_eq!(Value::from_json(int, &serde_json::json!("7")), None);
+        let bytes: DType = "bytes".parse().unwrap();
+        assert_eq!(Value::from_json(bytes, &serde_json::json!([256])), None);
     }
 }

@@ -520,5 +520,170 @@ fn fixtures(dir: &Path) -> Res {
         1024,
     )?;
     eprintln!("datagen: wrote golden fixtures to {}", golden.display());
+    contract(&dir.join("contract"))
+}
+
+/// The contract fixture: every dtype, nulls, NaN, defaults, a vector large enough to be
+/// compressed and composite keys holding `:` and `\`. fixtures/contract/expected.json states
+/// what both clients (the library's and python/) must read; each row here says why it is there.
+fn contract(dir: &Path) -> Res {
+    use arrow::array::{BinaryArray, ListBuilder, StringBuilder};
+    use arrow::datatypes::{Float64Type, Int64Type};
+    let at = |minutes_before_end: i64| Some(END_US - minutes_before_end * 60_000_000);
+    let utc = |us: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
+    };
+    // Rows: every value present and at the edges of its type; every value null (or NaN, or an
+    // empty list); extremes and a timestamp before 1970; a string key with `:` and `\`.
+    let shops = ["north", "a:b", r"c\d", r"e:\f"];
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    for row in [
+        Some(vec!["a", "", "b:c"]),
+        None,
+        Some(vec![""]),
+        Some(vec!["x"]),
+    ] {
+        match row {
+            Some(items) => {
+                for t in items {
+                    tags.values().append_value(t);
+                }
+                tags.append(true);
+            }
+            None => tags.append(false),
+        }
+    }
+    write(
+        &dir.join("data/typed.parquet"),
+        vec![
+            (
+                "shop",
+                Arc::new(StringArray::from(shops.to_vec())) as ArrayRef,
+            ),
+            ("item_id", Arc::new(Int64Array::from(vec![1, 2, 3, -4]))),
+            ("ts", utc(vec![at(240), at(180), at(120), at(1200)])),
+            (
+                "i32",
+                Arc::new(Int32Array::from(vec![
+                    Some(-5),
+                    None,
+                    Some(i32::MAX),
+                    Some(0),
+                ])),
+            ),
+            (
+                "i64",
+                Arc::new(Int64Array::from(vec![
+                    Some(9_007_199_254_740_993), // 2^53 + 1: not a float64
+                    None,
+                    Some(i64::MIN),
+                    Some(0),
+                ])),
+            ),
+            (
+                "f32",
+                Arc::new(Float32Array::from(vec![
+                    Some(0.1),
+                    Some(f32::NAN), // NaN takes the declared default
+                    Some(f32::MAX),
+                    Some(-0.0),
+                ])),
+            ),
+            (
+                "f64",
+                Arc::new(Float64Array::from(vec![
+                    Some(-2.5e-8),
+                    None,
+                    Some(1e300),
+                    Some(1.0),
+                ])),
+            ),
+            (
+                "flag",
+                Arc::new(BooleanArray::from(vec![
+                    Some(true),
+                    None,
+                    Some(false),
+                    Some(true),
+                ])),
+            ),
+            (
+                "label",
+                Arc::new(StringArray::from(vec![
+                    Some("h\u{e9}llo \u{2713}"),
+                    None,
+                    Some("c"),
+                    Some("e"),
+                ])),
+            ),
+            (
+                "blob",
+                Arc::new(BinaryArray::from(vec![
+                    Some(&[0x00, 0xff, 0x10, 0x80][..]),
+                    None,
+                    Some(&[][..]),
+                    Some(&b"\\:"[..]),
+                ])),
+            ),
+            (
+                "seen",
+                utc(vec![Some(1_700_000_000_123_456), None, Some(-1), Some(0)]),
+            ),
+            (
+                "ids",
+                Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+                    Some(vec![Some(1), Some(-2), Some(3)]),
+                    Some(vec![]), // an empty list is a list, not a null
+                    Some(vec![Some(0)]),
+                    Some(vec![Some(-1), None]),
+                ])),
+            ),
+            (
+                "weights",
+                Arc::new(ListArray::from_iter_primitive::<Float64Type, _, _>(vec![
+                    Some(vec![Some(0.5), Some(f64::NAN)]), // NaN inside a list stays NaN
+                    None,
+                    Some(vec![]),
+                    Some(vec![Some(1.0)]),
+                ])),
+            ),
+            (
+                "emb",
+                Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
+                    Some(vec![Some(0.25), None, Some(-1.0)]), // a null element stays nil
+                    None,
+                    Some(vec![]),
+                    Some(vec![Some(1.5)]),
+                ])),
+            ),
+            ("tags", Arc::new(tags.finish())),
+        ],
+        1024,
+    )?;
+    // notes: a 2 h window. Item c\d's long text makes its vector larger than the compression
+    // threshold; north:5 has notes only; e:\f's note is older than the window.
+    let long = "fsctl contract ".repeat(200);
+    write(
+        &dir.join("data/notes.parquet"),
+        vec![
+            (
+                "shop",
+                Arc::new(StringArray::from(vec!["north", r"c\d", "north", r"e:\f"])) as ArrayRef,
+            ),
+            ("item_id", Arc::new(Int64Array::from(vec![1, 3, 5, -4]))),
+            ("ts", utc(vec![at(90), at(60), at(30), at(180)])),
+            (
+                "text",
+                Arc::new(StringArray::from(vec![
+                    "first",
+                    long.as_str(),
+                    "short",
+                    "too old",
+                ])),
+            ),
+        ],
+        1024,
+    )?;
+    eprintln!("datagen: wrote the contract fixture to {}", dir.display());
     Ok(())
 }

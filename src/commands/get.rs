@@ -71,8 +71,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         .map(|k| k.name.as_str())
         .collect();
     let entity = entity_key(&repo, service, &pairs(&args.entity, &join_keys)?)?;
-    let store = fsctl::online::open(&repo.online)?;
-    let v = read_entity(&repo, &*store, service, &entity, args.snapshot.as_deref())?;
+    let client = fsctl::client::FeatureClient::from_repo(&repo)?;
+    let v = read_entity(&repo, &client, service, entity, args.snapshot.as_deref())?;
     if global.json() {
         print_json(&json(&v))
     } else {

@@ -1,11 +1,10 @@
-//! Reading one entity back the way serving does (for `fsctl get`): through the committed
-//! pointer, fingerprint checked against the repo, values named in service order.
+//! Reading one entity back the way serving does (for `fsctl get`): through the library's
+//! `FeatureClient`, the snapshot's fingerprint checked against the repo, values named in service
+//! order.
 
-use crate::base::entity_key::{KeyPart, render_entity};
 use crate::base::error::{Error, Result};
-use crate::base::time::now_us;
 use crate::base::value::{DType, Scalar, Value};
-use crate::online::{KeySpace, OnlineStore, Reader};
+use crate::client::{Entity, FeatureClient, KeyValue, Missing, ReadOptions};
 use crate::repo::{Repo, Service};
 
 /// One entity's vector, decoded and named.
@@ -28,9 +27,9 @@ pub struct EntityVector {
     pub read_at_us: i64,
 }
 
-/// Renders the join key values `(name, value)` into the `{entity}` key part, checking names
-/// and types against the service's entity.
-pub fn entity_key(repo: &Repo, service: &Service, pairs: &[(String, String)]) -> Result<String> {
+/// The entity the join key values `(name, value)` name, checking names and types against the
+/// service's entity so that a mistake is reported in `--entity` terms.
+pub fn entity_key(repo: &Repo, service: &Service, pairs: &[(String, String)]) -> Result<Entity> {
     let entity = &repo.entities[service.entity];
     let names: Vec<&str> = entity.join_keys.iter().map(|k| k.name.as_str()).collect();
     for (name, _) in pairs {
@@ -57,8 +56,8 @@ pub fn entity_key(repo: &Repo, service: &Service, pairs: &[(String, String)]) ->
                 ))
             })?;
         parts.push(match k.dtype {
-            DType::Scalar(Scalar::String) => KeyPart::Str(raw),
-            _ => KeyPart::Int(raw.parse().map_err(|_| {
+            DType::Scalar(Scalar::String) => KeyValue::Str(raw.to_owned()),
+            _ => KeyValue::Int(raw.parse().map_err(|_| {
                 Error::usage(format!(
                     "--entity {}=`{raw}`: {} is an integer join key",
                     k.name, k.name
@@ -66,71 +65,64 @@ pub fn entity_key(repo: &Repo, service: &Service, pairs: &[(String, String)]) ->
             })?),
         });
     }
-    let mut out = String::new();
-    render_entity(&parts, &mut out);
-    Ok(out)
+    Ok(Entity::values(parts))
 }
 
-/// Reads `entity` (rendered) of `service` from the committed snapshot, or from `snapshot`.
+/// Reads `entity` of `service` through `client` from the committed snapshot, or from
+/// `snapshot`, refusing a snapshot the repo's definitions do not fingerprint alike.
 pub fn read_entity(
     repo: &Repo,
-    store: &dyn OnlineStore,
+    client: &FeatureClient,
     service: &Service,
-    entity: &str,
+    entity: Entity,
     snapshot: Option<&str>,
 ) -> Result<EntityVector> {
-    let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &service.name);
-    let reader = Reader::new(store, keys, repo.retire_grace());
-    let pinned = reader.pin(snapshot)?;
+    let pinned = match snapshot {
+        Some(id) => client.snapshot_at(&service.name, id)?,
+        None => client.snapshot(&service.name)?,
+    };
     let expected = repo.fingerprint(service);
     if pinned.fingerprint != expected {
         return Err(Error::SchemaMismatch {
             service: service.name.clone(),
-            snapshot: pinned.snapshot.clone(),
+            snapshot: pinned.id.to_string(),
             committed: pinned.fingerprint.to_string(),
             repo: expected.to_string(),
         });
     }
-    let key = pinned.key(entity);
-    let not_found = || Error::VectorNotFound {
-        service: service.name.clone(),
-        entity: entity.to_owned(),
-        snapshot: pinned.snapshot.clone(),
-        key: key.clone(),
+    let options = ReadOptions {
+        missing: Missing::Raise,
+        snapshot: Some(pinned.id.to_string()),
+        ..ReadOptions::default()
     };
-    let vector = reader
-        .get_many(&pinned, &[entity])?
+    let v = client
+        .get_many(&service.name, &[entity], &options)?
         .pop()
-        .flatten()
-        .ok_or_else(not_found)?;
-    let ttl_ms = store.remaining_ttl_ms(&key)?.ok_or_else(not_found)?;
+        .expect("one result per entity");
+    let ttl_ms = client
+        .expires_in_ms(&v.key)?
+        .ok_or_else(|| Error::VectorNotFound {
+            service: service.name.clone(),
+            entity: v.entity().to_owned(),
+            snapshot: pinned.id.to_string(),
+            key: v.key.clone(),
+        })?;
     Ok(EntityVector {
         service: service.name.clone(),
-        snapshot: pinned.snapshot.clone(),
+        snapshot: pinned.id.to_string(),
         fingerprint: pinned.fingerprint.to_string(),
-        entity: entity.to_owned(),
         as_of: pinned.manifest.as_of.clone(),
         ttl_ms,
-        views: service
-            .views
-            .iter()
-            .zip(&vector.view_timestamps)
-            .map(|(v, ts)| (repo.views[*v].name.clone(), *ts))
+        views: v
+            .views()
+            .map(|t| (t.view.to_owned(), t.event_time_us))
             .collect(),
-        values: service
-            .features
-            .iter()
-            .zip(vector.values)
-            .map(|(sf, value)| {
-                let f = repo.feature(*sf);
-                (
-                    format!("{}.{}", repo.views[sf.view].name, f.name),
-                    f.dtype,
-                    value,
-                )
-            })
+        values: v
+            .features()
+            .map(|(name, dtype, value)| (name.to_owned(), dtype, value.clone()))
             .collect(),
-        key,
-        read_at_us: now_us(),
+        read_at_us: v.read_at_us,
+        entity: v.entity().to_owned(),
+        key: v.key,
     })
 }

@@ -177,7 +177,7 @@ fn check_online(repo: &Repo, sample: usize, out: &mut Validation) {
             .service(&summary.service)
             .expect("summaries come from the repo");
         let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
-        let pinned = match Reader::new(&*store, keys.clone(), repo.retire_grace()).pin(None) {
+        let pinned = match Reader::new(&*store, keys.clone()).pin(None) {
             Ok(p) => p,
             Err(e @ crate::Error::Redis(_)) => {
                 out.findings

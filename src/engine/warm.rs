@@ -119,7 +119,7 @@ fn warm_service(
     on_tier: &mut dyn FnMut(&str, &TierReport),
 ) -> Result<WarmReport> {
     let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
-    let pinned = Reader::new(store, keys.clone(), repo.retire_grace()).pin(None)?;
+    let pinned = Reader::new(store, keys.clone()).pin(None)?;
     if pinned.fingerprint != repo.fingerprint(s) {
         return Err(Error::SchemaMismatch {
             service: s.name.clone(),

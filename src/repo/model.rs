@@ -34,6 +34,9 @@ pub struct OnlineStoreConfig {
     pub kind: StoreKind,
     /// One URL, or for a cluster one or more seed URLs separated by `,`.
     pub url: String,
+    /// Whether `FSCTL_REDIS_URL` replaces `url` (SPEC §1): true for a repo's store, false for
+    /// a `FeatureClient` given its URL in code.
+    pub url_from_env: bool,
     pub key_prefix: String,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,

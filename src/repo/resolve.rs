@@ -678,6 +678,7 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStoreConfig {
         },
         kind,
         url: url.clone(),
+        url_from_env: true,
         key_prefix,
         password_env: o.password_env.as_ref().map(|p| p.value.clone()),
         password_file: o.password_file.as_ref().map(|p| p.value.clone().into()),

@@ -38,7 +38,7 @@ pub enum DecodeError {
     #[error("zstd: {0}")]
     Zstd(std::io::Error),
     #[error("MessagePack: {0}")]
-    MessagePack(#[from] rmp_serde::decode::Error),
+    MessagePack(#[from] super::unpack::UnpackError),
 }
 
 /// Builds format-1 vectors for one layout; reusable across entities of a service.
@@ -150,13 +150,7 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedVector, DecodeError> {
         }
         other => return Err(DecodeError::UnknownHeader(other)),
     };
-    let (fingerprint, view_timestamps, values): (u64, Vec<Option<i64>>, Vec<Value>) =
-        rmp_serde::from_slice(doc)?;
-    Ok(DecodedVector {
-        fingerprint: SchemaFingerprint(fingerprint),
-        view_timestamps,
-        values,
-    })
+    Ok(super::unpack::document(doc)?)
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 mod codec;
 mod fingerprint;
 pub mod msgpack;
+mod unpack;
 
 pub use codec::{DecodeError, DecodedVector, HEADER_MSGPACK, HEADER_ZSTD, VectorEncoder, decode};
 pub use fingerprint::{LayoutFeature, SchemaFingerprint};
+pub use unpack::UnpackError;
 
 pub use crate::base::value::{DType, Scalar, Value};

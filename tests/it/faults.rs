@@ -1,6 +1,7 @@
 //! Faults: Redis killed mid-write, connections reset mid-run. Nothing half-committed, and a
 //! rerun completes the job with the same snapshot id.
 
+use fsctl::client::{Entity, FeatureClient, ReadOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -362,27 +363,28 @@ impl ReaderLoop {
         let (halt, count) = (stop.clone(), reads.clone());
         let thread = std::thread::spawn(move || -> Vec<String> {
             let definitions = fsctl::repo::Repo::load(&repo_dir).unwrap();
-            let mut config = definitions.online.clone();
-            config.url = url;
-            config.response_timeout_ms = 2000;
-            let store = fsctl::online::open(&config).unwrap();
-            let keys = fsctl::online::KeySpace::new("fs", "banking", "realtime_scoring");
-            let entities: Vec<String> = (0..200)
-                .map(|i| (1_000_000 + i * 997).to_string())
+            // `current` trusted for 10 ms: the pointer and its manifest are read again and
+            // again while runs commit and servers fail.
+            let client = FeatureClient::builder(&url, "banking")
+                .cluster(definitions.online.kind == fsctl::repo::StoreKind::RedisCluster)
+                .retire_grace(Duration::from_millis(20))
+                .timeouts(Duration::from_secs(2), Duration::from_secs(2))
+                .build()
+                .unwrap();
+            let wanted: Vec<Entity> = (0..200)
+                .map(|i| Entity::from(1_000_000 + i * 997))
                 .collect();
-            let wanted: Vec<&str> = entities.iter().map(String::as_str).collect();
             let mut problems = Vec::new();
             while !halt.load(Ordering::Relaxed) {
-                let mut r =
-                    fsctl::online::Reader::new(&*store, keys.clone(), definitions.retire_grace());
                 // The reader rule: a missing key resolves `current` again (a restarted, empty
                 // server has no committed snapshot yet: not wrong data either).
-                match r.read(&wanted) {
-                    Ok((snapshot, vectors)) => {
-                        if let Some(i) = vectors.iter().position(Option::is_none) {
+                match client.get_many("realtime_scoring", &wanted, &ReadOptions::default()) {
+                    Ok(vectors) => {
+                        if let Some(v) = vectors.iter().find(|v| !v.found) {
                             problems.push(format!(
-                                "{} missing from committed snapshot {snapshot}",
-                                wanted[i]
+                                "{} missing from committed snapshot {}",
+                                v.entity(),
+                                v.snapshot
                             ));
                         }
                         count.fetch_add(1, Ordering::Relaxed);

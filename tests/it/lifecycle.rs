@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fsctl::online::{KeySpace, Reader, RedisStore};
-use fsctl::vector::{SchemaFingerprint, decode};
+use fsctl::client::{Entity, FeatureClient, ReadOptions};
+use fsctl::vector::{SchemaFingerprint, Value, decode};
 
 use crate::faults::{hour_rfc3339, now_hour};
 use crate::harness::*;
@@ -212,13 +212,25 @@ fn a_reader_of_the_old_pointer_reads_through_the_grace_then_moves_on() {
         .unwrap()
         .to_owned();
     let definitions = fsctl::repo::Repo::load(repo.path()).unwrap();
-    let mut config = definitions.online.clone();
-    config.url = redis.url();
-    let store = RedisStore::open(&config).unwrap();
-    let keys = KeySpace::new("fst", "golden", "scoring");
-    let mut reader = Reader::new(&store, keys, definitions.retire_grace());
-    let (read, before) = reader.read(&["1", "2"]).unwrap();
-    assert_eq!(read, old);
+    let client = FeatureClient::builder(&redis.url(), "golden")
+        .key_prefix("fst")
+        .retire_grace(definitions.retire_grace())
+        .build()
+        .unwrap();
+    let read = || {
+        let got = client
+            .get_many(
+                "scoring",
+                &[Entity::from(1), Entity::from(2)],
+                &ReadOptions::default(),
+            )
+            .unwrap();
+        assert!(got.iter().all(|v| v.found));
+        let values: Vec<Vec<Value>> = got.iter().map(|v| v.values.to_vec()).collect();
+        (got[0].snapshot.to_string(), values)
+    };
+    let (read_from, before) = read();
+    assert_eq!(read_from, old);
 
     // A commit retires the old snapshot (keep 1): its keys expire at commit + grace, no later.
     let second = materialize(repo.path(), &redis, &golden_end(1));
@@ -242,12 +254,10 @@ fn a_reader_of_the_old_pointer_reads_through_the_grace_then_moves_on() {
         );
     }
     // Within the grace, the cached pointer still reads the old snapshot, whole.
-    let (read, during) = reader.read(&["1", "2"]).unwrap();
-    assert_eq!((read.as_str(), &during), (old.as_str(), &before));
+    let (read_from, during) = read();
+    assert_eq!((read_from.as_str(), &during), (old.as_str(), &before));
     // Half the grace later, the reader resolves `current` again.
-    wait_until("the reader moved to the new snapshot", || {
-        reader.read(&["1", "2"]).unwrap().0 == new
-    });
+    wait_until("the reader moved to the new snapshot", || read().0 == new);
     let manifest = crate::harness::manifest(&mut con, "fst:golden", "scoring");
     assert_eq!(manifest["snapshot"], new.as_str());
     let retired_manifest = manifest_of(&mut con, GOLDEN_PREFIX, "scoring", &old);
@@ -501,27 +511,34 @@ fn a_reader_loop_never_sees_a_missing_key_or_a_foreign_fingerprint() {
     let reader = {
         let (stop, reads) = (stop.clone(), reads.clone());
         let definitions = fsctl::repo::Repo::load(repo.path()).unwrap();
-        let mut config = definitions.online.clone();
-        config.url = redis.url();
+        let url = redis.url();
         std::thread::spawn(move || -> Vec<String> {
-            let store = RedisStore::open(&config).unwrap();
-            let keys = KeySpace::new("fst", "golden", "scoring");
-            let mut reader = Reader::new(&store, keys, definitions.retire_grace());
+            let client = FeatureClient::builder(&url, "golden")
+                .key_prefix("fst")
+                .retire_grace(definitions.retire_grace())
+                .build()
+                .unwrap();
+            let entities = [Entity::from(1), Entity::from(2), Entity::from(3)];
             let mut problems = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 // Entities 1-3 have rows in every window of this test. The pointer is cached
                 // for at most half the grace; every key of the snapshot it names must be there
-                // (no re-resolving on a miss here, which would hide a key retired too early).
-                let pinned = match reader.current() {
-                    Ok(p) => p.clone(),
+                // (read pinned to that snapshot, so no re-resolving on a miss hides a key
+                // retired too early).
+                let pinned = match client.snapshot("scoring") {
+                    Ok(p) => p,
                     Err(e) => {
                         problems.push(e.to_string());
                         continue;
                     }
                 };
-                match reader.get_many(&pinned, &["1", "2", "3"]) {
-                    Ok(got) if got.iter().any(Option::is_none) => {
-                        problems.push(format!("a key missing from snapshot {}", pinned.snapshot))
+                let options = ReadOptions {
+                    snapshot: Some(pinned.id.to_string()),
+                    ..ReadOptions::default()
+                };
+                match client.get_many("scoring", &entities, &options) {
+                    Ok(got) if got.iter().any(|v| !v.found) => {
+                        problems.push(format!("a key missing from snapshot {}", pinned.id))
                     }
                     Ok(_) => {}
                     Err(e) => problems.push(e.to_string()),

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod cluster;
 mod commit;
+mod contract;
 mod errors;
 mod faults;
 mod golden;

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import CorruptVector, EntityNotFound, FingerprintMismatch
 from ._keys import KeySpace
@@ -23,8 +23,7 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
-@dataclass(frozen=True)
-class ViewTime:
+class ViewTime(NamedTuple):
     """One feature view's row in a vector: its event time, its age now, and whether that age
     exceeds the view's `ttl` (Feast's OUTSIDE_MAX_AGE)."""
 
@@ -73,6 +72,13 @@ class Pinned:
         except (ValueError, KeyError, TypeError) as e:
             raise CorruptVector(keys.manifest(snapshot), f"unreadable manifest: {e}") from e
         self.manifest = m
+        # Computed once per snapshot, not per vector.
+        self.names = [f"{v}.{n}" for v, n, _, _ in self.schema]
+        self.timestamps = [
+            (i, t)
+            for i, (_, _, t, _) in enumerate(self.schema)
+            if t.endswith("timestamp>") or t == "timestamp"
+        ]
 
     def key(self, entity: str) -> str:
         return self.keys.data(self.snapshot, entity)
@@ -93,16 +99,19 @@ class Pinned:
         if len(stamps) != len(self.view_ttl_ms) or len(values) != len(self.schema):
             raise CorruptVector(key, "item counts differ from the manifest's schema")
         views = {}
+        now_us = now.timestamp() * 1e6
         for (view, ttl_ms), us in zip(self.view_ttl_ms, stamps):
             if us is None:
                 views[view] = ViewTime(view, None, None, False)
                 continue
-            at = from_us(us)
-            age = (now - at).total_seconds()
-            views[view] = ViewTime(view, at, age, ttl_ms is not None and age * 1000 > ttl_ms)
+            age = (now_us - us) / 1e6
+            stale_view = ttl_ms is not None and age * 1000 > ttl_ms
+            views[view] = ViewTime(view, from_us(us), age, stale_view)
         if stale == "missing" and any(v.stale for v in views.values()):
             return self.absent(entity, key, missing, views)
-        named = {f"{v}.{n}": _typed(x, t) for (v, n, t, _), x in zip(self.schema, values)}
+        for i, dtype in self.timestamps:
+            values[i] = _typed(values[i], dtype)
+        named = dict(zip(self.names, values))
         return FeatureVector(self.keys.service, entity, key, self.snapshot, True, named, views)
 
     def absent(

@@ -15,6 +15,11 @@ def _escape(s: str) -> str:
 def render_entity(join_keys: Sequence[tuple[str, str]], entity: Entity) -> str:
     """`{entity}` of a data key: the join key values in declared order, integers in decimal,
     strings as UTF-8, joined by `:` with `\\` and `:` escaped when there are several."""
+    if len(join_keys) == 1 and type(entity) in (int, str):
+        # The common case first: one join key, given bare (no ABC check, no escaping).
+        if join_keys[0][1].startswith("int") and type(entity) is str:
+            return render_entity(join_keys, [entity])
+        return str(entity)
     names = [name for name, _ in join_keys]
     if isinstance(entity, Mapping):
         missing = [n for n in names if n not in entity]

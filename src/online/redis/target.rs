@@ -32,7 +32,7 @@ impl std::fmt::Debug for RedisTarget {
 /// The URL to use: `FSCTL_REDIS_URL` replaces `online_store.url` (SPEC §1).
 pub(crate) fn configured_url(store: &OnlineStoreConfig) -> String {
     match std::env::var("FSCTL_REDIS_URL") {
-        Ok(u) if !u.is_empty() => u,
+        Ok(u) if !u.is_empty() && store.url_from_env => u,
         _ => store.url.clone(),
     }
 }
