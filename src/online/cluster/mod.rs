@@ -23,6 +23,10 @@ use crate::base::error::{Error, Result};
 use crate::base::retry::RetryPolicy;
 use crate::repo::OnlineStoreConfig;
 
+/// MOVED redirects one operation follows before it fails (each is answered by a node that knows
+/// the slot's owner, so a few suffice even while a resharding moves slot after slot).
+const MAX_FOLLOWS: u32 = 64;
+
 /// A Redis Cluster. Connects lazily: building one checks the configuration only.
 pub struct ClusterStore {
     topology: Arc<Topology>,
@@ -69,30 +73,38 @@ impl ClusterStore {
     /// Runs `op`, reading the slot map again and retrying when the cluster says the keys moved
     /// or a node failed (a failover); a retry of every operation here is safe.
     fn retrying<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
-        let mut attempt = 0;
+        let (mut attempt, mut follows) = (0, 0);
         loop {
-            match op() {
-                Err(e) if topology_changed(&e) && self.retry.should_retry(attempt + 1) => {
-                    attempt += 1;
-                    let moved = match &e {
-                        Error::Redis(f) if f.source.code() == Some("MOVED") => f
-                            .source
-                            .redirect_node()
-                            .zip(topology::redirected_to(&f.source)),
-                        _ => None,
-                    };
-                    match moved {
-                        // The slot's new owner is known: go there at once.
-                        Some(((_, slot), to)) => self.topology.moved(slot, to),
-                        // ASK (the slot is migrating), a node down, CLUSTERDOWN: wait, then
-                        // read the map again.
-                        None => {
-                            std::thread::sleep(self.retry.delay(attempt));
-                            let _ = self.topology.refresh();
-                        }
-                    }
-                }
+            let e = match op() {
+                Err(e) if topology_changed(&e) => e,
                 done => return done,
+            };
+            let moved = match &e {
+                Error::Redis(f) if f.source.code() == Some("MOVED") => f
+                    .source
+                    .redirect_node()
+                    .zip(topology::redirected_to(&f.source)),
+                _ => None,
+            };
+            match moved {
+                // The slot's new owner is known: go there at once. A MOVED costs no retry, up to
+                // a bound; after the first, the whole map is read again, since a resharding moves
+                // many slots and a pipeline names only one of them.
+                Some(((_, slot), to)) if follows < MAX_FOLLOWS => {
+                    follows += 1;
+                    if follows > 1 {
+                        let _ = self.topology.refresh();
+                    }
+                    self.topology.moved(slot, to);
+                }
+                // ASK (the slot is migrating), a node down, CLUSTERDOWN: wait, then read the
+                // map again.
+                _ if self.retry.should_retry(attempt + 1) => {
+                    attempt += 1;
+                    std::thread::sleep(self.retry.delay(attempt));
+                    let _ = self.topology.refresh();
+                }
+                _ => return Err(e),
             }
         }
     }
