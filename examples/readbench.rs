@@ -42,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let entities: Vec<Entity> = ids.iter().map(|&id| Entity::from(id)).collect();
     let options = ReadOptions::default();
     for batch in [1usize, 10, 100] {
-        let (mut lib, mut mget, mut hit) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut lib, mut mget, mut hit, mut decoded) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..iterations {
             let start = (i * batch) % (entities.len() - batch);
             let some = &entities[start..start + batch];
@@ -50,26 +51,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|e| snapshot.key(e))
                 .collect::<Result<_, _>>()?;
-            let run_lib = |lib: &mut Vec<f64>| {
-                timed(lib, || {
-                    let got = client.get_many(service, some, &options).expect("read");
-                    assert!(got.iter().all(|v| v.found), "benchmark keys must exist");
-                })
-            };
-            let mut run_raw = |mget: &mut Vec<f64>| {
-                timed(mget, || {
-                    let v: Vec<Option<Vec<u8>>> =
-                        redis::cmd("MGET").arg(&keys).query(&mut raw).expect("mget");
-                    assert_eq!(v.len(), batch);
-                })
-            };
-            // Alternate which goes first so neither always gets a warm cache.
-            if i % 2 == 0 {
-                run_lib(&mut lib);
-                run_raw(&mut mget);
-            } else {
-                run_raw(&mut mget);
-                run_lib(&mut lib);
+            // Three measurements per iteration, their order rotated so that none always
+            // follows another (a round trip right after one is faster).
+            for turn in 0..3 {
+                match (i + turn) % 3 {
+                    0 => timed(&mut lib, || {
+                        let got = client.get_many(service, some, &options).expect("read");
+                        assert!(got.iter().all(|v| v.found), "benchmark keys must exist");
+                    }),
+                    1 => timed(&mut mget, || {
+                        let v: Vec<Option<Vec<u8>>> =
+                            redis::cmd("MGET").arg(&keys).query(&mut raw).expect("mget");
+                        assert_eq!(v.len(), batch);
+                    }),
+                    // The second reference: MGET and the decode any reader needs.
+                    _ => timed(&mut decoded, || {
+                        let v: Vec<Option<Vec<u8>>> =
+                            redis::cmd("MGET").arg(&keys).query(&mut raw).expect("mget");
+                        let vectors: Vec<_> = v
+                            .iter()
+                            .map(|b| fsctl::vector::decode(b.as_deref().expect("present")))
+                            .collect();
+                        assert!(vectors.iter().all(Result::is_ok));
+                    }),
+                }
             }
         }
         // The LRU: the first pass fills it, the second is all hits.
@@ -83,12 +88,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let stats = cached.cache_stats();
         assert!(stats.hits >= (iterations * batch) as u64, "{stats:?}");
-        for s in [&mut lib, &mut mget, &mut hit] {
+        for s in [&mut lib, &mut mget, &mut hit, &mut decoded] {
             s.sort_by(f64::total_cmp);
         }
         let p = |s: &[f64], q| percentile(s, q);
         println!(
-            "{{\"batch\": {batch}, \"client_p50_us\": {:.1}, \"client_p99_us\": {:.1}, \"mget_p50_us\": {:.1}, \"mget_p99_us\": {:.1}, \"lru_p50_us\": {:.2}, \"lru_p99_us\": {:.2}, \"p99_ratio\": {:.3}, \"lru_p99_over_mget_p50\": {:.3}}}",
+            "{{\"batch\": {batch}, \"client_p50_us\": {:.1}, \"client_p99_us\": {:.1}, \"mget_p50_us\": {:.1}, \"mget_p99_us\": {:.1}, \"lru_p50_us\": {:.2}, \"lru_p99_us\": {:.2}, \"p99_ratio\": {:.3}, \"lru_p99_over_mget_p50\": {:.3}, \"mget_decode_p99_us\": {:.1}, \"p99_ratio_to_mget_decode\": {:.3}}}",
             p(&lib, 0.5),
             p(&lib, 0.99),
             p(&mget, 0.5),
@@ -96,7 +101,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             p(&hit, 0.5),
             p(&hit, 0.99),
             p(&lib, 0.99) / p(&mget, 0.99),
-            p(&hit, 0.99) / p(&mget, 0.5)
+            p(&hit, 0.99) / p(&mget, 0.5),
+            p(&decoded, 0.99),
+            p(&lib, 0.99) / p(&decoded, 0.99)
         );
     }
     Ok(())

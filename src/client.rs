@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxBuildHasher;
+
 use crate::base::entity_key::{KeyPart, render_entity};
 use crate::base::error::{Error, Result};
 use crate::base::retry::RetryPolicy;
@@ -173,7 +175,7 @@ struct Layout {
     /// `view.feature` in service order.
     names: Vec<String>,
     dtypes: Vec<DType>,
-    defaults: Arc<[Value]>,
+    defaults: Arc<Vec<Value>>,
     /// View names in service order and their ttl in µs (0: none).
     views: Vec<(String, i64)>,
 }
@@ -230,7 +232,7 @@ impl Snapshot {
             join_keys,
             names,
             dtypes,
-            defaults: defaults.into(),
+            defaults: Arc::new(defaults),
             views,
         });
         Ok(Snapshot {
@@ -334,10 +336,10 @@ pub struct Features {
     pub found: bool,
     /// In service order ([`Features::names`]); the defaults or nothing when not found.
     /// Shared with the LRU, so a hit costs no copy.
-    pub values: Arc<[Value]>,
+    pub values: Arc<Vec<Value>>,
     /// Per view in service order: the event time of the row used (UTC µs); empty when the
     /// snapshot holds no vector for the entity.
-    pub view_times: Arc<[Option<i64>]>,
+    pub view_times: Arc<Vec<Option<i64>>>,
     /// When the vector was read (UTC µs), which ages are measured from.
     pub read_at_us: i64,
     layout: Arc<Layout>,
@@ -415,21 +417,25 @@ pub struct CacheStats {
 /// at most `ttl`, dropped for a service whose `current` moved.
 struct Cache {
     ttl: Duration,
-    entries: Mutex<lru::LruCache<String, Hot>>,
+    entries: Mutex<HotMap>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
+
+/// The LRU's map, hashed with Fx: its keys are our own data keys, not an attacker's, and a hit
+/// is dominated by hashing the key.
+type HotMap = lru::LruCache<String, Hot, FxBuildHasher>;
 
 /// A cached vector: what a hit shares with the reads that found it.
 #[derive(Clone)]
 struct Hot {
     until: Instant,
-    values: Arc<[Value]>,
-    view_times: Arc<[Option<i64>]>,
+    values: Arc<Vec<Value>>,
+    view_times: Arc<Vec<Option<i64>>>,
 }
 
 impl Cache {
-    fn lock(&self) -> MutexGuard<'_, lru::LruCache<String, Hot>> {
+    fn lock(&self) -> MutexGuard<'_, HotMap> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -568,7 +574,7 @@ impl ClientBuilder {
             snapshots: Mutex::new(HashMap::new()),
             cache: self.cache.map(|(size, ttl)| Cache {
                 ttl,
-                entries: Mutex::new(lru::LruCache::new(size)),
+                entries: Mutex::new(lru::LruCache::with_hasher(size, FxBuildHasher)),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
             }),
@@ -709,7 +715,7 @@ impl FeatureClient {
                         continue;
                     }
                 };
-                let features = found(key, v.values.into(), v.view_timestamps.into());
+                let features = found(key, Arc::new(v.values), Arc::new(v.view_timestamps));
                 if options.stale == Stale::Missing && features.views().any(|v| v.stale) {
                     let Features {
                         key, view_times, ..
@@ -790,7 +796,10 @@ impl FeatureClient {
         if let Some(cache) = &self.cache
             && old.is_none_or(|o| o.id != fresh.id)
         {
-            cache.drop_prefix(&self.keys(service).data_prefix(""));
+            // `{prefix}:{project}:{service}:`, which every snapshot's data keys extend.
+            let mut service_keys = self.keys(service).data_prefix("");
+            service_keys.pop();
+            cache.drop_prefix(&service_keys);
         }
         Ok(fresh)
     }
@@ -800,7 +809,7 @@ impl FeatureClient {
         snapshot: &Snapshot,
         key: String,
         options: &ReadOptions,
-        view_times: Option<Arc<[Option<i64>]>>,
+        view_times: Option<Arc<Vec<Option<i64>>>>,
     ) -> Result<Features> {
         let layout = &snapshot.layout;
         let entity_at = snapshot.pinned.data_prefix().len();
@@ -820,9 +829,9 @@ impl FeatureClient {
             found: false,
             values: match options.missing {
                 Missing::Defaults => layout.defaults.clone(),
-                _ => Arc::from([]),
+                _ => Arc::default(),
             },
-            view_times: view_times.unwrap_or_else(|| Arc::from([])),
+            view_times: view_times.unwrap_or_default(),
             read_at_us: now_us(),
             layout: layout.clone(),
         })
@@ -873,7 +882,7 @@ mod tests {
                 .collect(),
             names: vec![],
             dtypes: vec![],
-            defaults: Arc::from([]),
+            defaults: Arc::default(),
             views: vec![],
         }
     }

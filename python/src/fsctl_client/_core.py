@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -33,23 +32,72 @@ class ViewTime(NamedTuple):
     stale: bool
 
 
-@dataclass
 class FeatureVector:
     """One entity's vector of a FeatureService. `values` maps `view.feature` to its value in
     service order; with `found` False they are the training defaults (`missing="defaults"`) or
-    empty (`missing="none"`)."""
+    empty (`missing="none"`). `views` (each view's event time, age and staleness) is built on
+    first access: a request that only needs the values does not pay for it."""
 
-    service: str
-    entity: str
-    key: str
-    snapshot: str
-    found: bool
-    values: dict[str, Any] = field(default_factory=dict)
-    views: dict[str, ViewTime] = field(default_factory=dict)
+    __slots__ = ("service", "entity", "key", "snapshot", "found", "values", "_views", "_times")
+
+    def __init__(
+        self,
+        service: str,
+        entity: str,
+        key: str,
+        snapshot: str,
+        found: bool,
+        values: dict[str, Any] | None = None,
+        views: dict[str, ViewTime] | None = None,
+        times: tuple[list[Any], list[int | None], float] | None = None,
+    ) -> None:
+        self.service, self.entity, self.key, self.snapshot = service, entity, key, snapshot
+        self.found = found
+        self.values = {} if values is None else values
+        self._views = views
+        # (the views' (name, ttl_ms), their event times in µs, the read's time in µs)
+        self._times = times
+
+    @property
+    def views(self) -> dict[str, ViewTime]:
+        if self._views is None:
+            self._views = {} if self._times is None else view_times(*self._times)
+        return self._views
 
     @property
     def stale_views(self) -> list[str]:
         return [v.view for v in self.views.values() if v.stale]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FeatureVector):
+            return NotImplemented
+        return all(getattr(self, a) == getattr(other, a) for a in self._compared)
+
+    _compared = ("service", "entity", "key", "snapshot", "found", "values", "views")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{a}={getattr(self, a)!r}" for a in self._compared)
+        return f"FeatureVector({fields})"
+
+
+def view_times(
+    ttls: list[tuple[str, int | None]], stamps: list[int | None], now_us: float
+) -> dict[str, ViewTime]:
+    views = {}
+    for (view, ttl_ms), us in zip(ttls, stamps):
+        if us is None:
+            views[view] = ViewTime(view, None, None, False)
+            continue
+        age = (now_us - us) / 1e6
+        views[view] = ViewTime(view, from_us(us), age, ttl_ms is not None and age * 1000 > ttl_ms)
+    return views
+
+
+def any_stale(ttls: list[tuple[str, int | None]], stamps: list[int | None], now_us: float) -> bool:
+    return any(
+        us is not None and ttl_ms is not None and now_us - us > ttl_ms * 1000
+        for (_, ttl_ms), us in zip(ttls, stamps)
+    )
 
 
 class Pinned:
@@ -87,7 +135,7 @@ class Pinned:
         return {f"{v}.{n}": _typed(d, t) for v, n, t, d in self.schema}
 
     def result(
-        self, entity: str, raw: bytes | None, missing: str, stale: str, now: datetime
+        self, entity: str, raw: bytes | None, missing: str, stale: str, now_us: float
     ) -> FeatureVector:
         """The result for one entity (`raw` None: no vector). Raises on a foreign fingerprint."""
         key = self.key(entity)
@@ -98,21 +146,14 @@ class Pinned:
             raise FingerprintMismatch(self.keys.service, key, fp, self.fingerprint)
         if len(stamps) != len(self.view_ttl_ms) or len(values) != len(self.schema):
             raise CorruptVector(key, "item counts differ from the manifest's schema")
-        views = {}
-        now_us = now.timestamp() * 1e6
-        for (view, ttl_ms), us in zip(self.view_ttl_ms, stamps):
-            if us is None:
-                views[view] = ViewTime(view, None, None, False)
-                continue
-            age = (now_us - us) / 1e6
-            stale_view = ttl_ms is not None and age * 1000 > ttl_ms
-            views[view] = ViewTime(view, from_us(us), age, stale_view)
-        if stale == "missing" and any(v.stale for v in views.values()):
-            return self.absent(entity, key, missing, views)
+        times = (self.view_ttl_ms, stamps, now_us)
+        if stale == "missing" and any_stale(*times):
+            return self.absent(entity, key, missing, view_times(*times))
         for i, dtype in self.timestamps:
             values[i] = _typed(values[i], dtype)
         named = dict(zip(self.names, values))
-        return FeatureVector(self.keys.service, entity, key, self.snapshot, True, named, views)
+        service = self.keys.service
+        return FeatureVector(service, entity, key, self.snapshot, True, named, None, times)
 
     def absent(
         self, entity: str, key: str, missing: str, views: dict[str, ViewTime] | None = None
@@ -137,36 +178,45 @@ def _typed(value: Any, dtype: str) -> Any:
 
 
 class Lru:
-    """Decoded vectors of the hottest entities for `ttl` seconds, at most `size` of them,
-    dropped for a service whose `current` moved."""
+    """Decoded vectors of the hottest entities for `ttl` seconds, at most `size` of them, by
+    data key (which names the service and the snapshot), dropped for a service whose `current`
+    moved."""
 
     def __init__(self, size: int, ttl: float) -> None:
         self.size, self.ttl = size, ttl
-        self.entries: OrderedDict[tuple[str, str], tuple[float, FeatureVector]] = OrderedDict()
+        self.entries: OrderedDict[str, tuple[float, FeatureVector]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
-    def get(self, service: str, key: str) -> FeatureVector | None:
+    def get(self, key: str) -> FeatureVector | None:
         if self.size <= 0:
             return None
-        hit = self.entries.get((service, key))
-        if hit is None or hit[0] < time.monotonic():
+        hit = self.peek(key, time.monotonic())
+        if hit is None:
             self.misses += 1
+        else:
+            self.hits += 1
+        return hit
+
+    def peek(self, key: str, now: float) -> FeatureVector | None:
+        """A live entry at `now` (monotonic), as the most recently used, without counting a hit
+        or a miss."""
+        hit = self.entries.get(key)
+        if hit is None or hit[0] < now:
             return None
-        self.entries.move_to_end((service, key))
-        self.hits += 1
+        self.entries.move_to_end(key)
         return hit[1]
 
     def put(self, v: FeatureVector) -> None:
         if self.size <= 0 or not v.found:
             return
-        self.entries[(v.service, v.key)] = (time.monotonic() + self.ttl, v)
-        self.entries.move_to_end((v.service, v.key))
+        self.entries[v.key] = (time.monotonic() + self.ttl, v)
+        self.entries.move_to_end(v.key)
         while len(self.entries) > self.size:
             self.entries.popitem(last=False)
 
     def drop_service(self, service: str) -> None:
-        for k in [k for k in self.entries if k[0] == service]:
+        for k in [k for k, (_, v) in self.entries.items() if v.service == service]:
             del self.entries[k]
 
 
@@ -216,7 +266,7 @@ def build_all(
 ) -> tuple[list[FeatureVector] | None, bool]:
     """The results of one read, or (None, mismatch) when it is not `final` and a key was
     missing or a fingerprint foreign: the caller resolves `current` again at once (SPEC §3.1)."""
-    now = datetime.now(timezone.utc)
+    now_us = time.time() * 1e6
     if not final:
         for raw in fetched.values():
             if raw is None:
@@ -228,7 +278,7 @@ def build_all(
             out.append(hit)
             continue
         try:
-            out.append(pinned.result(entity, fetched[i], missing, stale, now))
+            out.append(pinned.result(entity, fetched[i], missing, stale, now_us))
         except FingerprintMismatch:
             if final:
                 raise
