@@ -37,7 +37,7 @@ use crate::base::time::now_us;
 use crate::base::value::{DType, Scalar, Value};
 use crate::online::{self, KeySpace, Manifest, OnlineStore, Pinned, Reader};
 use crate::repo::{OnlineStoreConfig, Repo, StoreKind};
-use crate::vector::{SchemaFingerprint, decode};
+use crate::vector::SchemaFingerprint;
 
 /// One join key value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +247,9 @@ impl Snapshot {
 
     /// The data key of `entity` in this snapshot.
     pub fn key(&self, entity: &Entity) -> Result<String> {
-        let mut key = self.pinned.data_prefix().to_owned();
+        let prefix = self.pinned.data_prefix();
+        let mut key = String::with_capacity(prefix.len() + 24);
+        key.push_str(prefix);
         self.layout.render(entity, &mut key)?;
         Ok(key)
     }
@@ -647,11 +649,7 @@ impl FeatureClient {
             let prefix = snapshot.pinned.data_prefix();
             let mut keys = entities
                 .iter()
-                .map(|e| {
-                    let mut key = String::with_capacity(prefix.len() + 24);
-                    key.push_str(prefix);
-                    snapshot.layout.render(e, &mut key).map(|()| key)
-                })
+                .map(|e| snapshot.key(e))
                 .collect::<Result<Vec<String>>>()?;
             let hot = match cache {
                 Some(c) => c.get_all(&keys),
@@ -845,17 +843,14 @@ fn checked(
     snapshot: &Snapshot,
     key: &str,
 ) -> Result<std::result::Result<crate::vector::DecodedVector, Error>> {
+    let v = match online::check_apart(bytes, snapshot.fingerprint, key)? {
+        Ok(v) => v,
+        foreign => return Ok(foreign),
+    };
     let corrupt = |reason: String| Error::CorruptVector {
         key: key.to_owned(),
         reason,
     };
-    let v = decode(bytes).map_err(|e| corrupt(format!("cannot decode vector: {e}")))?;
-    if v.fingerprint != snapshot.fingerprint {
-        return Ok(Err(corrupt(format!(
-            "vector fingerprint {} differs from the committed manifest's {} (service `{}`)",
-            v.fingerprint, snapshot.fingerprint, snapshot.layout.service
-        ))));
-    }
     let layout = &snapshot.layout;
     if v.view_timestamps.len() != layout.views.len() || v.values.len() != layout.names.len() {
         return Err(corrupt(format!(

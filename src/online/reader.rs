@@ -92,18 +92,28 @@ impl<'s> Reader<'s> {
 
 /// Decodes a stored vector and checks it carries `expected`.
 pub fn check(bytes: &[u8], expected: SchemaFingerprint, key: String) -> Result<DecodedVector> {
+    check_apart(bytes, expected, &key)?
+}
+
+/// `check`, with the two failures apart: the outer error is a vector that does not decode, the
+/// inner one a foreign fingerprint (which a fresh `current` may explain, SPEC §3.1).
+pub fn check_apart(
+    bytes: &[u8],
+    expected: SchemaFingerprint,
+    key: &str,
+) -> Result<Result<DecodedVector>> {
     let v = decode(bytes).map_err(|e| Error::CorruptVector {
-        key: key.clone(),
+        key: key.to_owned(),
         reason: format!("cannot decode vector: {e}"),
     })?;
     if v.fingerprint != expected {
-        return Err(Error::CorruptVector {
-            key,
+        return Ok(Err(Error::CorruptVector {
+            key: key.to_owned(),
             reason: format!(
                 "vector fingerprint {} differs from the committed manifest's {expected}",
                 v.fingerprint
             ),
-        });
+        }));
     }
-    Ok(v)
+    Ok(Ok(v))
 }

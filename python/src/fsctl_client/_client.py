@@ -118,6 +118,8 @@ def read_steps(
     ("mget", keys) for vectors, is sent the answers, and returns the results. The sync and the
     async client drive it with their own calls."""
     check_modes(missing, stale)
+    if stale == "flag" and not numpy and (hot := client._all_hot(service, entities)):
+        return hot
     pinned: Pinned = yield ("resolve", False)
     for final in (False, True):
         rendered = [render_entity(pinned.join_keys, e) for e in entities]
@@ -212,18 +214,14 @@ class FeatureClient(_Base):
         "defaults" (the service's training defaults) or "raise" (EntityNotFound). `stale`:
         "flag" (views older than their ttl are listed in `stale_views`) or "missing" (such a
         vector counts as missing). `as_numpy`: a float64 matrix and the missing mask instead."""
-        entities = list(entities)
-        if stale == "flag" and not as_numpy and (hot := self._all_hot(service, entities)):
-            return hot
-        steps = read_steps(self, service, entities, missing, stale, as_numpy)
-        request = next(steps)
+        steps = read_steps(self, service, list(entities), missing, stale, as_numpy)
+        answer = None
         while True:
-            kind, arg = request
-            answer = self._resolve(service, arg) if kind == "resolve" else self._mget(arg)
             try:
-                request = steps.send(answer)
+                kind, arg = steps.send(answer)
             except StopIteration as done:
                 return done.value
+            answer = self._resolve(service, arg) if kind == "resolve" else self._mget(arg)
 
     def close(self) -> None:
         self.redis.close()
@@ -283,21 +281,17 @@ class AsyncFeatureClient(_Base):
         stale: str = "flag",
         as_numpy: bool = False,
     ) -> Any:
-        entities = list(entities)
-        if stale == "flag" and not as_numpy and (hot := self._all_hot(service, entities)):
-            return hot
-        steps = read_steps(self, service, entities, missing, stale, as_numpy)
-        request = next(steps)
+        steps = read_steps(self, service, list(entities), missing, stale, as_numpy)
+        answer = None
         while True:
-            kind, arg = request
+            try:
+                kind, arg = steps.send(answer)
+            except StopIteration as done:
+                return done.value
             if kind == "resolve":
                 answer = await self._resolve(service, arg)
             else:
                 answer = await self._mget(arg)
-            try:
-                request = steps.send(answer)
-            except StopIteration as done:
-                return done.value
 
     async def close(self) -> None:
         await self.redis.aclose()
