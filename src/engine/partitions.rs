@@ -223,6 +223,14 @@ fn read_partition(
                 rows.len(),
                 rows.null_entity_rows
             ));
+            if let Some((fetched, needed)) = scan.fetched_bytes() {
+                let objects: u64 = scan.files.iter().map(|f| f.size).sum();
+                progress.note(&format!(
+                    "fsctl: view {}: {fetched} bytes fetched from the object store so far, for \
+                     {needed} bytes of needed column chunks in {objects} bytes of objects",
+                    scan.view_name
+                ));
+            }
         }
         latest.insert(v, rows);
     }

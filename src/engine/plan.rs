@@ -148,10 +148,15 @@ pub(crate) fn snapshot_id(
             put(&format!("default {}={:?}", f.name, f.default));
         }
         for file in &scan.files {
-            put(&format!(
-                "file {} {} {}",
-                file.path, file.size, file.modified_ns
-            ));
+            // An object's version is its ETag; a local file's (or an object without an ETag)
+            // its modification time (SPEC §1).
+            match &file.etag {
+                Some(etag) => put(&format!("file {} {} {etag}", file.path, file.size)),
+                None => put(&format!(
+                    "file {} {} {}",
+                    file.path, file.size, file.modified_ns
+                )),
+            }
         }
     }
     base36(h.digest())

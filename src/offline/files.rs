@@ -8,8 +8,92 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::remote::{RemoteSource, is_remote};
 use crate::base::error::Error;
+use crate::repo::{Repo, Source};
+
+/// One file a source reads, local or in an object store.
+pub(super) struct Input {
+    /// The path or URL messages name.
+    pub name: PathBuf,
+    /// The local file the scan reads (an object's staged copy).
+    pub read: PathBuf,
+    pub size: u64,
+    pub modified_ns: i64,
+    pub etag: Option<String>,
+    /// Why it cannot be read (a problem code and message), found while listing.
+    pub unreadable: Option<(&'static str, String)>,
+}
+
+/// A source's files in scan order, and the store they live in when they are objects.
+pub(super) struct Inputs {
+    pub files: Vec<Input>,
+    pub remote: Option<Arc<RemoteSource>>,
+}
+
+/// Lists a source's files (local paths, `file://` URLs and object-store URLs alike) with
+/// their identity; an object's footer is fetched into its staged copy on the way.
+pub(super) fn source_inputs(repo: &Repo, source: &Source) -> Result<Inputs, Error> {
+    if is_remote(&source.path) {
+        let remote = RemoteSource::list(source, repo.online.retry)?;
+        let footers = remote.stage_footers();
+        let files = remote
+            .objects
+            .iter()
+            .zip(footers)
+            .map(|(obj, footer)| Input {
+                name: PathBuf::from(&obj.url),
+                read: obj.staged.clone(),
+                size: obj.size,
+                modified_ns: obj.modified_ns,
+                etag: obj.etag.clone(),
+                unreadable: footer.err().map(|e| {
+                    let code = if e.starts_with("not a readable") {
+                        "not-parquet"
+                    } else {
+                        "unreadable-file"
+                    };
+                    (code, e)
+                }),
+            })
+            .collect();
+        return Ok(Inputs {
+            files,
+            remote: Some(Arc::new(remote)),
+        });
+    }
+    let path = source.path.strip_prefix("file://").unwrap_or(&source.path);
+    let files = source_files(&repo.dir, &source.name, path)?
+        .into_iter()
+        .map(|file| {
+            let (size, modified_ns, unreadable) = match std::fs::metadata(&file) {
+                Ok(m) => {
+                    let modified = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos() as i64);
+                    (m.len(), modified, None)
+                }
+                Err(e) => (0, 0, Some(("unreadable-file", e.to_string()))),
+            };
+            Input {
+                name: file.clone(),
+                read: file,
+                size,
+                modified_ns,
+                etag: None,
+                unreadable,
+            }
+        })
+        .collect();
+    Ok(Inputs {
+        files,
+        remote: None,
+    })
+}
 
 fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])

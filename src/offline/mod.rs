@@ -5,6 +5,11 @@ mod coerce;
 mod files;
 mod latest;
 mod popularity;
+#[cfg(feature = "cloud")]
+mod remote;
+#[cfg(not(feature = "cloud"))]
+#[path = "remote_off.rs"]
+mod remote;
 mod scan;
 mod values;
 

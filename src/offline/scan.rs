@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
@@ -23,8 +23,9 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 use super::coerce::{Coercion, coercion, normalize};
-use super::files::source_files;
+use super::files::source_inputs;
 use super::latest::{Collector, LatestRows, Partition, Rank, ShardedBatch};
+use super::remote::{ChunkStage, RemoteSource};
 use super::values::{Column, write_item};
 use crate::base::entity_key::{KeyPart, render_entity};
 use crate::base::error::Error;
@@ -42,10 +43,13 @@ pub struct Window {
 /// A file's identity, part of the snapshot id: the same files give the same snapshot.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SourceFile {
-    /// Path relative to the repo directory.
+    /// Path relative to the repo directory, or the object's URL.
     pub path: String,
     pub size: u64,
     pub modified_ns: i64,
+    /// An object's ETag (it identifies the version; local files have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     pub rows: u64,
 }
 
@@ -59,8 +63,15 @@ pub struct ViewScan {
     pub files: Vec<SourceFile>,
     pub row_groups_total: usize,
     pub row_groups_skipped: usize,
+    /// The paths (or URLs) messages name, per file.
+    names: Vec<PathBuf>,
+    /// The local files read, per file (an object's staged copy).
     file_paths: Vec<PathBuf>,
     metas: Vec<ArrowReaderMetadata>,
+    /// Per file: the columns read.
+    masks: Vec<ProjectionMask>,
+    /// The store of an object-store source, and the staging of its column chunks.
+    remote: Option<(Arc<RemoteSource>, Arc<ChunkStage>)>,
     tasks: Vec<(usize, usize, u64)>,
     key_columns: Vec<(String, DType)>,
     ts_column: String,
@@ -132,10 +143,15 @@ impl ViewScan {
         let view: &View = &repo.views[view_ix];
         let source = &repo.sources[view.source];
         let entity = &repo.entities[view.entity];
-        let paths = source_files(&repo.dir, &source.name, &source.path).map_err(|e| {
+        let inputs = source_inputs(repo, source).map_err(|e| {
+            let place = if source.path.contains("://") {
+                PathBuf::from(&source.path)
+            } else {
+                repo.dir.join(&source.path)
+            };
             vec![DataProblem::new(
                 "missing-data",
-                &repo.dir.join(&source.path),
+                &place,
                 None,
                 e.to_string(),
             )]
@@ -159,13 +175,18 @@ impl ViewScan {
 
         let mut files = Vec::new();
         let mut metas = Vec::new();
+        let mut masks = Vec::new();
         let mut tasks = Vec::new();
         let mut row_groups_total = 0;
         let mut row_groups_skipped = 0;
-        for (file_ix, path) in paths.iter().enumerate() {
-            let opened = std::fs::metadata(path).and_then(|m| File::open(path).map(|f| (m, f)));
-            let (fs_meta, file) = match opened {
-                Ok(x) => x,
+        for (file_ix, input) in inputs.files.iter().enumerate() {
+            let path = &input.name;
+            if let Some((code, message)) = &input.unreadable {
+                problems.push(DataProblem::new(code, path, None, message.clone()));
+                continue;
+            }
+            let file = match File::open(&input.read) {
+                Ok(f) => f,
                 Err(e) => {
                     problems.push(DataProblem::new(
                         "unreadable-file",
@@ -252,21 +273,29 @@ impl ViewScan {
                 }
                 first_row += rg.num_rows() as u64;
             }
-            let modified_ns = fs_meta
-                .modified()
-                .ok()
-                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i64);
             files.push(SourceFile {
                 path: path
                     .strip_prefix(&repo.dir)
                     .unwrap_or(path)
                     .to_string_lossy()
                     .into_owned(),
-                size: fs_meta.len(),
-                modified_ns,
+                size: input.size,
+                modified_ns: input.modified_ns,
+                etag: input.etag.clone(),
                 rows: first_row,
             });
+            let mut wanted: Vec<&str> = key_columns.iter().map(|(n, _)| n.as_str()).collect();
+            wanted.push(&ts_column);
+            wanted.extend(created_column.as_deref());
+            wanted.extend(feature_columns.iter().map(|(n, _)| n.as_str()));
+            let roots: Vec<usize> = wanted
+                .iter()
+                .filter_map(|n| schema.index_of(n).ok())
+                .collect();
+            masks.push(ProjectionMask::roots(
+                meta.metadata().file_metadata().schema_descr(),
+                roots,
+            ));
             metas.push(meta);
         }
 
@@ -288,6 +317,26 @@ impl ViewScan {
         if !problems.is_empty() {
             return Err(problems);
         }
+        // An object's needed column chunks per task, fetched when the scan starts.
+        let remote = inputs.remote.map(|source| {
+            let chunks = tasks
+                .iter()
+                .map(|&(file_ix, rg_ix, _)| {
+                    let rg = metas[file_ix].metadata().row_group(rg_ix);
+                    let mut ranges: Vec<std::ops::Range<u64>> = (0..rg.num_columns())
+                        .filter(|&leaf| masks[file_ix].leaf_included(leaf))
+                        .map(|leaf| {
+                            let (start, len) = rg.column(leaf).byte_range();
+                            start..start + len
+                        })
+                        .collect();
+                    ranges.sort_by_key(|r| r.start);
+                    (file_ix, ranges)
+                })
+                .collect();
+            (source, Arc::new(ChunkStage::new(chunks)))
+        });
+        let (names, file_paths) = inputs.files.into_iter().map(|f| (f.name, f.read)).unzip();
         Ok(ViewScan {
             view: view_ix,
             view_name: view.name.clone(),
@@ -296,8 +345,11 @@ impl ViewScan {
             files,
             row_groups_total,
             row_groups_skipped,
-            file_paths: paths,
+            names,
+            file_paths,
             metas,
+            masks,
+            remote,
             tasks,
             key_columns,
             ts_column,
@@ -306,6 +358,13 @@ impl ViewScan {
             default_items,
             has_default,
         })
+    }
+
+    /// For an object-store source: the bytes fetched so far (footers included), and the bytes
+    /// of the needed column chunks in the row groups kept.
+    pub fn fetched_bytes(&self) -> Option<(u64, u64)> {
+        let (source, stage) = self.remote.as_ref()?;
+        Some((source.fetched_bytes(), stage.needed_bytes()))
     }
 
     pub fn row_groups_to_read(&self) -> usize {
@@ -341,16 +400,40 @@ impl ViewScan {
     ) -> Result<LatestRows, Error> {
         let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
         let collector = Collector::new(expected);
-        self.tasks.par_iter().try_for_each_init(
-            || Scratch::new(part),
-            |scratch, &(file_ix, rg_ix, first_row)| {
-                let n =
-                    self.scan_row_group(file_ix, rg_ix, first_row, only, &collector, scratch)?;
-                rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
-                on_row_group(n);
-                Ok::<_, Error>(())
-            },
-        )?;
+        let scan_task = |scratch: &mut Scratch, task: usize| {
+            let (file_ix, rg_ix, first_row) = self.tasks[task];
+            if let Some((source, stage)) = &self.remote {
+                stage.wait(source, task)?;
+            }
+            let n = self.scan_row_group(file_ix, rg_ix, first_row, only, &collector, scratch)?;
+            rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
+            on_row_group(n);
+            Ok::<_, Error>(())
+        };
+        if let Some((_, stage)) = &self.remote {
+            // Row groups are staged in task order, so every worker takes the next one.
+            let next = AtomicUsize::new(0);
+            let scanned = (0..rayon::current_num_threads())
+                .into_par_iter()
+                .try_for_each_init(
+                    || Scratch::new(part),
+                    |scratch, _| loop {
+                        let task = next.fetch_add(1, Ordering::Relaxed);
+                        if task >= self.tasks.len() {
+                            return Ok(());
+                        }
+                        scan_task(scratch, task)?;
+                    },
+                );
+            if scanned.is_err() {
+                stage.stop();
+            }
+            scanned?;
+        } else {
+            (0..self.tasks.len())
+                .into_par_iter()
+                .try_for_each_init(|| Scratch::new(part), scan_task)?;
+        }
         let rows_read = rows_read.into_iter().map(AtomicU64::into_inner).collect();
         Ok(collector.freeze(rows_read))
     }
@@ -364,21 +447,11 @@ impl ViewScan {
         collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<u64, Error> {
-        let path = &self.file_paths[file_ix];
-        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let path = &self.names[file_ix];
+        let file = File::open(&self.file_paths[file_ix]).map_err(|e| io_err(path, e))?;
         let meta = self.metas[file_ix].clone();
-        let schema = meta.schema().clone();
-        let mut wanted: Vec<&str> = self.key_columns.iter().map(|(n, _)| n.as_str()).collect();
-        wanted.push(&self.ts_column);
-        wanted.extend(self.created_column.as_deref());
-        wanted.extend(self.feature_columns.iter().map(|(n, _)| n.as_str()));
-        let roots: Vec<usize> = wanted
-            .iter()
-            .filter_map(|n| schema.index_of(n).ok())
-            .collect();
-        let mask = ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), roots);
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
-            .with_projection(mask)
+            .with_projection(self.masks[file_ix].clone())
             .with_row_groups(vec![rg_ix])
             .with_batch_size(16 * 1024)
             .build()
@@ -408,7 +481,7 @@ impl ViewScan {
         collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
-        let path = &self.file_paths[file_ix];
+        let path = &self.names[file_ix];
         let at = |name: &str, row: usize| {
             format!(
                 "{}: column `{name}`, row {}",

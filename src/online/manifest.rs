@@ -96,6 +96,9 @@ pub struct SourceInfo {
 pub struct FileInfo {
     pub path: String,
     pub size: u64,
+    /// An object's ETag, the version read (local files have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     pub rows: u64,
     pub rows_read: u64,
 }

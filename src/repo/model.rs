@@ -77,6 +77,9 @@ pub struct Source {
     pub created_timestamp_column: Option<String>,
     /// source column -> feature name
     pub field_mapping: Vec<(String, String)>,
+    /// Object-store options (`offline_store`'s, overridden by the source's own), values as
+    /// written: `${VAR}` is expanded when the store is opened.
+    pub storage_options: Vec<(String, String)>,
 }
 
 impl Source {

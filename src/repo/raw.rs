@@ -15,6 +15,8 @@ pub(super) struct RawRepo {
     pub project: S<String>,
     pub online_store: RawOnlineStore,
     #[serde(default)]
+    pub offline_store: RawOfflineStore,
+    #[serde(default)]
     pub materialization: RawMaterialization,
     #[serde(default)]
     pub entities: Vec<RawEntity>,
@@ -48,6 +50,14 @@ pub(super) struct RawOnlineStore {
     pub retry_attempts: Option<S<u32>>,
     /// The longest wait between two tries.
     pub retry_max_delay: Option<S<String>>,
+}
+
+/// `offline_store:`: options shared by the object-store sources.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOfflineStore {
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +98,9 @@ pub(super) struct RawSource {
     pub created_timestamp_column: Option<S<String>>,
     #[serde(default)]
     pub field_mapping: BTreeMap<String, String>,
+    /// Object-store options of this source; they override `offline_store`'s.
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, serde_json::Value>,
     #[serde(rename = "description")]
     pub _description: Option<String>,
 }

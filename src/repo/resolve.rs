@@ -2,7 +2,7 @@
 //! every reference, and check the rules of SPEC §1. Every problem is collected (not just the
 //! first) so `validate` can report them all in one CI run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
@@ -57,6 +57,44 @@ pub(super) struct Resolved {
     pub(super) sound_views: Vec<bool>,
     pub(super) sound_services: Vec<bool>,
 }
+
+/// A source's storage options: `offline_store`'s, overridden by its own; every value a
+/// scalar, kept as text (`aws_allow_http: true` is `"true"`).
+fn storage_options(
+    cx: &mut Ctx<'_>,
+    shared: &BTreeMap<String, serde_json::Value>,
+    s: &RawSource,
+) -> Vec<(String, String)> {
+    let merged = shared
+        .iter()
+        .filter(|(k, _)| !s.storage_options.contains_key(*k))
+        .chain(&s.storage_options);
+    let mut out = Vec::new();
+    for (key, value) in merged {
+        let text = match value {
+            serde_json::Value::String(v) => v.clone(),
+            serde_json::Value::Bool(v) => v.to_string(),
+            serde_json::Value::Number(v) => v.to_string(),
+            _ => {
+                cx.push(
+                    "invalid-value",
+                    loc(&s.name),
+                    key,
+                    format!(
+                        "source `{}`: storage option `{key}` must be a string, number or boolean",
+                        s.name.value
+                    ),
+                );
+                continue;
+            }
+        };
+        out.push((key.clone(), text));
+    }
+    out
+}
+
+/// The URL schemes a source's `path` may use (SPEC §1).
+const SOURCE_SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "file"];
 
 /// Resolves a parsed repo, collecting every finding.
 pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
@@ -220,6 +258,20 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                 &s.name.value,
                 format!("source `{}` has an empty path", s.name.value),
             );
+        } else if let Some((scheme, _)) = s.path.value.split_once("://")
+            && !SOURCE_SCHEMES.contains(&scheme)
+        {
+            cx.push(
+                "invalid-value",
+                loc(&s.path),
+                &s.path.value,
+                format!(
+                    "source `{}`: `{scheme}://` is not a supported location (use a local path or \
+                     one of {})",
+                    s.name.value,
+                    SOURCE_SCHEMES.map(|s| format!("{s}://")).join(", ")
+                ),
+            );
         } else if let Err(e) = glob::Pattern::new(&s.path.value) {
             cx.push(
                 "invalid-glob",
@@ -255,6 +307,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                 .iter()
                 .map(|(a, b)| (a.clone(), b.clone()))
                 .collect(),
+            storage_options: storage_options(&mut cx, &raw.offline_store.storage_options, s),
         });
         source_ok.push(cx.findings.len() == before);
     }

@@ -13,6 +13,7 @@ mod golden;
 mod harness;
 mod lifecycle;
 mod pinned;
+mod s3;
 mod security;
 mod tls;
 mod validate;

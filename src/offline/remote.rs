@@ -1,0 +1,728 @@
+//! Object-store sources (SPEC §1): listing a URL's objects, and staging what a scan needs.
+//!
+//! An object is never decoded over the network. Its footer, then the column chunks of the
+//! needed columns in the row groups the window keeps, are fetched with ranged GETs into a
+//! sparse temporary file, each at its own offset, and the scan reads that file like a local one
+//! (so later partitions read local disk, not the store again). Every GET carries the ETag seen
+//! when the object was listed (`If-Match`), and the answer's ETag is compared too: an object
+//! rewritten while the run reads it fails the run instead of mixing two versions.
+
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
+};
+
+use crate::base::error::Error;
+use crate::base::retry::RetryPolicy;
+use crate::base::secrets::expand_env;
+use crate::repo::Source;
+
+/// The footer-size guess: one GET of the last 64 KiB holds the whole footer of most files.
+const FOOTER_GUESS: u64 = 64 * 1024;
+/// Column chunks of one row group closer than this are fetched by one GET.
+const COALESCE_GAP: u64 = 64 * 1024;
+/// Bytes being fetched at once, over all row groups (the rest waits).
+const IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
+/// Row groups fetched at once.
+const ROW_GROUPS_IN_FLIGHT: usize = 8;
+
+/// One runtime for every store of the process: object_store's clients are async.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        // The HTTP client's TLS takes the process's provider: ring, as everywhere in fsctl.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fsctl-store")
+            .enable_all()
+            .build()
+            .expect("the object-store runtime starts")
+    })
+}
+
+/// True when a source's path is an object-store URL (not `file://`, which is a local path).
+pub(super) fn is_remote(path: &str) -> bool {
+    path.split_once("://")
+        .is_some_and(|(scheme, _)| scheme != "file")
+}
+
+/// One listed object.
+pub(super) struct RemoteObject {
+    location: Path,
+    pub(super) url: String,
+    pub(super) size: u64,
+    pub(super) etag: Option<String>,
+    pub(super) modified_ns: i64,
+    /// The sparse local file its fetched byte ranges go to.
+    pub(super) staged: PathBuf,
+}
+
+/// A source in an object store: its client, its objects in scan order, and their staging.
+pub(super) struct RemoteSource {
+    store: Arc<dyn ObjectStore>,
+    pub(super) objects: Vec<RemoteObject>,
+    /// Where the credentials came from, for an access error (never the secret itself).
+    credentials: String,
+    /// Secret values to blank out of any message.
+    secrets: Vec<String>,
+    /// Bytes fetched so far (footers and column chunks).
+    fetched: AtomicU64,
+    _stage_dir: tempfile::TempDir,
+}
+
+impl RemoteSource {
+    /// Opens the store of `source.path` and lists its objects, sorted as SPEC §2.2 says.
+    pub(super) fn list(source: &Source, retry: RetryPolicy) -> Result<RemoteSource, Error> {
+        let runtime = runtime();
+        let name = &source.name;
+        let raw = source.path.as_str();
+        let (base, key) = split_url(raw);
+        let url = url::Url::parse(base)
+            .map_err(|e| Error::config(format!("source `{name}`: invalid URL `{raw}`: {e}")))?;
+        let mut options = Vec::new();
+        for (key, value) in &source.storage_options {
+            let what = format!("source `{name}`: storage_options.{key}");
+            options.push((key.as_str(), expand_env(value, &what)?));
+        }
+        let opened = open_store(&url, &options, retry)
+            .map_err(|e| Error::config(format!("source `{name}`: {e}")))?;
+        let secrets: Vec<String> = options
+            .iter()
+            .filter(|(k, _)| is_secret_option(k))
+            .map(|(_, v)| v.clone())
+            .chain(
+                SECRET_ENV
+                    .iter()
+                    .filter_map(|v| std::env::var(v).ok())
+                    .chain(opened.profile_secrets),
+            )
+            .filter(|s| !s.is_empty())
+            .collect();
+        let stage_dir = tempfile::Builder::new()
+            .prefix("fsctl-stage-")
+            .tempdir()
+            .map_err(|e| Error::input(format!("cannot create a staging directory: {e}")))?;
+        let mut remote = RemoteSource {
+            store: opened.store,
+            objects: Vec::new(),
+            credentials: opened.credentials,
+            secrets,
+            fetched: AtomicU64::new(0),
+            _stage_dir: stage_dir,
+        };
+        let metas = runtime.block_on(remote.list_objects(raw, key))?;
+        for (i, meta) in metas.into_iter().enumerate() {
+            remote.objects.push(RemoteObject {
+                url: format!("{base}/{}", meta.location),
+                location: meta.location,
+                size: meta.size,
+                etag: meta.e_tag,
+                modified_ns: meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+                staged: remote._stage_dir.path().join(format!("{i}.parquet")),
+            });
+        }
+        if remote.objects.is_empty() {
+            return Err(Error::input(format!(
+                "source `{name}`: `{raw}` matches no Parquet objects"
+            )));
+        }
+        Ok(remote)
+    }
+
+    /// The objects `key` names: every `*.parquet` below it when it ends in `/` (or names no
+    /// object but a prefix), the matches of a glob, or the one object.
+    async fn list_objects(&self, raw: &str, key: &str) -> Result<Vec<ObjectMeta>, Error> {
+        let first_glob = key.find(['*', '?', '[']);
+        let (prefix, pattern) = match first_glob {
+            Some(at) => {
+                let literal = key[..at].rfind('/').map_or("", |slash| &key[..slash]);
+                let pattern = glob::Pattern::new(key)
+                    .map_err(|e| Error::config(format!("invalid glob `{raw}`: {e}")))?;
+                (literal, Some(pattern))
+            }
+            None => (key.trim_end_matches('/'), None),
+        };
+        let directory = pattern.is_none() && (key.is_empty() || key.ends_with('/'));
+        if pattern.is_none() && !directory {
+            match self.store.head(&Path::from(key)).await {
+                Ok(meta) => return Ok(vec![meta]),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.store_error(raw, "listing", e)),
+            }
+        }
+        let prefix_path = (!prefix.is_empty()).then(|| Path::from(prefix));
+        let listed: Vec<ObjectMeta> = self
+            .store
+            .list(prefix_path.as_ref())
+            .try_collect()
+            .await
+            .map_err(|e| self.store_error(raw, "listing", e))?;
+        let options = glob::MatchOptions {
+            require_literal_separator: true,
+            ..glob::MatchOptions::new()
+        };
+        let mut found: Vec<ObjectMeta> = listed
+            .into_iter()
+            .filter(|m| match &pattern {
+                Some(p) => p.matches_with(m.location.as_ref(), options),
+                None => m.location.as_ref().ends_with(".parquet"),
+            })
+            .collect();
+        if found.is_empty() && pattern.is_none() && !directory {
+            return Err(Error::input(format!("{raw} does not exist")));
+        }
+        // Component by component, so `a/b.parquet` sorts before `a-b.parquet` (SPEC §2.2).
+        found.sort_by(|a, b| {
+            let (a, b) = (a.location.as_ref(), b.location.as_ref());
+            a.split('/').cmp(b.split('/'))
+        });
+        Ok(found)
+    }
+
+    /// Fetches the footer of object `ix` into its staged file (one GET of the last 64 KiB, a
+    /// second only for a larger footer). An error is the problem to report for the object.
+    pub(super) fn stage_footers(&self) -> Vec<Result<(), String>> {
+        runtime().block_on(
+            futures::stream::iter(0..self.objects.len())
+                .map(|ix| self.stage_footer(ix))
+                .buffered(16)
+                .collect(),
+        )
+    }
+
+    async fn stage_footer(&self, ix: usize) -> Result<(), String> {
+        let obj = &self.objects[ix];
+        let file = File::create(&obj.staged)
+            .and_then(|f| f.set_len(obj.size).map(|()| f))
+            .map_err(|e| format!("cannot stage {}: {e}", obj.staged.display()))?;
+        if obj.size < 12 {
+            return Err(format!("not a readable Parquet file ({} bytes)", obj.size));
+        }
+        let guess = FOOTER_GUESS.min(obj.size);
+        let tail = self
+            .fetch(obj, obj.size - guess..obj.size)
+            .await
+            .map_err(|e| e.to_string())?;
+        let n = tail.len();
+        if &tail[n - 4..] != b"PAR1" {
+            return Err("not a readable Parquet file (no PAR1 footer)".into());
+        }
+        let footer = u64::from(u32::from_le_bytes(tail[n - 8..n - 4].try_into().unwrap())) + 8;
+        if footer > obj.size {
+            return Err(format!(
+                "not a readable Parquet file (footer of {footer} bytes in {} bytes)",
+                obj.size
+            ));
+        }
+        let write = |bytes: &Bytes, at: u64| {
+            file.write_all_at(bytes, at)
+                .map_err(|e| format!("cannot stage {}: {e}", obj.staged.display()))
+        };
+        write(&tail, obj.size - guess)?;
+        if footer > guess {
+            let head = self
+                .fetch(obj, obj.size - footer..obj.size - guess)
+                .await
+                .map_err(|e| e.to_string())?;
+            write(&head, obj.size - footer)?;
+        }
+        Ok(())
+    }
+
+    /// One ranged GET of `obj`, refused when the object is no longer the version listed.
+    async fn fetch(&self, obj: &RemoteObject, range: Range<u64>) -> Result<Bytes, Error> {
+        let options = GetOptions {
+            if_match: obj.etag.clone(),
+            range: Some(GetRange::Bounded(range.clone())),
+            ..GetOptions::default()
+        };
+        let got = self
+            .store
+            .get_opts(&obj.location, options)
+            .await
+            .map_err(|e| self.object_error(obj, e))?;
+        if got.meta.e_tag.is_some() && got.meta.e_tag != obj.etag {
+            return Err(self.changed(obj));
+        }
+        let bytes = got.bytes().await.map_err(|e| self.object_error(obj, e))?;
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(Error::input(format!(
+                "{}: asked for bytes {}..{}, got {}: the object is shorter than listed, so it \
+                 changed while fsctl read it; nothing was committed, rerun once its writer is done",
+                obj.url,
+                range.start,
+                range.end,
+                bytes.len()
+            )));
+        }
+        self.fetched
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// Bytes fetched so far, footers included.
+    pub(super) fn fetched_bytes(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
+    }
+
+    fn changed(&self, obj: &RemoteObject) -> Error {
+        Error::input(format!(
+            "{} changed while fsctl read it (its ETag is no longer {}); nothing was committed: \
+             rerun once its writer is done",
+            obj.url,
+            obj.etag.as_deref().unwrap_or("the one listed")
+        ))
+    }
+
+    fn object_error(&self, obj: &RemoteObject, e: object_store::Error) -> Error {
+        match e {
+            object_store::Error::Precondition { .. } => self.changed(obj),
+            object_store::Error::NotFound { .. } => Error::input(format!(
+                "{} was deleted while fsctl read it; nothing was committed",
+                obj.url
+            )),
+            e => self.store_error(&obj.url, "reading", e),
+        }
+    }
+
+    fn store_error(&self, url: &str, doing: &str, e: object_store::Error) -> Error {
+        let message = match &e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => format!(
+                "access denied while {doing} (credentials from {}): {e}",
+                self.credentials
+            ),
+            _ if e.to_string().contains("NoSuchBucket") => {
+                format!("the bucket does not exist ({doing}): {e}")
+            }
+            _ => format!("{doing} failed: {e}"),
+        };
+        let mut message = message;
+        for secret in &self.secrets {
+            message = message.replace(secret.as_str(), "***");
+        }
+        Error::in_file(PathBuf::from(url), message)
+    }
+}
+
+/// The column chunks a scan needs, staged row group by row group ahead of the decoders.
+pub(super) struct ChunkStage {
+    /// Per scan task: the object and the byte ranges of its needed column chunks.
+    tasks: Vec<(usize, Vec<Range<u64>>)>,
+    state: Mutex<StageState>,
+    ready: Condvar,
+    started: Once,
+    stop: AtomicBool,
+}
+
+#[derive(Default)]
+struct StageState {
+    done: Vec<bool>,
+    failed: Option<String>,
+}
+
+impl ChunkStage {
+    pub(super) fn new(tasks: Vec<(usize, Vec<Range<u64>>)>) -> ChunkStage {
+        let n = tasks.len();
+        ChunkStage {
+            tasks,
+            state: Mutex::new(StageState {
+                done: vec![false; n],
+                failed: None,
+            }),
+            ready: Condvar::new(),
+            started: Once::new(),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until task `ix`'s column chunks are in its staged file; the first call starts
+    /// the fetching, in task order, for every task.
+    pub(super) fn wait(
+        self: &Arc<Self>,
+        source: &Arc<RemoteSource>,
+        ix: usize,
+    ) -> Result<(), Error> {
+        self.started.call_once(|| {
+            let (stage, source) = (self.clone(), source.clone());
+            runtime().spawn(async move { stage.fetch_all(&source).await });
+        });
+        let mut state = self.state.lock().expect("stage lock");
+        loop {
+            if let Some(failed) = &state.failed {
+                return Err(Error::input(failed.clone()));
+            }
+            if state.done[ix] {
+                return Ok(());
+            }
+            state = self.ready.wait(state).expect("stage lock");
+        }
+    }
+
+    /// The bytes of every needed column chunk.
+    pub(super) fn needed_bytes(&self) -> u64 {
+        self.tasks
+            .iter()
+            .flat_map(|(_, ranges)| ranges)
+            .map(|r| r.end - r.start)
+            .sum()
+    }
+
+    /// Stops fetching (the scan failed or finished early).
+    pub(super) fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    async fn fetch_all(&self, source: &RemoteSource) {
+        let budget = tokio::sync::Semaphore::new((IN_FLIGHT_BYTES / 1024) as usize);
+        let fetches = futures::stream::iter(0..self.tasks.len())
+            .map(|ix| {
+                let budget = &budget;
+                let (obj, ranges) = &self.tasks[ix];
+                async move {
+                    let bytes: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+                    let permits = (bytes / 1024).clamp(1, IN_FLIGHT_BYTES / 1024) as u32;
+                    let _permit = budget.acquire_many(permits).await.expect("open semaphore");
+                    if self.stop.load(Ordering::Relaxed) {
+                        return (ix, Ok(()));
+                    }
+                    (ix, self.fetch_task(source, *obj, ranges).await)
+                }
+            })
+            .buffer_unordered(ROW_GROUPS_IN_FLIGHT);
+        futures::pin_mut!(fetches);
+        while let Some((ix, result)) = fetches.next().await {
+            let mut state = self.state.lock().expect("stage lock");
+            match result {
+                Ok(()) => state.done[ix] = true,
+                Err(e) => {
+                    state.failed.get_or_insert(e.to_string());
+                    self.stop.store(true, Ordering::Relaxed);
+                }
+            }
+            drop(state);
+            self.ready.notify_all();
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+
+    async fn fetch_task(
+        &self,
+        source: &RemoteSource,
+        obj_ix: usize,
+        ranges: &[Range<u64>],
+    ) -> Result<(), Error> {
+        let obj = &source.objects[obj_ix];
+        let parts =
+            object_store::coalesce_ranges(ranges, |range| source.fetch(obj, range), COALESCE_GAP)
+                .await?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&obj.staged)
+            .map_err(|e| Error::in_file(&obj.staged, e))?;
+        for (range, bytes) in ranges.iter().zip(parts) {
+            file.write_all_at(&bytes, range.start)
+                .map_err(|e| Error::in_file(&obj.staged, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits a source URL into `scheme://authority` and the object key (or key pattern) after
+/// it, taken literally as the clouds' own tools do: no percent-decoding, and `?` is a glob.
+fn split_url(raw: &str) -> (&str, &str) {
+    let authority_at = raw.find("://").map_or(0, |i| i + 3);
+    match raw[authority_at..].find('/') {
+        Some(slash) => (
+            &raw[..authority_at + slash],
+            &raw[authority_at + slash + 1..],
+        ),
+        None => (raw, ""),
+    }
+}
+
+struct OpenedStore {
+    store: Arc<dyn ObjectStore>,
+    credentials: String,
+    profile_secrets: Vec<String>,
+}
+
+/// Environment variables that hold secrets, blanked out of messages.
+const SECRET_ENV: [&str; 6] = [
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+];
+
+/// Storage options whose value is a secret.
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "secret",
+        "token",
+        "password",
+        "sas",
+        "account_key",
+        "service_account_key",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+        || key == "access_key"
+}
+
+/// The shared retry policy as object_store's: the same tries and the same backoff.
+fn retry_config(policy: RetryPolicy) -> RetryConfig {
+    let attempts = policy.attempts.max(1);
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: policy.base,
+            max_backoff: policy.max,
+            base: 2.0,
+        },
+        max_retries: (attempts - 1) as usize,
+        retry_timeout: policy.max * attempts + Duration::from_secs(30),
+    }
+}
+
+fn open_store(
+    url: &url::Url,
+    options: &[(&str, String)],
+    retry: RetryPolicy,
+) -> Result<OpenedStore, String> {
+    let has = |keys: &[&str]| options.iter().any(|(k, _)| keys.contains(k));
+    let env = |name: &str| std::env::var_os(name).is_some();
+    let unknown = |key: &str, scheme: &str, e: object_store::Error| {
+        format!("unknown storage option `{key}` for {scheme}:// URLs ({e})")
+    };
+    match url.scheme() {
+        scheme @ ("s3" | "s3a") => {
+            let mut builder = AmazonS3Builder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry_config(retry));
+            let mut profile_secrets = Vec::new();
+            let credentials = if has(&["aws_access_key_id", "access_key_id"]) {
+                "storage_options aws_access_key_id".to_owned()
+            } else if env("AWS_ACCESS_KEY_ID") {
+                "AWS_ACCESS_KEY_ID in the environment".to_owned()
+            } else if let Some(profile) = aws_profile() {
+                builder = builder
+                    .with_access_key_id(&profile.key_id)
+                    .with_secret_access_key(&profile.secret);
+                if let Some(token) = &profile.token {
+                    builder = builder.with_token(token);
+                    profile_secrets.push(token.clone());
+                }
+                if let Some(region) = &profile.region
+                    && !env("AWS_REGION")
+                    && !env("AWS_DEFAULT_REGION")
+                {
+                    builder = builder.with_region(region);
+                }
+                profile_secrets.push(profile.secret.clone());
+                format!("profile `{}` of {}", profile.name, profile.file)
+            } else if env("AWS_WEB_IDENTITY_TOKEN_FILE") {
+                "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".to_owned()
+            } else if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+                "the ECS container credentials endpoint".to_owned()
+            } else {
+                "the EC2 instance metadata service (no AWS keys in storage_options, the \
+                 environment or a profile)"
+                    .to_owned()
+            };
+            for (key, value) in options {
+                let k: AmazonS3ConfigKey = key.parse().map_err(|e| unknown(key, scheme, e))?;
+                builder = builder.with_config(k, value);
+            }
+            let store = builder.build().map_err(|e| e.to_string())?;
+            Ok(OpenedStore {
+                store: Arc::new(store),
+                credentials,
+                profile_secrets,
+            })
+        }
+        "gs" => {
+            let mut builder = GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry_config(retry));
+            let credentials = if has(&["google_service_account", "service_account"]) {
+                "storage_options google_service_account"
+            } else if has(&["google_service_account_key", "service_account_key"]) {
+                "storage_options google_service_account_key"
+            } else if env("GOOGLE_SERVICE_ACCOUNT") || env("GOOGLE_APPLICATION_CREDENTIALS") {
+                "the service account file in the environment"
+            } else {
+                "application default credentials or the metadata server (workload identity)"
+            };
+            for (key, value) in options {
+                let k: GoogleConfigKey = key.parse().map_err(|e| unknown(key, "gs", e))?;
+                builder = builder.with_config(k, value);
+            }
+            let store = builder.build().map_err(|e| e.to_string())?;
+            Ok(OpenedStore {
+                store: Arc::new(store),
+                credentials: credentials.to_owned(),
+                profile_secrets: Vec::new(),
+            })
+        }
+        scheme @ ("az" | "azure" | "abfs" | "abfss") => {
+            let mut builder = MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry_config(retry));
+            let credentials = if has(&["azure_storage_account_key", "account_key", "access_key"])
+                || env("AZURE_STORAGE_ACCOUNT_KEY")
+            {
+                "an account key"
+            } else if has(&["azure_storage_sas_key", "sas_key", "sas_token"])
+                || env("AZURE_STORAGE_SAS_KEY")
+            {
+                "a SAS token"
+            } else if env("AZURE_CLIENT_SECRET") {
+                "a service principal (AZURE_CLIENT_ID / AZURE_CLIENT_SECRET)"
+            } else if env("AZURE_FEDERATED_TOKEN_FILE") {
+                "workload identity (AZURE_FEDERATED_TOKEN_FILE)"
+            } else {
+                "managed identity (no key, SAS or client secret given)"
+            };
+            for (key, value) in options {
+                let k: AzureConfigKey = key.parse().map_err(|e| unknown(key, scheme, e))?;
+                builder = builder.with_config(k, value);
+            }
+            let store = builder.build().map_err(|e| e.to_string())?;
+            Ok(OpenedStore {
+                store: Arc::new(store),
+                credentials: credentials.to_owned(),
+                profile_secrets: Vec::new(),
+            })
+        }
+        other => Err(format!("`{other}://` is not a supported object store")),
+    }
+}
+
+/// Keys of a shared-credentials profile (`AWS_PROFILE`, else `default`).
+struct AwsProfile {
+    name: String,
+    file: String,
+    key_id: String,
+    secret: String,
+    token: Option<String>,
+    region: Option<String>,
+}
+
+/// Reads the profile the AWS CLI would use from `~/.aws/credentials` (or
+/// `AWS_SHARED_CREDENTIALS_FILE`), and its region from `~/.aws/config` (or `AWS_CONFIG_FILE`).
+fn aws_profile() -> Option<AwsProfile> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let name = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned());
+    let file = std::env::var("AWS_SHARED_CREDENTIALS_FILE")
+        .unwrap_or_else(|_| format!("{home}/.aws/credentials"));
+    let creds = ini_section(&std::fs::read_to_string(&file).ok()?, &name);
+    let get = |section: &[(String, String)], key: &str| {
+        section
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let config_file =
+        std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| format!("{home}/.aws/config"));
+    let config = std::fs::read_to_string(config_file).unwrap_or_default();
+    let config_section = if name == "default" {
+        ini_section(&config, "default")
+    } else {
+        ini_section(&config, &format!("profile {name}"))
+    };
+    Some(AwsProfile {
+        key_id: get(&creds, "aws_access_key_id")?,
+        secret: get(&creds, "aws_secret_access_key")?,
+        token: get(&creds, "aws_session_token"),
+        region: get(&config_section, "region"),
+        name,
+        file,
+    })
+}
+
+/// The `key = value` lines of section `[name]` of an INI text.
+fn ini_section(text: &str, name: &str) -> Vec<(String, String)> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = header.trim() == name;
+        } else if inside && let Some((k, v)) = line.split_once('=') {
+            out.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_store_and_literal_key() {
+        assert_eq!(split_url("s3://b/features/"), ("s3://b", "features/"));
+        assert_eq!(split_url("s3://b/"), ("s3://b", ""));
+        assert_eq!(split_url("s3://b"), ("s3://b", ""));
+        assert_eq!(
+            split_url("s3://b/a/*/part-?.parquet"),
+            ("s3://b", "a/*/part-?.parquet")
+        );
+        assert_eq!(split_url("s3://b/a%20b/x"), ("s3://b", "a%20b/x"));
+        assert_eq!(
+            split_url("abfss://c@acct.dfs.core.windows.net/t/"),
+            ("abfss://c@acct.dfs.core.windows.net", "t/")
+        );
+    }
+
+    #[test]
+    fn profile_sections_are_read_by_name() {
+        let text = "[default]\naws_access_key_id = A\n[prod]\naws_access_key_id=B\n \
+                    aws_secret_access_key = s=cret\n";
+        let prod = ini_section(text, "prod");
+        assert_eq!(
+            prod,
+            [
+                ("aws_access_key_id".to_owned(), "B".to_owned()),
+                ("aws_secret_access_key".to_owned(), "s=cret".to_owned())
+            ]
+        );
+        assert_eq!(ini_section(text, "default").len(), 1);
+        assert!(ini_section(text, "other").is_empty());
+    }
+
+    #[test]
+    fn secret_options_are_recognised() {
+        for key in [
+            "aws_secret_access_key",
+            "aws_session_token",
+            "azure_storage_account_key",
+            "azure_storage_sas_key",
+            "google_service_account_key",
+            "access_key",
+        ] {
+            assert!(is_secret_option(key), "{key}");
+        }
+        for key in ["aws_access_key_id", "aws_region", "aws_endpoint"] {
+            assert!(!is_secret_option(key), "{key}");
+        }
+    }
+}
