@@ -42,6 +42,7 @@ test-python: redis
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) check -q --no-default-features --lib --bins
 	scripts/layers.sh
 	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python && "$$venv/bin/ruff" format --check python
 

@@ -255,7 +255,7 @@ impl RemoteSource {
             .get_opts(&obj.location, options)
             .await
             .map_err(|e| self.object_error(obj, e))?;
-        if got.meta.e_tag.is_some() && got.meta.e_tag != obj.etag {
+        if got.meta.e_tag.is_some() && obj.etag.is_some() && got.meta.e_tag != obj.etag {
             return Err(self.changed(obj));
         }
         let bytes = got.bytes().await.map_err(|e| self.object_error(obj, e))?;
@@ -307,15 +307,37 @@ impl RemoteSource {
                 self.credentials
             ),
             _ if e.to_string().contains("NoSuchBucket") => {
-                format!("the bucket does not exist ({doing}): {e}")
+                format!("the bucket does not exist ({doing})")
             }
-            _ => format!("{doing} failed: {e}"),
+            _ => format!("{doing} failed: {}", short_error(&e)),
         };
         let mut message = message;
-        for secret in &self.secrets {
+        // A secret too short to be real would blank ordinary words instead.
+        for secret in self.secrets.iter().filter(|s| s.len() >= 8) {
             message = message.replace(secret.as_str(), "***");
         }
         Error::in_file(PathBuf::from(url), message)
+    }
+}
+
+/// A store error without the XML body the server sent: its error code and message, when it has
+/// them, stand for it.
+fn short_error(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let Some(body_at) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
+        return text;
+    };
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find("</")? + start;
+        Some(text[start..end].to_owned())
+    };
+    let head = text[..body_at].trim_end_matches([' ', ':']);
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(message)) => format!("{head}: {code}: {message}"),
+        (Some(code), None) => format!("{head}: {code}"),
+        _ => head.to_owned(),
     }
 }
 
@@ -388,6 +410,19 @@ impl ChunkStage {
     }
 
     async fn fetch_all(&self, source: &RemoteSource) {
+        // Whatever ends this fetcher (a panic included) wakes the waiters with an answer.
+        struct Finished<'a>(&'a ChunkStage);
+        impl Drop for Finished<'_> {
+            fn drop(&mut self) {
+                let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.failed.is_none() && state.done.iter().any(|d| !d) {
+                    state.failed = Some("fetching from the object store stopped early".into());
+                }
+                drop(state);
+                self.0.ready.notify_all();
+            }
+        }
+        let _finished = Finished(self);
         let budget = tokio::sync::Semaphore::new((IN_FLIGHT_BYTES / 1024) as usize);
         let fetches = futures::stream::iter(0..self.tasks.len())
             .map(|ix| {
@@ -691,6 +726,26 @@ mod tests {
             split_url("abfss://c@acct.dfs.core.windows.net/t/"),
             ("abfss://c@acct.dfs.core.windows.net", "t/")
         );
+    }
+
+    #[test]
+    fn store_errors_lose_the_xml_body_but_keep_its_code_and_message() {
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: "Server returned 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>\
+                     AccessDenied</Code><Message>Access Denied</Message><RequestId>x</RequestId>\
+                     </Error>"
+                .into(),
+        };
+        assert_eq!(
+            short_error(&e),
+            "Generic S3 error: Server returned 403 Forbidden: AccessDenied: Access Denied"
+        );
+        let plain = object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        };
+        assert_eq!(short_error(&plain), "Generic S3 error: connection refused");
     }
 
     #[test]

@@ -149,12 +149,11 @@ impl ViewScan {
             } else {
                 repo.dir.join(&source.path)
             };
-            vec![DataProblem::new(
-                "missing-data",
-                &place,
-                None,
-                e.to_string(),
-            )]
+            // The message names the place itself when the store's error does.
+            let text = e.to_string();
+            let prefix = format!("{}: ", place.display());
+            let text = text.strip_prefix(&prefix).unwrap_or(&text).to_owned();
+            vec![DataProblem::new("missing-data", &place, None, text)]
         })?;
         let mut problems = Vec::new();
 

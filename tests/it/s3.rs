@@ -204,15 +204,21 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// fsctl with S3 credentials in the environment (the secret one a test can look for).
-fn fsctl_s3(repo: &Path, redis: &RedisServer, args: &[&str]) -> Run {
-    let out = fsctl_command(repo, &redis.url(), args)
-        .env("AWS_ACCESS_KEY_ID", "test")
+/// fsctl with S3 credentials in the environment; the secret (one a test can look for) is also
+/// in `SECRET_VAR`, for `storage_options` to use.
+fn s3_command(repo: &Path, redis: &RedisServer, args: &[&str]) -> Command {
+    let mut cmd = fsctl_command(repo, &redis.url(), args);
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("SECRET_VAR", SECRET)
         .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap();
+        .env_remove("AWS_PROFILE");
+    cmd
+}
+
+/// `s3_command`, run.
+fn fsctl_s3(repo: &Path, redis: &RedisServer, args: &[&str]) -> Run {
+    let out = s3_command(repo, redis, args).output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -603,13 +609,7 @@ fn store_errors_name_the_url_and_never_the_secret() {
             ],
             vec!["validate"],
         ] {
-            let out = fsctl_command(repo.path(), &redis.url(), &args)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", SECRET)
-                .env("SECRET_VAR", SECRET)
-                .env("AWS_REGION", "us-east-1")
-                .output()
-                .unwrap();
+            let out = s3_command(repo.path(), &redis, &args).output().unwrap();
             let (stdout, stderr) = (
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr),
@@ -633,7 +633,7 @@ fn store_errors_name_the_url_and_never_the_secret() {
 
 #[test]
 fn access_denied_names_the_object_and_the_credential_source() {
-    // moto checks credentials against its IAM when told to: `test` is no known key.
+    // moto checks credentials against its IAM when told to: no key used here is known to it.
     let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
     let repo = scratch_repo("golden");
     edit_yaml(
@@ -647,25 +647,42 @@ fn access_denied_names_the_object_and_the_credential_source() {
         "path: s3://private/accounts.parquet",
     );
     let redis = RedisServer::start();
-    let run = fsctl_s3(
-        repo.path(),
-        &redis,
-        &["materialize", "--service", "balances", "--end", GOLDEN_END],
-    );
+    let args = ["materialize", "--service", "balances", "--end", GOLDEN_END];
+    // Keys from the environment.
+    let run = fsctl_s3(repo.path(), &redis, &args);
     assert_ne!(run.code, 0);
-    assert!(
-        run.stderr.contains("s3://private/accounts.parquet"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("access denied"), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("credentials from AWS_ACCESS_KEY_ID in the environment"),
-        "{}",
-        run.stderr
-    );
+    for needle in [
+        "s3://private/accounts.parquet",
+        "access denied",
+        "credentials from AWS_ACCESS_KEY_ID in the environment",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
     assert!(!run.stderr.contains(SECRET) && !run.stdout.contains(SECRET));
+
+    // Keys from a shared-credentials profile, as the AWS CLI would find them.
+    let home = tempfile::tempdir().unwrap();
+    let creds = home.path().join("credentials");
+    std::fs::write(
+        &creds,
+        format!("[default]\naws_access_key_id = other\n[ci]\naws_access_key_id = AKIACI\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    let out = fsctl_command(repo.path(), &redis.url(), &args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env("AWS_PROFILE", "ci")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    let source = format!("credentials from profile `ci` of {}", creds.display());
+    assert!(stderr.contains(&source), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert_eq!(current(&mut redis.con(), GOLDEN_PREFIX, "balances"), None);
 }
 
 #[test]
@@ -680,13 +697,7 @@ fn secrets_never_reach_output_manifests_or_redis() {
     );
     let redis = RedisServer::start();
     let run = |args: &[&str]| {
-        let out = fsctl_command(repo.path(), &redis.url(), args)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("SECRET_VAR", SECRET)
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap();
+        let out = s3_command(repo.path(), &redis, args).output().unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -712,4 +723,26 @@ fn secrets_never_reach_output_manifests_or_redis() {
             assert!(!String::from_utf8_lossy(&v).contains(SECRET), "{key}");
         }
     }
+}
+
+#[test]
+fn a_file_url_reads_the_local_file() {
+    let repo = scratch_repo("golden");
+    let accounts = repo.path().join("data/accounts.parquet");
+    edit_yaml(
+        repo.path(),
+        "path: data/accounts.parquet",
+        &format!("path: file://{}", accounts.display()),
+    );
+    let (redis, local) = (RedisServer::start(), RedisServer::start());
+    let args = ["materialize", "--service", "balances", "--end", GOLDEN_END];
+    fsctl(repo.path(), Some(&redis), &args).ok();
+    fsctl(&fixture("golden"), Some(&local), &args).ok();
+    let strip = |m: BTreeMap<String, (Vec<u8>, i64)>| -> Vec<(String, Vec<u8>)> {
+        m.into_iter().map(|(k, (b, _))| (k, b)).collect()
+    };
+    assert_eq!(
+        strip(vectors(&redis, "balances")),
+        strip(vectors(&local, "balances"))
+    );
 }
