@@ -52,8 +52,17 @@ pub(crate) fn top_entities(
             )));
         }
     }
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
     let reader = builder.build().map_err(|e| err(&e))?;
+    // A single integer key is counted as the integer, and only the top entities are rendered.
+    let mut ints: FxHashMap<i64, f64> = FxHashMap::default();
     let mut scores: FxHashMap<String, f64> = FxHashMap::default();
+    let single_int = join_keys.len() == 1;
+    if single_int {
+        ints.reserve(rows);
+    } else {
+        scores.reserve(rows);
+    }
     let mut key = String::new();
     for batch in reader {
         let batch = batch.map_err(|e| err(&e))?;
@@ -84,27 +93,98 @@ pub(crate) fn top_entities(
             if keys.iter().any(|k| k.is_null(row)) {
                 continue;
             }
-            parts.clear();
-            parts.extend(key_cols.iter().map(|c| c.key_part(row)));
-            key.clear();
-            render_entity(&parts, &mut key);
             let add = match score {
                 Some(s) if s.is_null(row) => continue,
                 Some(s) => s.value(row),
                 None => 1.0,
             };
+            // A score file may repeat an entity: keep its best score; a log counts requests.
+            let merge = |v: &mut f64| {
+                if score.is_some() {
+                    *v = v.max(add);
+                } else {
+                    *v += add;
+                }
+            };
+            if let (true, [Column::Int(ints_col)]) = (single_int, key_cols.as_slice()) {
+                match ints.get_mut(&ints_col.value(row)) {
+                    Some(v) => merge(v),
+                    None => {
+                        ints.insert(ints_col.value(row), add);
+                    }
+                }
+                continue;
+            }
+            parts.clear();
+            parts.extend(key_cols.iter().map(|c| c.key_part(row)));
+            key.clear();
+            render_entity(&parts, &mut key);
             match scores.get_mut(key.as_str()) {
-                // A score file may repeat an entity: keep its best score; a log counts requests.
-                Some(v) if score.is_some() => *v = v.max(add),
-                Some(v) => *v += add,
+                Some(v) => merge(v),
                 None => {
                     scores.insert(key.clone(), add);
                 }
             }
         }
     }
-    let mut ranked: Vec<(String, f64)> = scores.into_iter().collect();
-    ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    ranked.truncate(top_n);
+    let mut ranked = top(scores.into_iter().collect(), top_n, Clone::clone);
+    if !ints.is_empty() {
+        let mut text = itoa::Buffer::new();
+        let from_ints = top(ints.into_iter().collect(), top_n, |k| {
+            text.format(*k).to_owned()
+        });
+        ranked.extend(from_ints);
+        ranked = top(ranked, top_n, Clone::clone);
+    }
     Ok(ranked)
+}
+
+/// The `n` best of `scored`, by score (highest first), ties broken by the rendered key. Only
+/// the entities that can make the cut are rendered: those above the n-th score, and those on
+/// it.
+fn top<K>(
+    mut scored: Vec<(K, f64)>,
+    n: usize,
+    mut render: impl FnMut(&K) -> String,
+) -> Vec<(String, f64)> {
+    let by_score = |a: &(K, f64), b: &(K, f64)| b.1.total_cmp(&a.1);
+    if n < scored.len() {
+        let cut = if n == 0 {
+            return Vec::new();
+        } else {
+            scored.select_nth_unstable_by(n - 1, by_score).1.1
+        };
+        scored.retain(|(_, s)| s.total_cmp(&cut).is_ge());
+    }
+    let mut ranked: Vec<(String, f64)> = scored.iter().map(|(k, s)| (render(k), *s)).collect();
+    ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.truncate(n);
+    ranked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_top_keeps_the_smallest_keys_among_ties_at_the_cut() {
+        let scored: Vec<(i64, f64)> = vec![(9, 1.0), (10, 2.0), (3, 1.0), (11, 1.0), (2, 5.0)];
+        let got = top(scored.clone(), 3, |k| k.to_string());
+        // 2 (5.0), 10 (2.0), then of the 1.0s the smallest key as text: "11" < "3" < "9".
+        assert_eq!(
+            got,
+            [("2".into(), 5.0), ("10".into(), 2.0), ("11".into(), 1.0)]
+        );
+        assert_eq!(top(scored.clone(), 10, |k| k.to_string()).len(), 5);
+        assert!(top(scored, 0, |k| k.to_string()).is_empty());
+        // The same as sorting everything.
+        let many: Vec<(i64, f64)> = (0..500)
+            .map(|i| (i, f64::from((i * 7 % 13) as i32)))
+            .collect();
+        let mut all: Vec<(String, f64)> = many.iter().map(|(k, s)| (k.to_string(), *s)).collect();
+        all.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for n in [1, 37, 38, 100, 499] {
+            assert_eq!(top(many.clone(), n, |k| k.to_string()), all[..n], "{n}");
+        }
+    }
 }

@@ -15,7 +15,7 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Int64Type, Schema, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
@@ -399,6 +399,12 @@ impl ViewScan {
     ) -> Result<LatestRows, Error> {
         let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
         let collector = Collector::new(expected);
+        let only = only.map(|keys| Only {
+            keys,
+            ints: (self.key_columns.len() == 1)
+                .then(|| keys.iter().filter_map(|k| k.parse().ok()).collect()),
+        });
+        let only = only.as_ref();
         let scan_task = |scratch: &mut Scratch, task: usize| {
             let (file_ix, rg_ix, first_row) = self.tasks[task];
             if let Some((source, stage)) = &self.remote {
@@ -442,21 +448,38 @@ impl ViewScan {
         file_ix: usize,
         rg_ix: usize,
         first_row: u64,
-        only: Option<&FxHashSet<Box<str>>>,
+        only: Option<&Only<'_>>,
         collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<u64, Error> {
         let path = &self.names[file_ix];
+        let rg_rows = self.metas[file_ix].metadata().row_group(rg_ix).num_rows() as u64;
+        // For a few entities (`warm`), a first pass over the key columns alone picks their rows,
+        // and only those rows' features are decoded.
+        let picked = match only {
+            Some(only) => {
+                let picked = self.rows_of(file_ix, rg_ix, only)?;
+                if picked.is_empty() {
+                    return Ok(rg_rows);
+                }
+                Some(picked)
+            }
+            None => None,
+        };
         let file = File::open(&self.file_paths[file_ix]).map_err(|e| io_err(path, e))?;
         let meta = self.metas[file_ix].clone();
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
             .with_projection(self.masks[file_ix].clone())
             .with_row_groups(vec![rg_ix])
-            .with_batch_size(16 * 1024)
+            .with_batch_size(16 * 1024);
+        if let Some(picked) = &picked {
+            builder = builder.with_row_selection(selection(picked, rg_rows as usize));
+        }
+        let reader = builder
             .build()
             .map_err(|e| io_err(path, format!("row group {rg_ix}: {e}")))?;
 
-        let mut offset = first_row;
+        let mut done = 0usize;
         for batch in reader {
             let batch = batch.map_err(|e| {
                 io_err(
@@ -465,28 +488,98 @@ impl ViewScan {
                 )
             })?;
             let n = batch.num_rows();
-            self.scan_batch(&batch, file_ix, offset, only, collector, scratch)?;
-            offset += n as u64;
+            let ids = match &picked {
+                Some(picked) => RowIds::Picked {
+                    first_row,
+                    ids: &picked[done..done + n],
+                },
+                None => RowIds::From(first_row + done as u64),
+            };
+            self.scan_batch(&batch, file_ix, ids, only, collector, scratch)?;
+            done += n;
         }
-        Ok(offset - first_row)
+        Ok(rg_rows)
+    }
+
+    /// The rows of a row group (ascending, from 0) whose entity is one of `only`, read from the
+    /// key columns alone. A key that does not convert picks its row, so that the full pass
+    /// reports it where it is.
+    fn rows_of(&self, file_ix: usize, rg_ix: usize, only: &Only<'_>) -> Result<Vec<u32>, Error> {
+        let path = &self.names[file_ix];
+        let file = File::open(&self.file_paths[file_ix]).map_err(|e| io_err(path, e))?;
+        let meta = self.metas[file_ix].clone();
+        let schema = meta.schema().clone();
+        let roots: Vec<usize> = self
+            .key_columns
+            .iter()
+            .filter_map(|(n, _)| schema.index_of(n).ok())
+            .collect();
+        let mask = ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), roots);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+            .with_projection(mask)
+            .with_row_groups(vec![rg_ix])
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| io_err(path, format!("row group {rg_ix}: {e}")))?;
+        let (mut picked, mut base) = (Vec::new(), 0u32);
+        let mut key = String::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| {
+                io_err(
+                    path,
+                    format!("row group {rg_ix}: corrupt or unreadable data ({e})"),
+                )
+            })?;
+            let n = batch.num_rows() as u32;
+            let keys: Option<Vec<ArrayRef>> = self
+                .key_columns
+                .iter()
+                .map(|(name, dtype)| {
+                    normalize(batch.column_by_name(name).expect("projected"), *dtype).ok()
+                })
+                .collect();
+            let Some(keys) = keys else {
+                picked.extend(base..base + n);
+                base += n;
+                continue;
+            };
+            let columns: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
+            let mut parts = Vec::with_capacity(columns.len());
+            for row in 0..batch.num_rows() {
+                if !keys.iter().all(|k| k.is_valid(row)) {
+                    continue;
+                }
+                let hit =
+                    if let ([Column::Int(ints)], Some(only)) = (columns.as_slice(), &only.ints) {
+                        only.contains(&ints.value(row))
+                    } else {
+                        parts.clear();
+                        parts.extend(columns.iter().map(|c| c.key_part(row)));
+                        key.clear();
+                        render_entity(&parts, &mut key);
+                        only.keys.contains(key.as_str())
+                    };
+                if hit {
+                    picked.push(base + row as u32);
+                }
+            }
+            base += n;
+        }
+        Ok(picked)
     }
 
     fn scan_batch(
         &self,
         batch: &RecordBatch,
         file_ix: usize,
-        offset: u64,
-        only: Option<&FxHashSet<Box<str>>>,
+        ids: RowIds<'_>,
+        only: Option<&Only<'_>>,
         collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
         let path = &self.names[file_ix];
         let at = |name: &str, row: usize| {
-            format!(
-                "{}: column `{name}`, row {}",
-                path.display(),
-                offset + row as u64
-            )
+            format!("{}: column `{name}`, row {}", path.display(), ids.row(row))
         };
         let ts_dtype = DType::Scalar(Scalar::Timestamp);
         let norm = |b: &RecordBatch,
@@ -607,7 +700,10 @@ impl ViewScan {
                     continue;
                 }
                 batch.end_int(i as u32, v, |v| {
-                    only.is_none_or(|only| only.contains(text.format(v)))
+                    only.is_none_or(|only| match &only.ints {
+                        Some(ints) => ints.contains(&v),
+                        None => only.keys.contains(text.format(v)),
+                    })
                 });
             }
         } else {
@@ -619,7 +715,9 @@ impl ViewScan {
                     continue;
                 }
                 render_entity(&parts, batch.key_buffer());
-                batch.end_key(i as u32, |key| only.is_none_or(|only| only.contains(key)));
+                batch.end_key(i as u32, |key| {
+                    only.is_none_or(|only| only.keys.contains(key))
+                });
             }
         }
         let rank = |i: usize| Rank {
@@ -627,8 +725,7 @@ impl ViewScan {
             created_us: created
                 .filter(|c| c.is_valid(i))
                 .map_or(i64::MIN, |c| c.value(i)),
-            order: ((file_ix as u64) << 40)
-                | (offset + sel_rows.map_or(i as u64, |r| u64::from(r[i]))),
+            order: ((file_ix as u64) << 40) | ids.row(sel_rows.map_or(i, |r| r[i] as usize)),
         };
         let encode = |i: usize, nulls: &mut Vec<u16>, items: &mut Vec<u8>| {
             for (pos, col) in features.iter().enumerate() {
@@ -641,6 +738,44 @@ impl ViewScan {
         collector.offer(batch, rank, encode, &mut scratch.nulls);
         Ok(())
     }
+}
+
+/// The entities a `warm` scan is limited to; a single integer key is also kept as an integer.
+struct Only<'a> {
+    keys: &'a FxHashSet<Box<str>>,
+    ints: Option<FxHashSet<i64>>,
+}
+
+/// Where a batch's rows sit in their file: from a first row on, or picked rows of a row group.
+#[derive(Clone, Copy)]
+enum RowIds<'a> {
+    From(u64),
+    Picked { first_row: u64, ids: &'a [u32] },
+}
+
+impl RowIds<'_> {
+    /// The file row of the batch's row `row`.
+    #[inline]
+    fn row(self, row: usize) -> u64 {
+        match self {
+            RowIds::From(first) => first + row as u64,
+            RowIds::Picked { first_row, ids } => first_row + u64::from(ids[row]),
+        }
+    }
+}
+
+/// The selection of ascending row ids among `total` rows: runs of consecutive ids become one
+/// range, the rest is skipped.
+fn selection(ids: &[u32], total: usize) -> RowSelection {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for &id in ids {
+        let id = id as usize;
+        match ranges.last_mut() {
+            Some(last) if last.end == id => last.end += 1,
+            _ => ranges.push(id..id + 1),
+        }
+    }
+    RowSelection::from_consecutive_ranges(ranges.into_iter(), total)
 }
 
 /// Per-task buffers, reused across batches.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;
 
 use crate::harness::*;
@@ -204,6 +204,135 @@ fn request_log_counts_and_ties_are_deterministic() {
         .query(&mut con)
         .unwrap();
     assert_eq!(size, 0, "--dry-run writes nothing");
+}
+
+/// Recomputing reads only the wanted entities' rows (a first pass over the key columns picks
+/// them): every entity of both golden services, all keys deleted, comes back byte-identical,
+/// every tie rule and the composite keys included.
+#[test]
+fn recomputing_every_entity_gives_back_the_exact_bytes() {
+    for service in ["scoring", "balances"] {
+        let Committed {
+            repo,
+            redis,
+            mut con,
+            snapshot,
+        } = golden_committed(service);
+        let prefix = format!("{PREFIX}:{service}:{snapshot}:");
+        let before = data_keys(&mut con, &prefix);
+        assert!(!before.is_empty());
+        // Every entity of the snapshot, from its keys, as a request log (one row per entity).
+        let rendered: Vec<&str> = before.iter().map(|(k, _)| &k[prefix.len()..]).collect();
+        let columns: Vec<(&str, ArrayRef)> = if service == "scoring" {
+            let ids: Vec<i64> = rendered.iter().map(|e| e.parse().unwrap()).collect();
+            vec![("customer_id", Arc::new(Int64Array::from(ids)))]
+        } else {
+            // `bank:account_no`, the bank escaped (`\:` and `\\`); the number has no colon.
+            let (banks, numbers): (Vec<String>, Vec<i64>) = rendered
+                .iter()
+                .map(|e| {
+                    let (bank, number) = e.rsplit_once(':').unwrap();
+                    let bank = bank.replace("\\:", ":").replace("\\\\", "\\");
+                    (bank, number.parse::<i64>().unwrap())
+                })
+                .unzip();
+            vec![
+                ("bank", Arc::new(StringArray::from(banks))),
+                ("account_no", Arc::new(Int64Array::from(numbers))),
+            ]
+        };
+        let file = repo.path().join("everyone.parquet");
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let mut w =
+            ArrowWriter::try_new(std::fs::File::create(&file).unwrap(), batch.schema(), None)
+                .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        for (k, _) in &before {
+            let _: i64 = redis::cmd("DEL").arg(k).query(&mut con).unwrap();
+        }
+        let doc = fsctl(
+            repo.path(),
+            Some(&redis),
+            &[
+                "--format",
+                "json",
+                "warm",
+                "--service",
+                service,
+                "--from",
+                file.to_str().unwrap(),
+                "--top-n",
+                "1000",
+            ],
+        )
+        .ok()
+        .json();
+        let computed: u64 = doc["services"][0]["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["computed"].as_u64().unwrap())
+            .sum();
+        assert_eq!(computed as usize, before.len(), "{service}: {doc}");
+        for (k, v) in &before {
+            let now: Vec<u8> = redis::cmd("GET").arg(k).query(&mut con).unwrap();
+            assert_eq!(&now, v, "{k} recomputed byte-identical");
+        }
+    }
+}
+
+/// Rows of one file that tie on event and created time: the last in the file wins, also when
+/// `warm` reads only the picked rows (their positions in the file decide, not in the pick).
+#[test]
+fn recomputed_ties_inside_one_file_keep_the_last_row() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join("data")).unwrap();
+    let ts = AS_OF_MS * 1000 - 1;
+    write_parquet(
+        &repo.path().join("data/events.parquet"),
+        vec![
+            ("id", Arc::new(Int64Array::from(vec![2, 1, 2, 1, 3, 1]))),
+            (
+                "event_timestamp",
+                Arc::new(
+                    arrow::array::TimestampMicrosecondArray::from(vec![ts; 6]).with_timezone("UTC"),
+                ),
+            ),
+            (
+                "clicks",
+                Arc::new(Int64Array::from(vec![20, 11, 21, 12, 30, 13])),
+            ),
+        ],
+    );
+    std::fs::write(
+        repo.path().join("feature_store.yaml"),
+        "project: ties\nonline_store:\n  type: redis\n  url: redis://127.0.0.1:1/0\n\
+         entities:\n  - name: user\n    join_keys: [{name: id, dtype: int64}]\n\
+         sources:\n  - name: events\n    path: data/events.parquet\n    \
+         timestamp_field: event_timestamp\n\
+         feature_views:\n  - name: activity\n    entities: [user]\n    source: events\n    \
+         ttl: 1d\n    features:\n      - {name: clicks, dtype: int64}\n\
+         feature_services:\n  - name: svc\n    features: [activity]\n    online_ttl: 3650d\n",
+    )
+    .unwrap();
+    let redis = RedisServer::start();
+    let end = "2025-11-23T00:00:00Z";
+    fsctl(repo.path(), Some(&redis), &["materialize", "--end", end]).ok();
+    let mut con = redis.con();
+    let snapshot = current(&mut con, "fs:ties", "svc").unwrap();
+    let key = format!("fs:ties:svc:{snapshot}:1");
+    let before: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+    let values = fsctl::vector::decode(&before).unwrap().values;
+    assert_eq!(values, [fsctl::vector::Value::Int(13)]);
+    let _: i64 = redis::cmd("DEL").arg(&key).query(&mut con).unwrap();
+    let file = repo.path().join("popularity.parquet");
+    write_parquet(&file, vec![("id", Arc::new(Int64Array::from(vec![1])))]);
+    let from = file.to_str().unwrap();
+    let args = ["warm", "--service", "svc", "--from", from, "--top-n", "1"];
+    fsctl(repo.path(), Some(&redis), &args).ok();
+    let after: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+    assert_eq!(after, before);
 }
 
 #[test]
