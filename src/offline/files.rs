@@ -44,12 +44,11 @@ pub(super) fn source_inputs(repo: &Repo, source: &Source) -> Result<Inputs, Erro
             .iter()
             .zip(footers)
             .map(|(obj, footer)| Input {
-                name: PathBuf::from(&obj.url),
-                read: obj.staged.clone(),
-                size: obj.size,
-                modified_ns: obj.modified_ns,
-                etag: obj.etag.clone(),
+                // The problem is reported under the object's URL: its message need not repeat it.
                 unreadable: footer.err().map(|e| {
+                    let e = e
+                        .strip_prefix(&format!("{}: ", obj.url))
+                        .map_or(e.clone(), str::to_owned);
                     let code = if e.starts_with("not a readable") {
                         "not-parquet"
                     } else {
@@ -57,6 +56,11 @@ pub(super) fn source_inputs(repo: &Repo, source: &Source) -> Result<Inputs, Erro
                     };
                     (code, e)
                 }),
+                name: PathBuf::from(&obj.url),
+                read: obj.staged.clone(),
+                size: obj.size,
+                modified_ns: obj.modified_ns,
+                etag: obj.etag.clone(),
             })
             .collect();
         return Ok(Inputs {

@@ -14,6 +14,7 @@ use super::coerce::{Coercion, coercion, normalize};
 use super::values::Column;
 use crate::base::entity_key::render_entity;
 use crate::base::error::Error;
+use crate::base::value::{DType, Scalar};
 use crate::repo::JoinKey;
 
 /// Reads `path` and returns the `top_n` entities, most popular first, as rendered keys.
@@ -57,11 +58,17 @@ pub(crate) fn top_entities(
     // A single integer key is counted as the integer, and only the top entities are rendered.
     let mut ints: FxHashMap<i64, f64> = FxHashMap::default();
     let mut scores: FxHashMap<String, f64> = FxHashMap::default();
-    let single_int = join_keys.len() == 1;
-    if single_int {
-        ints.reserve(rows);
+    let single_int = join_keys.len() == 1 && join_keys[0].dtype == DType::Scalar(Scalar::Int64);
+    // A score file holds about one row per entity; a request log many more rows than entities.
+    let expected = if score_column.is_some() {
+        rows.min(1 << 22)
     } else {
-        scores.reserve(rows);
+        0
+    };
+    if single_int {
+        ints.reserve(expected);
+    } else {
+        scores.reserve(expected);
     }
     let mut key = String::new();
     for batch in reader {

@@ -43,8 +43,6 @@ const ROW_GROUPS_IN_FLIGHT: usize = 8;
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        // The HTTP client's TLS takes the process's provider: ring, as everywhere in fsctl.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fsctl-store")
@@ -96,14 +94,15 @@ impl RemoteSource {
         let mut options = Vec::new();
         for (key, value) in &source.storage_options {
             let what = format!("source `{name}`: storage_options.{key}");
-            options.push((key.as_str(), expand_env(value, &what)?));
+            let shared = source.shared_storage_options.contains(key);
+            options.push((key.as_str(), expand_env(value, &what)?, shared));
         }
         let opened = open_store(&url, &options, retry)
             .map_err(|e| Error::config(format!("source `{name}`: {e}")))?;
         let secrets: Vec<String> = options
             .iter()
-            .filter(|(k, _)| is_secret_option(k))
-            .map(|(_, v)| v.clone())
+            .filter(|(k, _, _)| is_secret_option(k))
+            .map(|(_, v, _)| v.clone())
             .chain(
                 SECRET_ENV
                     .iter()
@@ -158,13 +157,13 @@ impl RemoteSource {
         };
         let directory = pattern.is_none() && (key.is_empty() || key.ends_with('/'));
         if pattern.is_none() && !directory {
-            match self.store.head(&Path::from(key)).await {
+            match self.store.head(&literal_path(key)).await {
                 Ok(meta) => return Ok(vec![meta]),
                 Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.store_error(raw, "listing", e)),
             }
         }
-        let prefix_path = (!prefix.is_empty()).then(|| Path::from(prefix));
+        let prefix_path = (!prefix.is_empty()).then(|| literal_path(prefix));
         let listed: Vec<ObjectMeta> = self
             .store
             .list(prefix_path.as_ref())
@@ -246,7 +245,8 @@ impl RemoteSource {
     /// One ranged GET of `obj`, refused when the object is no longer the version listed.
     async fn fetch(&self, obj: &RemoteObject, range: Range<u64>) -> Result<Bytes, Error> {
         let options = GetOptions {
-            if_match: obj.etag.clone(),
+            // Quoted, as HTTP wants it (Azure lists its ETags bare).
+            if_match: obj.etag.as_deref().map(|e| format!("\"{}\"", bare_etag(e))),
             range: Some(GetRange::Bounded(range.clone())),
             ..GetOptions::default()
         };
@@ -255,7 +255,9 @@ impl RemoteSource {
             .get_opts(&obj.location, options)
             .await
             .map_err(|e| self.object_error(obj, e))?;
-        if got.meta.e_tag.is_some() && obj.etag.is_some() && got.meta.e_tag != obj.etag {
+        if let (Some(got), Some(listed)) = (&got.meta.e_tag, &obj.etag)
+            && bare_etag(got) != bare_etag(listed)
+        {
             return Err(self.changed(obj));
         }
         let bytes = got.bytes().await.map_err(|e| self.object_error(obj, e))?;
@@ -318,6 +320,11 @@ impl RemoteSource {
         }
         Error::in_file(PathBuf::from(url), message)
     }
+}
+
+/// An ETag without its quotes and weak prefix: stores list and serve the same one differently.
+fn bare_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
 }
 
 /// A store error without the XML body the server sent: its error code and message, when it has
@@ -404,9 +411,15 @@ impl ChunkStage {
             .sum()
     }
 
-    /// Stops fetching (the scan failed or finished early).
+    /// Stops fetching (the scan failed): row groups not staged yet never will be.
     pub(super) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .failed
+            .get_or_insert_with(|| "the scan stopped".to_owned());
+        drop(state);
+        self.ready.notify_all();
     }
 
     async fn fetch_all(&self, source: &RemoteSource) {
@@ -433,9 +446,9 @@ impl ChunkStage {
                     let permits = (bytes / 1024).clamp(1, IN_FLIGHT_BYTES / 1024) as u32;
                     let _permit = budget.acquire_many(permits).await.expect("open semaphore");
                     if self.stop.load(Ordering::Relaxed) {
-                        return (ix, Ok(()));
+                        return (ix, None);
                     }
-                    (ix, self.fetch_task(source, *obj, ranges).await)
+                    (ix, Some(self.fetch_task(source, *obj, ranges).await))
                 }
             })
             .buffer_unordered(ROW_GROUPS_IN_FLIGHT);
@@ -443,8 +456,9 @@ impl ChunkStage {
         while let Some((ix, result)) = fetches.next().await {
             let mut state = self.state.lock().expect("stage lock");
             match result {
-                Ok(()) => state.done[ix] = true,
-                Err(e) => {
+                Some(Ok(())) => state.done[ix] = true,
+                None => {}
+                Some(Err(e)) => {
                     state.failed.get_or_insert(e.to_string());
                     self.stop.store(true, Ordering::Relaxed);
                 }
@@ -479,6 +493,12 @@ impl ChunkStage {
     }
 }
 
+/// An object key as written: `Path::from` would percent-encode `%`, `~`, `#` and the like,
+/// naming another key (Spark writes `00%3A00` into partition directories).
+fn literal_path(key: &str) -> Path {
+    Path::parse(key).unwrap_or_else(|_| Path::from(key))
+}
+
 /// Splits a source URL into `scheme://authority` and the object key (or key pattern) after
 /// it, taken literally as the clouds' own tools do: no percent-decoding, and `?` is a glob.
 fn split_url(raw: &str) -> (&str, &str) {
@@ -499,11 +519,15 @@ struct OpenedStore {
 }
 
 /// Environment variables that hold secrets, blanked out of messages.
-const SECRET_ENV: [&str; 6] = [
+const SECRET_ENV: [&str; 10] = [
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
     "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_STORAGE_CLIENT_SECRET",
     "AZURE_CLIENT_SECRET",
     "GOOGLE_SERVICE_ACCOUNT_KEY",
 ];
@@ -517,11 +541,12 @@ fn is_secret_option(key: &str) -> bool {
         "password",
         "sas",
         "account_key",
+        "master_key",
         "service_account_key",
     ]
     .iter()
     .any(|s| key.contains(s))
-        || key == "access_key"
+        || (key.contains("access_key") && !key.ends_with("_id"))
 }
 
 /// The shared retry policy as object_store's: the same tries and the same backoff.
@@ -540,10 +565,12 @@ fn retry_config(policy: RetryPolicy) -> RetryConfig {
 
 fn open_store(
     url: &url::Url,
-    options: &[(&str, String)],
+    options: &[(&str, String, bool)],
     retry: RetryPolicy,
 ) -> Result<OpenedStore, String> {
-    let has = |keys: &[&str]| options.iter().any(|(k, _)| keys.contains(k));
+    // The HTTP client's TLS takes the process's provider: ring, as everywhere in fsctl.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let has = |keys: &[&str]| options.iter().any(|(k, _, _)| keys.contains(k));
     let env = |name: &str| std::env::var_os(name).is_some();
     let unknown = |key: &str, scheme: &str, e: object_store::Error| {
         format!("unknown storage option `{key}` for {scheme}:// URLs ({e})")
@@ -583,9 +610,13 @@ fn open_store(
                  environment or a profile)"
                     .to_owned()
             };
-            for (key, value) in options {
-                let k: AmazonS3ConfigKey = key.parse().map_err(|e| unknown(key, scheme, e))?;
-                builder = builder.with_config(k, value);
+            for (key, value, shared) in options {
+                match key.parse::<AmazonS3ConfigKey>() {
+                    Ok(k) => builder = builder.with_config(k, value),
+                    // `offline_store`'s options serve every cloud: each takes its own.
+                    Err(_) if *shared => {}
+                    Err(e) => return Err(unknown(key, scheme, e)),
+                }
             }
             let store = builder.build().map_err(|e| e.to_string())?;
             Ok(OpenedStore {
@@ -607,9 +638,13 @@ fn open_store(
             } else {
                 "application default credentials or the metadata server (workload identity)"
             };
-            for (key, value) in options {
-                let k: GoogleConfigKey = key.parse().map_err(|e| unknown(key, "gs", e))?;
-                builder = builder.with_config(k, value);
+            for (key, value, shared) in options {
+                match key.parse::<GoogleConfigKey>() {
+                    Ok(k) => builder = builder.with_config(k, value),
+                    // `offline_store`'s options serve every cloud: each takes its own.
+                    Err(_) if *shared => {}
+                    Err(e) => return Err(unknown(key, "gs", e)),
+                }
             }
             let store = builder.build().map_err(|e| e.to_string())?;
             Ok(OpenedStore {
@@ -622,24 +657,40 @@ fn open_store(
             let mut builder = MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
                 .with_retry(retry_config(retry));
-            let credentials = if has(&["azure_storage_account_key", "account_key", "access_key"])
-                || env("AZURE_STORAGE_ACCOUNT_KEY")
+            let credentials = if has(&[
+                "azure_storage_account_key",
+                "azure_storage_access_key",
+                "azure_storage_master_key",
+                "account_key",
+                "access_key",
+                "master_key",
+            ]) || ["ACCOUNT_KEY", "ACCESS_KEY", "MASTER_KEY"]
+                .iter()
+                .any(|k| env(&format!("AZURE_STORAGE_{k}")))
             {
                 "an account key"
             } else if has(&["azure_storage_sas_key", "sas_key", "sas_token"])
                 || env("AZURE_STORAGE_SAS_KEY")
             {
                 "a SAS token"
-            } else if env("AZURE_CLIENT_SECRET") {
+            } else if has(&["azure_storage_token", "bearer_token", "token"])
+                || env("AZURE_STORAGE_TOKEN")
+            {
+                "a bearer token"
+            } else if env("AZURE_CLIENT_SECRET") || env("AZURE_STORAGE_CLIENT_SECRET") {
                 "a service principal (AZURE_CLIENT_ID / AZURE_CLIENT_SECRET)"
             } else if env("AZURE_FEDERATED_TOKEN_FILE") {
                 "workload identity (AZURE_FEDERATED_TOKEN_FILE)"
             } else {
                 "managed identity (no key, SAS or client secret given)"
             };
-            for (key, value) in options {
-                let k: AzureConfigKey = key.parse().map_err(|e| unknown(key, scheme, e))?;
-                builder = builder.with_config(k, value);
+            for (key, value, shared) in options {
+                match key.parse::<AzureConfigKey>() {
+                    Ok(k) => builder = builder.with_config(k, value),
+                    // `offline_store`'s options serve every cloud: each takes its own.
+                    Err(_) if *shared => {}
+                    Err(e) => return Err(unknown(key, scheme, e)),
+                }
             }
             let store = builder.build().map_err(|e| e.to_string())?;
             Ok(OpenedStore {
@@ -749,6 +800,30 @@ mod tests {
     }
 
     #[test]
+    fn etags_compare_without_quotes_and_keys_stay_literal() {
+        assert_eq!(bare_etag("\"0x8D1\""), "0x8D1");
+        assert_eq!(bare_etag("0x8D1"), "0x8D1");
+        assert_eq!(bare_etag("W/\"abc\""), "abc");
+        assert_eq!(literal_path("t/ts=00%3A00/x").as_ref(), "t/ts=00%3A00/x");
+        assert_eq!(literal_path("a~b#c").as_ref(), "a~b#c");
+    }
+
+    #[test]
+    fn shared_options_of_another_cloud_are_skipped_a_sources_own_are_not() {
+        let url = url::Url::parse("s3://bucket").unwrap();
+        let shared = [("google_service_account", "x".to_owned(), true)];
+        assert!(open_store(&url, &shared, RetryPolicy::default()).is_ok());
+        let own = [("google_service_account", "x".to_owned(), false)];
+        let e = open_store(&url, &own, RetryPolicy::default())
+            .err()
+            .expect("refused");
+        assert!(
+            e.contains("unknown storage option `google_service_account` for s3:// URLs"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn profile_sections_are_read_by_name() {
         let text = "[default]\naws_access_key_id = A\n[prod]\naws_access_key_id=B\n \
                     aws_secret_access_key = s=cret\n";
@@ -773,6 +848,8 @@ mod tests {
             "azure_storage_sas_key",
             "google_service_account_key",
             "access_key",
+            "azure_storage_access_key",
+            "master_key",
         ] {
             assert!(is_secret_option(key), "{key}");
         }

@@ -423,16 +423,18 @@ impl ViewScan {
                 .try_for_each_init(
                     || Scratch::new(part),
                     |scratch, _| loop {
+                        // After a failure elsewhere, no worker takes another row group.
                         let task = next.fetch_add(1, Ordering::Relaxed);
                         if task >= self.tasks.len() {
                             return Ok(());
                         }
-                        scan_task(scratch, task)?;
+                        if let Err(e) = scan_task(scratch, task) {
+                            next.store(usize::MAX / 2, Ordering::Relaxed);
+                            stage.stop();
+                            return Err(e);
+                        }
                     },
                 );
-            if scanned.is_err() {
-                stage.stop();
-            }
             scanned?;
         } else {
             (0..self.tasks.len())

@@ -80,6 +80,9 @@ pub struct Source {
     /// Object-store options (`offline_store`'s, overridden by the source's own), values as
     /// written: `${VAR}` is expanded when the store is opened.
     pub storage_options: Vec<(String, String)>,
+    /// The keys of `storage_options` that came from `offline_store` (a store that does not know
+    /// one of them ignores it; a source's own unknown key is an error).
+    pub shared_storage_options: Vec<String>,
 }
 
 impl Source {

@@ -308,6 +308,13 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                 .map(|(a, b)| (a.clone(), b.clone()))
                 .collect(),
             storage_options: storage_options(&mut cx, &raw.offline_store.storage_options, s),
+            shared_storage_options: raw
+                .offline_store
+                .storage_options
+                .keys()
+                .filter(|k| !s.storage_options.contains_key(*k))
+                .cloned()
+                .collect(),
         });
         source_ok.push(cx.findings.len() == before);
     }
