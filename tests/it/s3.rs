@@ -746,3 +746,150 @@ fn a_file_url_reads_the_local_file() {
         strip(vectors(&local, "balances"))
     );
 }
+
+/// An Azure Blob Storage emulator (Azurite, from npm) on a free port, killed on drop.
+struct Azurite {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+/// Azurite's well-known development account (public, documented by Microsoft).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+impl Azurite {
+    fn start() -> Azurite {
+        let binary = std::env::var_os("FSCTL_AZURITE").map_or_else(
+            || {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/azurite/node_modules/.bin/azurite-blob")
+            },
+            PathBuf::from,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&binary)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args(["--silent", "--skipApiVersionCheck", "--location"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} must be installed (scripts/ensure-azurite.sh installs it): {e}",
+                    binary.display()
+                )
+            });
+        let azurite = Azurite {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "azurite did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        azurite
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates `container` and uploads every file below `dir` as `{prefix}{relative path}`,
+    /// with the Python SDK (object_store cannot create containers).
+    fn upload_dir(&self, container: &str, dir: &Path, prefix: &str) {
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
+        let script = "import os, sys\n\
+            from azure.storage.blob import BlobServiceClient\n\
+            url, key, container, root, prefix = sys.argv[1:]\n\
+            svc = BlobServiceClient(account_url=url, credential={'account_name': 'devstoreaccount1', 'account_key': key})\n\
+            c = svc.create_container(container)\n\
+            for base, _, files in os.walk(root):\n\
+            \x20   for f in files:\n\
+            \x20       p = os.path.join(base, f)\n\
+            \x20       with open(p, 'rb') as data:\n\
+            \x20           c.upload_blob(prefix + os.path.relpath(p, root), data)\n";
+        let status = Command::new(&python)
+            .args(["-c", script])
+            .arg(format!("{}/{AZURITE_ACCOUNT}", self.url()))
+            .arg(AZURITE_KEY)
+            .arg(container)
+            .arg(dir)
+            .arg(prefix)
+            .status()
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/ensure-azurite.sh)", python.display()));
+        assert!(status.success(), "uploading to azurite failed");
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn golden_from_azure_blob_storage_gives_the_same_vectors_as_from_local_disk() {
+    let azurite = Azurite::start();
+    let repo = scratch_repo("golden");
+    azurite.upload_dir("lake", &repo.path().join("data"), "golden/data/");
+    std::fs::remove_dir_all(repo.path().join("data")).unwrap();
+    edit_yaml(
+        repo.path(),
+        "materialization:",
+        "offline_store:\n  storage_options: {azure_storage_use_emulator: true}\nmaterialization:",
+    );
+    edit_yaml(
+        repo.path(),
+        "path: data/profile",
+        "path: az://lake/golden/data/profile/",
+    );
+    edit_yaml(
+        repo.path(),
+        "path: \"data/txn*.parquet\"",
+        "path: \"az://lake/golden/data/txn*.parquet\"",
+    );
+    edit_yaml(
+        repo.path(),
+        "path: data/accounts.parquet",
+        "path: az://lake/golden/data/accounts.parquet",
+    );
+    for service in ["scoring", "balances"] {
+        let (az_redis, local_redis) = (RedisServer::start(), RedisServer::start());
+        let args = ["materialize", "--service", service, "--end", GOLDEN_END];
+        let out = fsctl_command(repo.path(), &az_redis.url(), &args)
+            .env("AZURITE_BLOB_STORAGE_URL", azurite.url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fsctl(&fixture("golden"), Some(&local_redis), &args).ok();
+        let bytes = |m: BTreeMap<String, (Vec<u8>, i64)>| -> Vec<(String, Vec<u8>)> {
+            m.into_iter().map(|(k, (b, _))| (k, b)).collect()
+        };
+        assert_eq!(
+            bytes(vectors(&az_redis, service)),
+            bytes(vectors(&local_redis, service)),
+            "{service}"
+        );
+        let m = manifest(&mut az_redis.con(), GOLDEN_PREFIX, service).to_string();
+        assert!(
+            m.contains("az://lake/golden/data/") && m.contains("\"etag\""),
+            "{m}"
+        );
+        assert!(!m.contains(AZURITE_KEY));
+    }
+}
