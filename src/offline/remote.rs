@@ -572,9 +572,6 @@ fn open_store(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let has = |keys: &[&str]| options.iter().any(|(k, _, _)| keys.contains(k));
     let env = |name: &str| std::env::var_os(name).is_some();
-    let unknown = |key: &str, scheme: &str, e: object_store::Error| {
-        format!("unknown storage option `{key}` for {scheme}:// URLs ({e})")
-    };
     match url.scheme() {
         scheme @ ("s3" | "s3a") => {
             let mut builder = AmazonS3Builder::from_env()
@@ -610,14 +607,9 @@ fn open_store(
                  environment or a profile)"
                     .to_owned()
             };
-            for (key, value, shared) in options {
-                match key.parse::<AmazonS3ConfigKey>() {
-                    Ok(k) => builder = builder.with_config(k, value),
-                    // `offline_store`'s options serve every cloud: each takes its own.
-                    Err(_) if *shared => {}
-                    Err(e) => return Err(unknown(key, scheme, e)),
-                }
-            }
+            builder = configure(builder, options, scheme, |b, k: AmazonS3ConfigKey, v| {
+                b.with_config(k, v)
+            })?;
             let store = builder.build().map_err(|e| e.to_string())?;
             Ok(OpenedStore {
                 store: Arc::new(store),
@@ -638,14 +630,9 @@ fn open_store(
             } else {
                 "application default credentials or the metadata server (workload identity)"
             };
-            for (key, value, shared) in options {
-                match key.parse::<GoogleConfigKey>() {
-                    Ok(k) => builder = builder.with_config(k, value),
-                    // `offline_store`'s options serve every cloud: each takes its own.
-                    Err(_) if *shared => {}
-                    Err(e) => return Err(unknown(key, "gs", e)),
-                }
-            }
+            builder = configure(builder, options, "gs", |b, k: GoogleConfigKey, v| {
+                b.with_config(k, v)
+            })?;
             let store = builder.build().map_err(|e| e.to_string())?;
             Ok(OpenedStore {
                 store: Arc::new(store),
@@ -684,14 +671,9 @@ fn open_store(
             } else {
                 "managed identity (no key, SAS or client secret given)"
             };
-            for (key, value, shared) in options {
-                match key.parse::<AzureConfigKey>() {
-                    Ok(k) => builder = builder.with_config(k, value),
-                    // `offline_store`'s options serve every cloud: each takes its own.
-                    Err(_) if *shared => {}
-                    Err(e) => return Err(unknown(key, scheme, e)),
-                }
-            }
+            builder = configure(builder, options, scheme, |b, k: AzureConfigKey, v| {
+                b.with_config(k, v)
+            })?;
             let store = builder.build().map_err(|e| e.to_string())?;
             Ok(OpenedStore {
                 store: Arc::new(store),
@@ -701,6 +683,28 @@ fn open_store(
         }
         other => Err(format!("`{other}://` is not a supported object store")),
     }
+}
+
+/// Applies the storage options a store knows. A source's own unknown key is refused by name;
+/// `offline_store`'s options serve every cloud, so each store takes only its own.
+fn configure<B, K: std::str::FromStr<Err = object_store::Error>>(
+    mut builder: B,
+    options: &[(&str, String, bool)],
+    scheme: &str,
+    with: impl Fn(B, K, &str) -> B,
+) -> Result<B, String> {
+    for (key, value, shared) in options {
+        match key.parse::<K>() {
+            Ok(k) => builder = with(builder, k, value),
+            Err(_) if *shared => {}
+            Err(e) => {
+                return Err(format!(
+                    "unknown storage option `{key}` for {scheme}:// URLs ({e})"
+                ));
+            }
+        }
+    }
+    Ok(builder)
 }
 
 /// Keys of a shared-credentials profile (`AWS_PROFILE`, else `default`).

@@ -236,33 +236,46 @@ fn library_credentials() {
     }
 }
 
-/// The golden repo with its three sources read from `s3://{bucket}/`: a directory prefix,
-/// a glob and one object.
-fn golden_on_s3(moto: &Moto, bucket: &str) -> tempfile::TempDir {
+/// The golden source paths, as `feature_store.yaml` writes them.
+const PROFILE: &str = "path: data/profile";
+const TXN: &str = "path: \"data/txn*.parquet\"";
+const ACCOUNTS: &str = "path: data/accounts.parquet";
+
+/// A scratch golden repo with `offline_store` (a YAML block) and some sources' paths replaced:
+/// `(the line as written, its replacement)`.
+fn golden_repo_with(offline_store: &str, paths: &[(&str, String)]) -> tempfile::TempDir {
     let repo = scratch_repo("golden");
-    moto.create_bucket(bucket);
-    moto.upload_dir(bucket, &repo.path().join("data"), "lake/data/");
-    std::fs::remove_dir_all(repo.path().join("data")).unwrap();
     edit_yaml(
         repo.path(),
         "materialization:",
-        &format!("{}materialization:", moto.offline_store()),
+        &format!("{offline_store}materialization:"),
     );
-    edit_yaml(
-        repo.path(),
-        "path: data/profile",
-        &format!("path: s3://{bucket}/lake/data/profile/"),
+    for (from, to) in paths {
+        edit_yaml(repo.path(), from, to);
+    }
+    repo
+}
+
+/// The golden repo with its three sources read from `s3://{bucket}/`: a directory prefix,
+/// a glob and one object.
+fn golden_on_s3(moto: &Moto, bucket: &str) -> tempfile::TempDir {
+    moto.create_bucket(bucket);
+    moto.upload_dir(bucket, &fixture("golden").join("data"), "lake/data/");
+    let repo = golden_repo_with(
+        &moto.offline_store(),
+        &[
+            (PROFILE, format!("path: s3://{bucket}/lake/data/profile/")),
+            (
+                TXN,
+                format!("path: \"s3://{bucket}/lake/data/txn*.parquet\""),
+            ),
+            (
+                ACCOUNTS,
+                format!("path: s3://{bucket}/lake/data/accounts.parquet"),
+            ),
+        ],
     );
-    edit_yaml(
-        repo.path(),
-        "path: \"data/txn*.parquet\"",
-        &format!("path: \"s3://{bucket}/lake/data/txn*.parquet\""),
-    );
-    edit_yaml(
-        repo.path(),
-        "path: data/accounts.parquet",
-        &format!("path: s3://{bucket}/lake/data/accounts.parquet"),
-    );
+    std::fs::remove_dir_all(repo.path().join("data")).unwrap();
     repo
 }
 
@@ -342,16 +355,9 @@ fn nested_prefixes_and_globs_list_the_same_files_in_the_same_order() {
         "s3://lake/t/profile/**/*.parquet",
         "s3://lake/t/profile/dt=2025-11-2[12]/part-?.parquet",
     ] {
-        let repo = scratch_repo("golden");
-        edit_yaml(
-            repo.path(),
-            "materialization:",
-            &format!("{}materialization:", moto.offline_store()),
-        );
-        edit_yaml(
-            repo.path(),
-            "path: data/profile",
-            &format!("path: \"{path}\""),
+        let repo = golden_repo_with(
+            &moto.offline_store(),
+            &[(PROFILE, format!("path: \"{path}\""))],
         );
         let redis = RedisServer::start();
         let args = ["materialize", "--service", "scoring", "--end", GOLDEN_END];
@@ -584,18 +590,14 @@ fn store_errors_name_the_url_and_never_the_secret() {
         ),
     ];
     for (path, needle) in cases {
-        let repo = scratch_repo("golden");
-        edit_yaml(
-            repo.path(),
-            "materialization:",
-            &format!("{}materialization:", moto.offline_store()),
-        );
-        edit_yaml(
-            repo.path(),
-            "path: data/accounts.parquet",
-            &format!(
-                "path: \"{path}\"\n    storage_options: {{aws_secret_access_key: \"${{SECRET_VAR}}\"}}"
-            ),
+        let repo = golden_repo_with(
+            &moto.offline_store(),
+            &[(
+                ACCOUNTS,
+                format!(
+                    "path: \"{path}\"\n    storage_options: {{aws_secret_access_key: \"${{SECRET_VAR}}\"}}"
+                ),
+            )],
         );
         let redis = RedisServer::start();
         for args in [
@@ -635,16 +637,9 @@ fn store_errors_name_the_url_and_never_the_secret() {
 fn access_denied_names_the_object_and_the_credential_source() {
     // moto checks credentials against its IAM when told to: no key used here is known to it.
     let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
-    let repo = scratch_repo("golden");
-    edit_yaml(
-        repo.path(),
-        "materialization:",
-        &format!("{}materialization:", moto.offline_store()),
-    );
-    edit_yaml(
-        repo.path(),
-        "path: data/accounts.parquet",
-        "path: s3://private/accounts.parquet",
+    let repo = golden_repo_with(
+        &moto.offline_store(),
+        &[(ACCOUNTS, "path: s3://private/accounts.parquet".to_owned())],
     );
     let redis = RedisServer::start();
     let args = ["materialize", "--service", "balances", "--end", GOLDEN_END];
@@ -841,29 +836,22 @@ impl Drop for Azurite {
 #[test]
 fn golden_from_azure_blob_storage_gives_the_same_vectors_as_from_local_disk() {
     let azurite = Azurite::start();
-    let repo = scratch_repo("golden");
-    azurite.upload_dir("lake", &repo.path().join("data"), "golden/data/");
+    azurite.upload_dir("lake", &fixture("golden").join("data"), "golden/data/");
+    let repo = golden_repo_with(
+        "offline_store:\n  storage_options: {azure_storage_use_emulator: true}\n",
+        &[
+            (PROFILE, "path: az://lake/golden/data/profile/".to_owned()),
+            (
+                TXN,
+                "path: \"az://lake/golden/data/txn*.parquet\"".to_owned(),
+            ),
+            (
+                ACCOUNTS,
+                "path: az://lake/golden/data/accounts.parquet".to_owned(),
+            ),
+        ],
+    );
     std::fs::remove_dir_all(repo.path().join("data")).unwrap();
-    edit_yaml(
-        repo.path(),
-        "materialization:",
-        "offline_store:\n  storage_options: {azure_storage_use_emulator: true}\nmaterialization:",
-    );
-    edit_yaml(
-        repo.path(),
-        "path: data/profile",
-        "path: az://lake/golden/data/profile/",
-    );
-    edit_yaml(
-        repo.path(),
-        "path: \"data/txn*.parquet\"",
-        "path: \"az://lake/golden/data/txn*.parquet\"",
-    );
-    edit_yaml(
-        repo.path(),
-        "path: data/accounts.parquet",
-        "path: az://lake/golden/data/accounts.parquet",
-    );
     for service in ["scoring", "balances"] {
         let (az_redis, local_redis) = (RedisServer::start(), RedisServer::start());
         let args = ["materialize", "--service", service, "--end", GOLDEN_END];
