@@ -23,6 +23,9 @@ enum Command {
     /// Compute the latest features per entity and commit them to Redis as a new snapshot
     #[command(after_help = help(commands::materialize::HELP))]
     Materialize(commands::materialize::Args),
+    /// Commit a sharded run once all its shards are recorded
+    #[command(after_help = help(commands::commit::HELP))]
+    Commit(commands::commit::Args),
     /// Read one entity's vector through the committed snapshot
     #[command(after_help = help(commands::get::HELP))]
     Get(commands::get::Args),
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
     fsctl::base::interrupt::install_signal_handlers();
     let result = match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
+        Command::Commit(args) => commands::commit::run(&cli.global, args),
         Command::Get(args) => commands::get::run(&cli.global, args),
         Command::Validate(args) => commands::validate::run(&cli.global, args),
         Command::Warm(args) => commands::warm::run(&cli.global, args),

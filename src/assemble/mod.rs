@@ -8,6 +8,7 @@ mod quality;
 
 use rayon::prelude::*;
 
+pub(crate) use quality::RecordedChecks;
 pub(crate) use quality::{ViewChecks, check_view};
 
 use crate::offline::{LatestRows, Row, RowRef, ViewScan};

@@ -2,7 +2,10 @@
 //! latest row per entity of the window — exactly the rows a snapshot would serve. `materialize`
 //! runs them before writing and refuses to commit when one fails; `validate --data` reports them.
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 use crate::base::value::Value;
 use crate::offline::{LatestRows, ViewScan};
@@ -60,6 +63,23 @@ pub(crate) fn check_view(repo: &Repo, scan: &ViewScan, rows: &LatestRows) -> Vec
     checks.failures(repo, scan)
 }
 
+/// A view's check statistics over one shard's entities, by feature (only features with checks).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordedChecks {
+    pub entities: u64,
+    pub features: BTreeMap<String, FeatureStats>,
+}
+
+/// A feature's nulls and range over one shard's entities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeatureStats {
+    pub nulls: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
 /// A view's check statistics, added up over the partitions of a run (see `Partition`).
 #[derive(Debug, Clone)]
 pub(crate) struct ViewChecks {
@@ -102,6 +122,44 @@ impl ViewChecks {
                         *hi = hi.max(x);
                     }
                 }
+            }
+        }
+    }
+
+    /// The statistics by feature name, as a shard records them (SPEC §3.3) so that the commit
+    /// can run the gate on the totals of every shard.
+    pub(crate) fn record(&self, repo: &Repo, scan: &ViewScan) -> RecordedChecks {
+        let view = &repo.views[scan.view];
+        let features = scan
+            .needed
+            .iter()
+            .zip(&self.features)
+            .filter(|(fi, _)| !view.features[**fi].checks.is_empty())
+            .map(|(&fi, &(nulls, lo, hi))| {
+                let stats = FeatureStats {
+                    nulls,
+                    min: lo.is_finite().then_some(lo),
+                    max: hi.is_finite().then_some(hi),
+                };
+                (view.features[fi].name.clone(), stats)
+            })
+            .collect();
+        RecordedChecks {
+            entities: self.entities,
+            features,
+        }
+    }
+
+    /// Adds a shard's recorded statistics.
+    pub(crate) fn add_recorded(&mut self, repo: &Repo, scan: &ViewScan, recorded: &RecordedChecks) {
+        let view = &repo.views[scan.view];
+        self.entities += recorded.entities;
+        for (pos, &fi) in scan.needed.iter().enumerate() {
+            if let Some(stats) = recorded.features.get(&view.features[fi].name) {
+                let (nulls, lo, hi) = &mut self.features[pos];
+                *nulls += stats.nulls;
+                *lo = lo.min(stats.min.unwrap_or(f64::INFINITY));
+                *hi = hi.max(stats.max.unwrap_or(f64::NEG_INFINITY));
             }
         }
     }

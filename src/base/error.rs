@@ -151,6 +151,20 @@ pub enum Error {
         failures: Vec<String>,
     },
 
+    /// `fsctl commit` found shards missing or not matching (SPEC §3.3).
+    #[error(
+        "service `{service}`: not committing snapshot {snapshot}: {} of its {shards} shards {} not ready:\n  {}",
+        problems.len(),
+        if problems.len() == 1 { "is" } else { "are" },
+        problems.join("\n  ")
+    )]
+    ShardsIncomplete {
+        service: String,
+        snapshot: String,
+        shards: u32,
+        problems: Vec<String>,
+    },
+
     /// The run found no entity at all.
     #[error(
         "service `{service}`: zero entities in the window; refusing to commit an empty snapshot over the current \
@@ -269,6 +283,7 @@ impl Error {
             Error::ExpiresInPast { .. } => "expires_in_past",
             Error::QualityGate { .. } => "quality_gate",
             Error::EmptyResult { .. } => "empty_result",
+            Error::ShardsIncomplete { .. } => "shards_incomplete",
             Error::VectorNotFound { .. } => "vector_not_found",
             Error::Capacity { .. } => "capacity",
             Error::CurrentMoved { .. } => "current_moved",
@@ -343,6 +358,14 @@ impl Error {
             Error::QualityGate { service, failures } => {
                 json!({ "service": service, "failures": failures })
             }
+            Error::ShardsIncomplete {
+                service,
+                snapshot,
+                shards,
+                problems,
+            } => json!({
+                "service": service, "snapshot": snapshot, "shards": shards, "problems": problems,
+            }),
             Error::VectorNotFound {
                 service,
                 entity,

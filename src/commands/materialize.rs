@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fsctl::engine::{self, MaterializeOptions, Output, ServiceReport, Status};
+use fsctl::offline::Shard;
 use fsctl::online::Manifest;
 
 use super::{Global, Printed, failure_doc, print, print_json};
@@ -57,6 +58,27 @@ pub struct Args {
     /// else 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: Option<u32>,
+    /// Write only shard I of N of the entities (by key hash) and record a shard manifest
+    /// instead of committing; `fsctl commit --shards N` commits the snapshot (SPEC §3.3)
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "emit_resp")]
+    pub shard: Option<Shard>,
+    /// With --shard: commit the snapshot when this shard finds all N shards recorded
+    #[arg(long, requires = "shard")]
+    pub commit_when_complete: bool,
+}
+
+/// `I/N` with `0 <= I < N`.
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || format!("`{text}` is not a shard: expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (index, count): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
 }
 
 impl Args {
@@ -77,6 +99,8 @@ impl Args {
             allow_future_end: self.allow_future_end,
             partitions: self.partitions,
             verbose: global.verbose && !global.quiet,
+            shard: self.shard,
+            commit_when_complete: self.commit_when_complete,
         }
     }
 }
@@ -86,7 +110,25 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let repo = global.load_repo()?;
     let store = fsctl::online::open(&repo.online)?;
     let done = engine::materialize(&repo, &*store, &args.options(global), global.progress())?;
-    if let Some(path) = &args.manifest_out {
+    report(
+        global,
+        "materialize",
+        done,
+        args.manifest_out.as_deref(),
+        started,
+    )
+}
+
+/// Prints a materialization's (or a commit's) reports, writes `--manifest-out`, and returns
+/// the refusal, if any.
+pub(super) fn report(
+    global: &Global,
+    command: &str,
+    done: engine::Materialized,
+    manifest_out: Option<&std::path::Path>,
+    started: Instant,
+) -> anyhow::Result<()> {
+    if let Some(path) = manifest_out {
         let manifests: Vec<&Manifest> = done
             .reports
             .iter()
@@ -98,13 +140,13 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         };
         std::fs::write(path, json + "\n").map_err(|source| fsctl::Error::Output {
             what: "--manifest-out",
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         })?;
     }
     if global.json() {
         let doc = serde_json::json!({
-            "command": "materialize",
+            "command": command,
             "services": done.reports,
             "elapsed_ms": started.elapsed().as_millis() as u64,
         });
@@ -125,26 +167,60 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
 fn render_text(reports: &[ServiceReport], took: Duration) -> String {
     let mut out = String::new();
     for r in reports {
-        if r.status == Status::AlreadyCommitted {
-            let _ = writeln!(
-                out,
-                "{}: snapshot {} is already committed; nothing to do (use --force to rewrite)",
-                r.service, r.snapshot
-            );
-            continue;
+        let shard = r.shard.map(|s| s.to_string()).unwrap_or_default();
+        match r.status {
+            Status::AlreadyCommitted => {
+                let _ = writeln!(
+                    out,
+                    "{}: snapshot {} is already committed; nothing to do (use --force to rewrite)",
+                    r.service, r.snapshot
+                );
+                continue;
+            }
+            Status::AlreadyRecorded if r.missing_shards.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "{}: shard {shard} of snapshot {} is already recorded; nothing to do (use --force to rewrite)",
+                    r.service, r.snapshot
+                );
+                continue;
+            }
+            _ => {}
         }
         let (verb, keys) = match r.status {
+            Status::ShardRecorded | Status::AlreadyRecorded => (
+                format!(
+                    "shard {shard} recorded, not committed (`fsctl commit --shards {}` commits it)",
+                    r.shard.map_or(1, |s| s.count)
+                ),
+                format!("keys {}", r.keys_written),
+            ),
             Status::DryRun => (
-                "dry run, nothing written",
+                "dry run, nothing written".to_owned(),
                 format!("keys to write {}", r.entities),
             ),
             Status::Emitted => (
-                "RESP stream written, not committed to Redis",
+                "RESP stream written, not committed to Redis".to_owned(),
                 format!("keys {}", r.keys_written),
             ),
-            _ => ("committed", format!("keys {}", r.keys_written)),
+            _ if r.shard.is_some() => (
+                format!(
+                    "committed, from all {} shards (this was shard {shard})",
+                    r.shard.map_or(1, |s| s.count)
+                ),
+                format!("keys {}", r.keys_written),
+            ),
+            _ => ("committed".to_owned(), format!("keys {}", r.keys_written)),
         };
         let _ = writeln!(out, "{}: snapshot {} {verb}", r.service, r.snapshot);
+        if !r.missing_shards.is_empty() {
+            let missing: Vec<String> = r.missing_shards.iter().map(u32::to_string).collect();
+            let _ = writeln!(
+                out,
+                "  waiting for shard(s) {} before committing",
+                missing.join(", ")
+            );
+        }
         let _ = writeln!(
             out,
             "  fingerprint {}  entities {}  {keys}  bytes {}  null-key rows skipped {}  retries {}",

@@ -3,6 +3,7 @@
 //! verb takes live in `Global`; how a failure is reported (text, or one JSON document with
 //! `--format json`) and which exit code it gets is decided in `report_failure`, once.
 
+pub mod commit;
 pub mod gc;
 pub mod get;
 pub mod lock;

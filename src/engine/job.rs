@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use super::partitions::ViewTotals;
 use super::{MaterializeOptions, Output, ServiceReport, Status, lifecycle};
-use crate::assemble::{Assembler, ColumnCounts, ViewInput};
+use crate::assemble::{Assembler, ColumnCounts, ViewChecks, ViewInput};
 use crate::base::error::{Error, Result};
 use crate::base::interrupt::interrupted;
 use crate::base::time::{format_us, now_us};
-use crate::offline::{LatestRows, ViewScan};
+use crate::offline::{LatestRows, Shard, ViewScan};
 use crate::online::{
-    self, CommandSink, Flip, KeySpace, OnlineStore, PackedBatch, RespFile, RunLock,
+    self, CommandSink, Flip, KeySpace, Manifest, OnlineStore, PackedBatch, RespFile, RunLock,
+    WriteStats,
 };
 use crate::progress::Progress;
 use crate::repo::{Repo, Service};
@@ -95,6 +96,9 @@ impl<'a> ServiceJob<'a> {
         if !self.writes_redis() {
             return Ok(None);
         }
+        if let Some(shard) = self.opts.shard {
+            return self.prepare_shard(shard);
+        }
         if !self.opts.force && self.store.is_committed(&self.keys, &self.snapshot)? {
             return Ok(Some(self.report(Status::AlreadyCommitted)));
         }
@@ -136,20 +140,13 @@ impl<'a> ServiceJob<'a> {
                 ),
             });
         }
-        if let Some(cur) = self.store.current(&self.keys)? {
-            if let Some(m) = &cur.manifest
-                && m.as_of_ms > self.end_us / 1000
-                && !self.opts.force
-            {
-                return Err(Error::BackInTime {
-                    service: self.service.name.clone(),
-                    committed: cur.snapshot,
-                    committed_as_of: m.as_of.clone(),
-                    requested_as_of: format_us(self.end_us),
-                });
-            }
-            self.expected_current = cur.snapshot;
-        }
+        self.expected_current = current_before(
+            self.store,
+            &self.keys,
+            &self.service.name,
+            self.end_us,
+            self.opts.force,
+        )?;
         lifecycle::check_capacity(
             self.repo,
             self.store,
@@ -161,6 +158,45 @@ impl<'a> ServiceJob<'a> {
         self.lock = Some(lock);
         // Recorded before the first write, so that a killed run's keys are found and retired.
         self.started_ms = now_us() / 1000;
+        self.store
+            .register_run(&self.keys, &self.snapshot, self.started_ms)?;
+        self.sink = Some(self.store.writer()?);
+        Ok(None)
+    }
+
+    /// `prepare` for one shard of a sharded run (SPEC §3.3): no run lock (the shards of a job
+    /// write side by side, and a shard's rerun writes the same bytes); the snapshot is marked
+    /// sharded before the first write so that retirement leaves it for its commit.
+    fn prepare_shard(&mut self, shard: Shard) -> Result<Option<ServiceReport>> {
+        if !self.opts.force {
+            if self.store.is_committed(&self.keys, &self.snapshot)? {
+                return Ok(Some(self.report(Status::AlreadyCommitted)));
+            }
+            if super::shards::recorded(self.store, &self.keys, &self.snapshot, shard)? {
+                let mut report = self.report(Status::AlreadyRecorded);
+                report.shard = Some(shard);
+                return Ok(Some(report));
+            }
+        }
+        self.was_committed = self.store.is_committed(&self.keys, &self.snapshot)?;
+        current_before(
+            self.store,
+            &self.keys,
+            &self.service.name,
+            self.end_us,
+            self.opts.force,
+        )?;
+        lifecycle::check_capacity(
+            self.repo,
+            self.store,
+            self.service,
+            &self.keys,
+            self.progress,
+            self.opts.verbose,
+        )?;
+        self.started_ms = now_us() / 1000;
+        self.store
+            .register_sharded(&self.keys, &self.snapshot, self.end_us / 1000)?;
         self.store
             .register_run(&self.keys, &self.snapshot, self.started_ms)?;
         self.sink = Some(self.store.writer()?);
@@ -257,8 +293,11 @@ impl<'a> ServiceJob<'a> {
         if let Some(sink) = self.sink.take() {
             let _ = sink.finish();
         }
+        // A shard's keys share the snapshot's key list with the other shards: they stay,
+        // listed, until the commit or a retirement.
         if self.writes_redis()
             && !self.was_committed
+            && self.opts.shard.is_none()
             && let Err(e) = lifecycle::discard(self.store, &self.keys, &self.snapshot)
         {
             self.progress.note(&format!(
@@ -276,6 +315,7 @@ impl<'a> ServiceJob<'a> {
         mut self,
         scans: &HashMap<usize, ViewScan>,
         totals: &HashMap<usize, ViewTotals>,
+        checks: &HashMap<usize, ViewChecks>,
         resp: Option<&mut RespFile>,
     ) -> Result<ServiceReport> {
         let (repo, s) = (self.repo, self.service);
@@ -285,6 +325,9 @@ impl<'a> ServiceJob<'a> {
             None => Default::default(),
         };
         self.write_t += t.elapsed();
+        if let Some(shard) = self.opts.shard {
+            return self.finish_shard(shard, scans, totals, checks, stats);
+        }
         if self.entities == 0 && !self.opts.allow_empty {
             return Err(Error::EmptyResult {
                 service: s.name.clone(),
@@ -329,58 +372,21 @@ impl<'a> ServiceJob<'a> {
                             .take()
                             .expect("a run writing to Redis holds the lock");
                         flip.expected_current = &self.expected_current;
-                        let committed = if lock.is_lost() {
-                            Err(Error::LockLost {
-                                service: s.name.clone(),
-                            })
-                        } else {
-                            self.store.commit(&self.keys, &lock, &flip)
-                        };
-                        let flipped_at_ms = match committed {
-                            Ok(at) => at,
-                            Err(e @ (Error::LockLost { .. } | Error::CommitRefused { .. })) => {
-                                // Another run (or gc) may own the service now: take back what
-                                // this one wrote, as a refused run does.
-                                drop(lock);
-                                if !self.was_committed {
-                                    let _ =
-                                        lifecycle::discard(self.store, &self.keys, &self.snapshot);
-                                }
-                                return Err(e);
-                            }
-                            Err(e) => return Err(e),
-                        };
-                        // Still under the lock. A failure here leaves `current` whole; the next
-                        // run or `fsctl gc` finishes the retirement.
-                        retired = Some(
-                            lifecycle::retire_after_commit(
-                                repo,
-                                self.store,
-                                &self.keys,
-                                &self.snapshot,
-                                flipped_at_ms,
-                            )
-                            .map_err(|e| e.to_string()),
-                        );
-                        lock.release();
+                        retired = Some(commit_and_retire(
+                            repo,
+                            self.store,
+                            &self.keys,
+                            lock,
+                            &flip,
+                            !self.was_committed,
+                        )?);
                         Status::Committed
                     }
                 }
             }
         };
-        let mut report = self.report(status);
-        report
-            .phases_ms
-            .insert("assemble_encode", ms(self.encode_t));
-        report.phases_ms.insert("write", ms(self.write_t));
+        let mut report = self.filled(status, manifest, &stats);
         report.phases_ms.insert("commit", ms(t.elapsed()));
-        report.entities = self.entities;
-        report.keys_written = manifest.keys_written;
-        report.bytes_written = self.bytes_written;
-        report.retries = stats.retries;
-        report.null_entity_rows = manifest.null_entity_rows;
-        report.imputed = manifest.imputed.clone();
-        report.manifest = Some(manifest);
         match retired {
             Some(Ok(r)) => report.retired = Some(r),
             Some(Err(e)) => {
@@ -393,6 +399,74 @@ impl<'a> ServiceJob<'a> {
             None => {}
         }
         Ok(report)
+    }
+
+    /// Records a shard's manifest, with the statistics the commit's quality gate sums
+    /// (SPEC §3.3).
+    fn finish_shard(
+        self,
+        shard: Shard,
+        scans: &HashMap<usize, ViewScan>,
+        totals: &HashMap<usize, ViewTotals>,
+        checks: &HashMap<usize, ViewChecks>,
+        stats: WriteStats,
+    ) -> Result<ServiceReport> {
+        let (repo, s) = (self.repo, self.service);
+        let manifest = super::manifest::build(&self, scans, totals);
+        let t = Instant::now();
+        let status = if self.writes_redis() {
+            let recorded = super::shards::ShardManifest {
+                shard: shard.index,
+                shards: shard.count,
+                checks: s
+                    .views
+                    .iter()
+                    .map(|v| {
+                        let name = repo.views[*v].name.clone();
+                        (name, checks[v].record(repo, &scans[v]))
+                    })
+                    .collect(),
+                recorded_at: format_us(now_us()),
+                manifest: manifest.clone(),
+            };
+            let (_, highest) = online::expiry_bounds(
+                self.end_us / 1000,
+                s.online_ttl_ms.max(s.hot_ttl_ms),
+                repo.ttl_jitter,
+            );
+            let json = serde_json::to_string(&recorded).expect("shard manifest serializes");
+            self.store.put_shard_manifest(
+                &self.keys,
+                &self.snapshot,
+                shard.index,
+                &json,
+                highest,
+            )?;
+            Status::ShardRecorded
+        } else {
+            Status::DryRun
+        };
+        let mut report = self.filled(status, manifest, &stats);
+        report.phases_ms.insert("record", ms(t.elapsed()));
+        report.shard = Some(shard);
+        Ok(report)
+    }
+
+    /// The report of a finished run, with its figures.
+    fn filled(&self, status: Status, manifest: Manifest, stats: &WriteStats) -> ServiceReport {
+        let mut report = self.report(status);
+        report
+            .phases_ms
+            .insert("assemble_encode", ms(self.encode_t));
+        report.phases_ms.insert("write", ms(self.write_t));
+        report.entities = self.entities;
+        report.keys_written = manifest.keys_written;
+        report.bytes_written = self.bytes_written;
+        report.retries = stats.retries;
+        report.null_entity_rows = manifest.null_entity_rows;
+        report.imputed = manifest.imputed.clone();
+        report.manifest = Some(manifest);
+        report
     }
 
     /// A report with the job's identity and no figures yet.
@@ -410,11 +484,75 @@ impl<'a> ServiceJob<'a> {
             retries: 0,
             phases_ms: BTreeMap::new(),
             partitions: 1,
+            shard: None,
+            missing_shards: Vec::new(),
             retired: None,
             retire_error: None,
             manifest: None,
         }
     }
+}
+
+/// The snapshot `current` names, after checking that committing a run as of `end_us` would not
+/// move it back in time (unless `force`).
+pub(crate) fn current_before(
+    store: &dyn OnlineStore,
+    keys: &KeySpace,
+    service: &str,
+    end_us: i64,
+    force: bool,
+) -> Result<String> {
+    let Some(cur) = store.current(keys)? else {
+        return Ok(String::new());
+    };
+    if let Some(m) = &cur.manifest
+        && m.as_of_ms > end_us / 1000
+        && !force
+    {
+        return Err(Error::BackInTime {
+            service: service.to_owned(),
+            committed: cur.snapshot,
+            committed_as_of: m.as_of.clone(),
+            requested_as_of: format_us(end_us),
+        });
+    }
+    Ok(cur.snapshot)
+}
+
+/// Commits `flip` under `lock`, then, still under it, retires what SPEC §3.1 no longer keeps.
+/// A lost lock or a refused flip fails the commit and, with `discard_refused`, takes back the
+/// snapshot's keys (another run or gc may own the service now). A failed retirement leaves
+/// `current` whole and is returned as its message: the next run or `fsctl gc` finishes it.
+pub(crate) fn commit_and_retire(
+    repo: &Repo,
+    store: &dyn OnlineStore,
+    keys: &KeySpace,
+    lock: RunLock,
+    flip: &Flip<'_>,
+    discard_refused: bool,
+) -> Result<std::result::Result<lifecycle::Retired, String>> {
+    let committed = if lock.is_lost() {
+        Err(Error::LockLost {
+            service: keys.service().to_owned(),
+        })
+    } else {
+        store.commit(keys, &lock, flip)
+    };
+    let flipped_at_ms = match committed {
+        Ok(at) => at,
+        Err(e @ (Error::LockLost { .. } | Error::CommitRefused { .. })) => {
+            drop(lock);
+            if discard_refused {
+                let _ = lifecycle::discard(store, keys, flip.snapshot);
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let retired = lifecycle::retire_after_commit(repo, store, keys, flip.snapshot, flipped_at_ms)
+        .map_err(|e| e.to_string());
+    lock.release();
+    Ok(retired)
 }
 
 fn ms(d: Duration) -> u64 {

@@ -59,7 +59,9 @@ pub struct Retired {
 }
 
 /// Which snapshots of a service retirement may take: those in `runs` other than the newest
-/// `keep` of the history, and other than `exclude` (the run holding the lock).
+/// `keep` of the history, other than `exclude` (the run holding the lock), and other than a
+/// sharded run that may still be committed (its as-of is not older than `current`'s: its shards
+/// hold no lock while they write).
 fn retirable(
     store: &dyn OnlineStore,
     keys: &KeySpace,
@@ -68,7 +70,19 @@ fn retirable(
     committed_only: bool,
 ) -> Result<Vec<String>> {
     let history = store.history(keys)?;
-    let current = store.current(keys)?.map(|c| c.snapshot);
+    let current = store.current(keys)?;
+    // A sharded run whose shards may still commit (SPEC §3.3): not older than `current`.
+    let current_as_of = current
+        .as_ref()
+        .and_then(|c| c.manifest.as_ref())
+        .map(|m| m.as_of_ms);
+    let pending: HashSet<String> = store
+        .sharded(keys)?
+        .into_iter()
+        .filter(|(_, as_of)| current_as_of.is_none_or(|c| *as_of >= c))
+        .map(|(id, _)| id)
+        .collect();
+    let current = current.map(|c| c.snapshot);
     // `current` is kept whatever the history's order says.
     let kept: HashSet<&str> = history
         .iter()
@@ -82,6 +96,7 @@ fn retirable(
         .into_iter()
         .map(|(id, _)| id)
         .filter(|id| !kept.contains(id.as_str()) && Some(id.as_str()) != exclude)
+        .filter(|id| !pending.contains(id))
         .filter(|id| !committed_only || committed.contains(id.as_str()))
         .collect())
 }
@@ -152,6 +167,7 @@ fn retire_ids(
         }
         if !dry_run {
             store.forget_run(keys, &id, until_ms)?;
+            store.forget_sharded(keys, &id)?;
         }
         out.snapshots.push(id);
     }

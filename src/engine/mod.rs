@@ -13,6 +13,7 @@ mod manifest;
 mod partitions;
 mod plan;
 pub mod read;
+pub mod shards;
 pub mod validate;
 pub mod warm;
 
@@ -25,7 +26,9 @@ use serde::Serialize;
 use self::job::ServiceJob;
 use self::partitions::{AUTO_PARTITION_ROWS, AUTO_PARTITIONS, WriteStage};
 pub use self::plan::{select_services, service};
+pub use self::shards::{CommitOptions, commit};
 use crate::base::error::{Error, Result};
+use crate::offline::Shard;
 use crate::online::{Manifest, OnlineStore};
 use crate::progress::Progress;
 use crate::repo::Repo;
@@ -66,6 +69,10 @@ pub struct MaterializeOptions {
     pub partitions: Option<u32>,
     /// Report per-view scan statistics on stderr.
     pub verbose: bool,
+    /// Write only this shard's entities and record a shard manifest, not a commit (SPEC §3.3).
+    pub shard: Option<Shard>,
+    /// With `shard`: commit once every shard has recorded its manifest.
+    pub commit_when_complete: bool,
 }
 
 /// What a service's run did.
@@ -78,6 +85,10 @@ pub enum Status {
     DryRun,
     /// Written to `--emit-resp`, not committed.
     Emitted,
+    /// One shard written and its manifest recorded; `fsctl commit` commits the snapshot.
+    ShardRecorded,
+    /// This shard of the same job was recorded before: a no-op.
+    AlreadyRecorded,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,6 +106,12 @@ pub struct ServiceReport {
     pub phases_ms: BTreeMap<&'static str, u64>,
     /// Shares of the entities the views were scanned in.
     pub partitions: u32,
+    /// The shard this run wrote (SPEC §3.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// With `--commit-when-complete`: the shards not recorded yet, so no commit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<u32>,
     /// What the commit retired (SPEC §3.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retired: Option<lifecycle::Retired>,
@@ -139,19 +156,32 @@ pub fn materialize(
             None => jobs.push(job),
         }
     }
+    let views: BTreeSet<usize> = jobs
+        .iter()
+        .flat_map(|j| j.service.views.iter().copied())
+        .collect();
     if jobs.is_empty() {
+        // Every shard was recorded before; with --commit-when-complete this may be the last.
+        if opts.commit_when_complete {
+            shards::commit_when_complete(
+                repo,
+                store,
+                &scans,
+                end_us,
+                opts,
+                &mut reports,
+                progress,
+            )?;
+        }
         return Ok(Materialized {
             reports,
             refused: None,
         });
     }
-
-    let views: BTreeSet<usize> = jobs
-        .iter()
-        .flat_map(|j| j.service.views.iter().copied())
-        .collect();
     let parts = opts.partitions.unwrap_or_else(|| {
-        let rows: u64 = views.iter().map(|v| scans[v].rows_to_read()).sum();
+        // A shard writes its share of the entities.
+        let shards = u64::from(opts.shard.map_or(1, |s| s.count));
+        let rows: u64 = views.iter().map(|v| scans[v].rows_to_read()).sum::<u64>() / shards;
         if opts.output == Output::Redis && rows >= AUTO_PARTITION_ROWS {
             AUTO_PARTITIONS
         } else {
@@ -162,7 +192,7 @@ pub fn materialize(
         Output::EmitResp(path) => Some(store.resp_file(path)?),
         _ => None,
     };
-    let (stage, totals, times) = partitions::read_and_write(
+    let read = partitions::read_and_write(
         repo,
         &scans,
         &views,
@@ -172,6 +202,12 @@ pub fn materialize(
         progress,
     )?;
 
+    let partitions::Read {
+        stage,
+        totals,
+        checks,
+        times,
+    } = read;
     let WriteStage { jobs, mut resp } = stage;
     let mut refused = None;
     for mut job in jobs {
@@ -180,7 +216,7 @@ pub fn materialize(
             refused.get_or_insert(e);
             continue;
         }
-        let mut report = match job.finish(&scans, &totals, resp.as_mut()) {
+        let mut report = match job.finish(&scans, &totals, &checks, resp.as_mut()) {
             Ok(report) => report,
             // One service's failure holds back neither the others' commits nor their reports.
             Err(e) => {
@@ -200,6 +236,9 @@ pub fn materialize(
     }
     if let Some(resp) = resp {
         crate::online::CommandSink::finish(Box::new(resp))?;
+    }
+    if opts.commit_when_complete {
+        shards::commit_when_complete(repo, store, &scans, end_us, opts, &mut reports, progress)?;
     }
     Ok(Materialized { reports, refused })
 }

@@ -11,7 +11,7 @@ use super::MaterializeOptions;
 use super::job::ServiceJob;
 use crate::assemble::ViewChecks;
 use crate::base::error::{Error, Result};
-use crate::offline::{LatestRows, Partition, ViewScan};
+use crate::offline::{LatestRows, Partition, Shard, ViewScan};
 use crate::online::RespFile;
 use crate::progress::Progress;
 use crate::repo::Repo;
@@ -67,6 +67,15 @@ pub(crate) struct ReadTimes {
     pub(crate) read_and_write: Duration,
 }
 
+/// What `read_and_write` returns once every partition was written.
+pub(crate) struct Read<'a> {
+    pub(crate) stage: WriteStage<'a>,
+    pub(crate) totals: HashMap<usize, ViewTotals>,
+    /// The quality checks' statistics per view (empty with `--skip-checks`, unless sharded).
+    pub(crate) checks: HashMap<usize, ViewChecks>,
+    pub(crate) times: ReadTimes,
+}
+
 /// Reads every view in `parts` partitions and writes each through `stage`; returns the stage
 /// once every partition was written, and the views' totals.
 pub(crate) fn read_and_write<'a>(
@@ -77,8 +86,13 @@ pub(crate) fn read_and_write<'a>(
     stage: WriteStage<'a>,
     opts: &MaterializeOptions,
     progress: Progress,
-) -> Result<(WriteStage<'a>, HashMap<usize, ViewTotals>, ReadTimes)> {
-    let (skip_checks, verbose) = (opts.skip_checks, opts.verbose);
+) -> Result<Read<'a>> {
+    let verbose = opts.verbose;
+    // A shard records its statistics for the commit's gate on the totals (SPEC §3.3).
+    let (gate, collect_checks) = match opts.shard {
+        Some(_) => (false, true),
+        None => (!opts.skip_checks, !opts.skip_checks),
+    };
     let mut totals: HashMap<usize, ViewTotals> = HashMap::new();
     let mut checks: HashMap<usize, ViewChecks> = views
         .iter()
@@ -96,10 +110,7 @@ pub(crate) fn read_and_write<'a>(
     std::thread::scope(|sc| -> Result<()> {
         let mut writing: Option<std::thread::ScopedJoinHandle<'_, Result<WriteStage<'a>>>> = None;
         for index in 0..parts {
-            let part = Partition {
-                index,
-                count: parts,
-            };
+            let part = Partition::of(opts.shard.unwrap_or(Shard::WHOLE), index, parts);
             let t = Instant::now();
             let latest = read_partition(scans, views, part, &totals, progress, verbose);
             times.read += t.elapsed();
@@ -117,7 +128,7 @@ pub(crate) fn read_and_write<'a>(
                 }
             };
             for (&v, rows) in &latest {
-                if !skip_checks {
+                if collect_checks {
                     checks
                         .get_mut(&v)
                         .expect("planned")
@@ -137,7 +148,7 @@ pub(crate) fn read_and_write<'a>(
             // The quality gate, on the rows every snapshot would serve: as soon as they are all
             // read, before the last partition is written (with one partition, before any write).
             let last = index + 1 == parts;
-            if last && !skip_checks {
+            if last && gate {
                 for job in &mut st.jobs {
                     let failures: Vec<String> = job
                         .service
@@ -170,7 +181,12 @@ pub(crate) fn read_and_write<'a>(
         Ok(())
     })?;
     times.read_and_write = t_all.elapsed();
-    Ok((stage.expect("the write stage returned"), totals, times))
+    Ok(Read {
+        stage: stage.expect("the write stage returned"),
+        totals,
+        checks,
+        times,
+    })
 }
 
 fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {

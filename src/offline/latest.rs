@@ -72,13 +72,13 @@ struct Slot {
 /// of slots, whose rows live in one arena. A newer row
 /// overwrites its predecessor in place when it fits the bytes reserved (rows of a view differ
 /// only by strings and integer widths), else it is appended: no allocation per entity.
-struct Shard {
+struct Stripe {
     index: HashTable<(u32, u32, i64)>,
     slots: Vec<Slot>,
     arena: Vec<u8>,
 }
 
-impl Shard {
+impl Stripe {
     /// The slot of row `i`'s entity, if the shard holds it.
     fn find(&self, batch: &ShardedBatch, i: usize, ints: bool) -> Option<u32> {
         let low = batch.hashes[i] as u32;
@@ -125,29 +125,64 @@ fn pack(out: &mut Vec<u8>, nulls: &mut Vec<u16>, encode: impl FnOnce(&mut Vec<u1
 
 /// Latest rows being collected by parallel tasks.
 pub(crate) struct Collector {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<Mutex<Stripe>>,
     pub null_entity_rows: AtomicU64,
     pub null_timestamp_rows: AtomicU64,
     pub rows_in_window: AtomicU64,
 }
 
 /// A share of the entities, chosen by their key's hash: a run may scan its views once per
-/// partition so that writing one partition overlaps reading the next (see `materialize`).
+/// partition so that writing one partition overlaps reading the next (see `materialize`). A
+/// sharded run (SPEC §3.3) partitions only its own shard's entities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Partition {
     pub index: u32,
     pub count: u32,
+    pub shard: Shard,
+}
+
+/// One of the `count` shards of a sharded run (SPEC §3.3): the entities whose key hash falls in
+/// the `index`-th of `count` equal ranges. Every process of a sharded job computes the same
+/// hash, so the shards are disjoint and their union is every entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// An unsharded run.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Partition {
     /// Every entity.
-    pub const ALL: Partition = Partition { index: 0, count: 1 };
+    pub const ALL: Partition = Partition {
+        index: 0,
+        count: 1,
+        shard: Shard::WHOLE,
+    };
+
+    /// Partition `index` of `count` of the entities of `shard`.
+    pub fn of(shard: Shard, index: u32, count: u32) -> Partition {
+        Partition {
+            index,
+            count,
+            shard,
+        }
+    }
 
     /// Does the partition hold the entity with these join key values? Decided on the values
     /// themselves, not on the rendered key: an integer key needs no rendering to be dropped.
     #[inline]
     pub(crate) fn holds(&self, parts: &[KeyPart<'_>]) -> bool {
-        if self.count <= 1 {
+        if self.count <= 1 && self.shard.count <= 1 {
             return true;
         }
         let mut h = FxHasher::default();
@@ -162,6 +197,18 @@ impl Partition {
         x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         x ^= x >> 31;
+        if self.shard.count > 1 {
+            // The high word of `x × shards` is the shard; the low word is uniform within it and
+            // chooses the partition.
+            let scaled = u128::from(x) * u128::from(self.shard.count);
+            if (scaled >> 64) as u32 != self.shard.index {
+                return false;
+            }
+            x = scaled as u64;
+        }
+        if self.count <= 1 {
+            return true;
+        }
         // The last partition gets half a share: its writes are the only ones nothing overlaps.
         let shares = 2 * u64::from(self.count) - 1;
         // `x` scaled to 0..shares (a multiply, not a division: this runs for every row read).
@@ -237,7 +284,7 @@ impl Collector {
         Collector {
             shards: (0..SHARDS)
                 .map(|_| {
-                    Mutex::new(Shard {
+                    Mutex::new(Stripe {
                         index: HashTable::with_capacity(per_shard),
                         slots: Vec::with_capacity(per_shard),
                         arena: Vec::new(),
@@ -344,7 +391,7 @@ impl Collector {
             .into_par_iter()
             .enumerate()
             .map(|(shard, m)| {
-                let Shard {
+                let Stripe {
                     index,
                     mut slots,
                     arena: scanned,
@@ -623,7 +670,7 @@ mod tests {
                     vec![KeyPart::Str("acct"), KeyPart::Int(i)]
                 };
                 let holders: Vec<u32> = (0..count)
-                    .filter(|&index| Partition { index, count }.holds(&parts))
+                    .filter(|&index| Partition::of(Shard::WHOLE, index, count).holds(&parts))
                     .collect();
                 assert_eq!(holders.len(), 1, "{parts:?} in {count}: {holders:?}");
                 sizes[holders[0] as usize] += 1;
@@ -640,6 +687,56 @@ mod tests {
                     "{count}: {sizes:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn shards_split_the_entities_and_partitions_split_each_shard() {
+        let keys: Vec<i64> = (0..40_000).collect();
+        let whole = |i: i64, p: Partition| p.holds(&[KeyPart::Int(i)]);
+        for shards in [2u32, 3, 4] {
+            let mut sizes = vec![0usize; shards as usize];
+            for &i in &keys {
+                // Exactly one shard, and within it exactly one of 3 partitions.
+                let owners: Vec<u32> = (0..shards)
+                    .filter(|&s| {
+                        whole(
+                            i,
+                            Partition::of(
+                                Shard {
+                                    index: s,
+                                    count: shards,
+                                },
+                                0,
+                                1,
+                            ),
+                        )
+                    })
+                    .collect();
+                assert_eq!(owners.len(), 1, "{i} in {shards} shards: {owners:?}");
+                let shard = Shard {
+                    index: owners[0],
+                    count: shards,
+                };
+                let parts = (0..3)
+                    .filter(|&p| whole(i, Partition::of(shard, p, 3)))
+                    .count();
+                assert_eq!(parts, 1);
+                // Other shards' partitions never hold it.
+                for other in (0..shards).filter(|&s| s != owners[0]) {
+                    let other = Shard {
+                        index: other,
+                        count: shards,
+                    };
+                    assert!((0..3).all(|p| !whole(i, Partition::of(other, p, 3))));
+                }
+                sizes[owners[0] as usize] += 1;
+            }
+            let want = keys.len() as f64 / f64::from(shards);
+            assert!(
+                sizes.iter().all(|&n| (n as f64 - want).abs() < want * 0.05),
+                "{shards}: {sizes:?}"
+            );
         }
     }
 

@@ -67,6 +67,16 @@ impl KeySpace {
         self.control(&format!("snapshot:{snapshot}:keys"))
     }
 
+    /// Shard `index`'s manifest of a sharded run (SPEC §3.3).
+    pub fn shard_manifest(&self, snapshot: &str, index: u32) -> String {
+        self.control(&format!("snapshot:{snapshot}:shard:{index}"))
+    }
+
+    /// Sharded snapshots awaiting their commit, scored by their as-of time (ms).
+    pub fn sharded(&self) -> String {
+        self.control("sharded")
+    }
+
     /// Snapshots that may have data keys in Redis and are not retired yet, scored by the time
     /// their run started writing (committed ones stay until they are retired).
     pub fn runs(&self) -> String {

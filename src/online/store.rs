@@ -155,6 +155,34 @@ pub trait OnlineStore: Send + Sync {
         expected_current: &str,
     ) -> Result<i64>;
 
+    /// Records that `snapshot` is a sharded run (SPEC §3.3) with this as-of time, before its
+    /// shards write: retirement leaves it alone while it can still be committed.
+    fn register_sharded(&self, keys: &KeySpace, snapshot: &str, as_of_ms: i64) -> Result<()>;
+
+    /// The sharded snapshots not yet committed or retired, with their as-of times in ms.
+    fn sharded(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>>;
+
+    /// `snapshot` no longer awaits a commit of its shards (it was committed or retired).
+    fn forget_sharded(&self, keys: &KeySpace, snapshot: &str) -> Result<()>;
+
+    /// Writes shard `index`'s manifest of `snapshot`, expiring at `pxat_ms`.
+    fn put_shard_manifest(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        index: u32,
+        json: &str,
+        pxat_ms: i64,
+    ) -> Result<()>;
+
+    /// The manifests of shards `0..count` of `snapshot`, `None` where a shard recorded none.
+    fn shard_manifests(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        count: u32,
+    ) -> Result<Vec<Option<String>>>;
+
     /// The server's clock, in ms: retirement measures the grace on it, as the history does.
     fn now_ms(&self) -> Result<i64>;
 

@@ -15,6 +15,7 @@ mod lifecycle;
 mod pinned;
 mod s3;
 mod security;
+mod shards;
 mod tls;
 mod validate;
 mod warm;

@@ -416,6 +416,40 @@ impl OnlineStore for ClusterStore {
         self.on_control(keys, |n| n.flip(keys, lock, snapshot, expected_current))
     }
 
+    fn register_sharded(&self, keys: &KeySpace, snapshot: &str, as_of_ms: i64) -> Result<()> {
+        self.on_control(keys, |n| n.register_sharded(keys, snapshot, as_of_ms))
+    }
+
+    fn sharded(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>> {
+        self.on_control(keys, |n| n.sharded(keys))
+    }
+
+    fn forget_sharded(&self, keys: &KeySpace, snapshot: &str) -> Result<()> {
+        self.on_control(keys, |n| n.forget_sharded(keys, snapshot))
+    }
+
+    fn put_shard_manifest(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        index: u32,
+        json: &str,
+        pxat_ms: i64,
+    ) -> Result<()> {
+        self.on_control(keys, |n| {
+            n.put_shard_manifest(keys, snapshot, index, json, pxat_ms)
+        })
+    }
+
+    fn shard_manifests(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        count: u32,
+    ) -> Result<Vec<Option<String>>> {
+        self.on_control(keys, |n| n.shard_manifests(keys, snapshot, count))
+    }
+
     fn now_ms(&self) -> Result<i64> {
         self.retrying(|| match self.primaries()?.first() {
             Some((_, store)) => store.now_ms(),

@@ -529,6 +529,69 @@ impl OnlineStore for RedisStore {
         })
     }
 
+    fn register_sharded(&self, keys: &KeySpace, snapshot: &str, as_of_ms: i64) -> Result<()> {
+        self.with("register the sharded run", |c| {
+            redis::cmd("ZADD")
+                .arg(keys.sharded())
+                .arg(as_of_ms)
+                .arg(snapshot)
+                .query(c)
+        })
+    }
+
+    fn sharded(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>> {
+        let scored: Vec<(String, f64)> = self.with("read the sharded runs", |c| {
+            redis::cmd("ZRANGE")
+                .arg(keys.sharded())
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query(c)
+        })?;
+        Ok(scored.into_iter().map(|(id, s)| (id, s as i64)).collect())
+    }
+
+    fn forget_sharded(&self, keys: &KeySpace, snapshot: &str) -> Result<()> {
+        self.with("forget the sharded run", |c| {
+            redis::cmd("ZREM")
+                .arg(keys.sharded())
+                .arg(snapshot)
+                .query(c)
+        })
+    }
+
+    fn put_shard_manifest(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        index: u32,
+        json: &str,
+        pxat_ms: i64,
+    ) -> Result<()> {
+        self.with("write the shard manifest", |c| {
+            redis::cmd("SET")
+                .arg(keys.shard_manifest(snapshot, index))
+                .arg(json)
+                .arg("PXAT")
+                .arg(pxat_ms)
+                .query(c)
+        })
+    }
+
+    fn shard_manifests(
+        &self,
+        keys: &KeySpace,
+        snapshot: &str,
+        count: u32,
+    ) -> Result<Vec<Option<String>>> {
+        let names: Vec<String> = (0..count)
+            .map(|i| keys.shard_manifest(snapshot, i))
+            .collect();
+        self.with("read the shard manifests", |c| {
+            redis::cmd("MGET").arg(&names).query(c)
+        })
+    }
+
     fn now_ms(&self) -> Result<i64> {
         let (secs, micros): (i64, i64) = self.with("TIME", |c| redis::cmd("TIME").query(c))?;
         Ok(secs * 1000 + micros / 1000)
