@@ -4,7 +4,9 @@ Each mapped task runs `fsctl materialize --shard I/N` for the DAG run's data int
 commit task runs after all of them and flips `current` for every service at once (SPEC §3.3).
 `{{ data_interval_end }}` as `--end` makes every retry idempotent: a shard already recorded, or
 a snapshot already committed, is a no-op that exits 0. `--format json` prints one document per
-task (its XCom); on failure it holds `{"error": {"kind": ..., "message": ...}}`.
+task; on failure it holds `{"error": {"kind": ..., "message": ...}}`. BashOperator pushes the
+last line of stdout as the XCom, so the document is joined into one line (`pipefail` keeps
+fsctl's exit code).
 
 Point the tasks at the repo and the store with FSCTL_REPO and FSCTL_REDIS_URL (an Airflow
 connection or a secret), and pick SHARDS so that one shard's entities fit a worker: each shard
@@ -22,7 +24,8 @@ from airflow.decorators import dag
 from airflow.operators.bash import BashOperator
 
 SHARDS = int(os.environ.get("FSCTL_SHARDS", "4"))
-FSCTL = "fsctl --repo \"$FSCTL_REPO\" --format json"
+FSCTL = "set -o pipefail; fsctl --repo \"$FSCTL_REPO\" --format json"
+ONE_LINE = " | tr -d '\\n'"
 ENV = {
     "FSCTL_REPO": os.environ.get("FSCTL_REPO", "/opt/feature_repo"),
     "FSCTL_REDIS_URL": os.environ.get("FSCTL_REDIS_URL", "redis://redis:6379/0"),
@@ -44,7 +47,8 @@ def fsctl_sharded():
         append_env=True,
     ).expand(
         bash_command=[
-            f"{FSCTL} materialize --end '{{{{ data_interval_end }}}}' --shard {i}/{SHARDS}"
+            f"{FSCTL} materialize --end '{{{{ data_interval_end }}}}' "
+            f"--shard {i}/{SHARDS}{ONE_LINE}"
             for i in range(SHARDS)
         ]
     )
@@ -54,6 +58,7 @@ def fsctl_sharded():
         append_env=True,
         bash_command=(
             f"{FSCTL} commit --end '{{{{ data_interval_end }}}}' --shards {SHARDS}"
+            f"{ONE_LINE}"
         ),
     )
     shard >> commit

@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
     pub end: i64,
     /// How many shards the job was split into
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub shards: u32,
     /// Accept an --end more than 5 minutes ahead of this machine's clock
     #[arg(long)]

@@ -59,8 +59,15 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: Option<u32>,
     /// Write only shard I of N of the entities (by key hash) and record a shard manifest
-    /// instead of committing; `fsctl commit --shards N` commits the snapshot (SPEC §3.3)
-    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "emit_resp")]
+    /// instead of committing; `fsctl commit --shards N` commits the snapshot (SPEC §3.3). Needs
+    /// --end, the same in every shard: it names the snapshot
+    #[arg(
+        long,
+        value_name = "I/N",
+        value_parser = parse_shard,
+        conflicts_with = "emit_resp",
+        requires = "end"
+    )]
     pub shard: Option<Shard>,
     /// With --shard: commit the snapshot when this shard finds all N shards recorded
     #[arg(long, requires = "shard")]
@@ -69,13 +76,18 @@ pub struct Args {
 
 /// `I/N` with `0 <= I < N`.
 fn parse_shard(text: &str) -> Result<Shard, String> {
-    let bad = || format!("`{text}` is not a shard: expected I/N with 0 <= I < N, e.g. 0/4");
+    let bad = || {
+        format!(
+            "`{text}` is not a shard: expected I/N with 0 <= I < N <= {}, e.g. 0/4",
+            engine::shards::MAX_SHARDS
+        )
+    };
     let (i, n) = text.split_once('/').ok_or_else(bad)?;
     let (index, count): (u32, u32) = (
         i.trim().parse().map_err(|_| bad())?,
         n.trim().parse().map_err(|_| bad())?,
     );
-    if index >= count {
+    if index >= count || count > engine::shards::MAX_SHARDS {
         return Err(bad());
     }
     Ok(Shard { index, count })

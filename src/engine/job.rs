@@ -154,6 +154,7 @@ impl<'a> ServiceJob<'a> {
             &self.keys,
             self.progress,
             self.opts.verbose,
+            self.opts.shard.map_or(1, |s| s.count),
         )?;
         self.lock = Some(lock);
         // Recorded before the first write, so that a killed run's keys are found and retired.
@@ -193,6 +194,7 @@ impl<'a> ServiceJob<'a> {
             &self.keys,
             self.progress,
             self.opts.verbose,
+            self.opts.shard.map_or(1, |s| s.count),
         )?;
         self.started_ms = now_us() / 1000;
         self.store

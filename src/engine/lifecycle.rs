@@ -69,6 +69,9 @@ fn retirable(
     exclude: Option<&str>,
     committed_only: bool,
 ) -> Result<Vec<String>> {
+    // `runs` before `sharded`: a shard registers in `sharded` first, so any shard in the runs
+    // read is in the sharded read too.
+    let runs = store.runs(keys)?;
     let history = store.history(keys)?;
     let current = store.current(keys)?;
     // A sharded run whose shards may still commit (SPEC §3.3): not older than `current`.
@@ -91,8 +94,7 @@ fn retirable(
         .chain(current.as_deref())
         .collect();
     let committed: HashSet<&str> = history.iter().map(|(id, _)| id.as_str()).collect();
-    Ok(store
-        .runs(keys)?
+    Ok(runs
         .into_iter()
         .map(|(id, _)| id)
         .filter(|id| !kept.contains(id.as_str()) && Some(id.as_str()) != exclude)
@@ -126,6 +128,7 @@ fn retire_ids(
         .map(|((id, _), (_, next_flip))| (id.as_str(), *next_flip))
         .collect();
     let at_ms = now_ms + grace_ms;
+    let sharded: HashSet<String> = store.sharded(keys)?.into_iter().map(|(id, _)| id).collect();
     let mut out = Retired::default();
     for id in ids {
         let recently_current = replaced_at
@@ -166,6 +169,10 @@ fn retire_ids(
             }
         }
         if !dry_run {
+            if sharded.contains(&id) {
+                // Its data is going: no shard of it may count as recorded any more.
+                store.delete(&shard_manifest_keys(keys, &id))?;
+            }
             store.forget_run(keys, &id, until_ms)?;
             store.forget_sharded(keys, &id)?;
         }
@@ -175,9 +182,21 @@ fn retire_ids(
     Ok(out)
 }
 
+/// The keys of every shard manifest `snapshot` may have.
+fn shard_manifest_keys(keys: &KeySpace, snapshot: &str) -> Vec<String> {
+    (0..super::shards::MAX_SHARDS)
+        .map(|i| keys.shard_manifest(snapshot, i))
+        .collect()
+}
+
 /// Takes back what a refused run wrote, at once: its listed keys and its key list are
-/// deleted and it leaves `runs`.
+/// deleted and it leaves `runs`. Not a sharded run's: the key list is its shards' too (an
+/// unsharded run of the same job has the same snapshot), and its shards may still commit; it is
+/// retired once it is superseded.
 pub(crate) fn discard(store: &dyn OnlineStore, keys: &KeySpace, snapshot: &str) -> Result<()> {
+    if store.sharded(keys)?.iter().any(|(id, _)| id == snapshot) {
+        return Ok(());
+    }
     if let Some(list) = store.key_list(keys, snapshot)? {
         let entities = Entities::decode(&list, &keys.key_list(snapshot))?;
         store.delete_by(&keys.data_prefix(snapshot), &mut entities.iter())?;
@@ -205,7 +224,8 @@ pub(crate) fn retire_after_commit(
 }
 
 /// Refuses a run that would not fit under `maxmemory` next to the snapshots already there,
-/// sizing it like the current snapshot (the best guide to the next one).
+/// sizing it like the current snapshot (the best guide to the next one), divided by `shards`
+/// for one shard of a sharded run.
 pub(crate) fn check_capacity(
     repo: &Repo,
     store: &dyn OnlineStore,
@@ -213,6 +233,7 @@ pub(crate) fn check_capacity(
     keys: &KeySpace,
     progress: Progress,
     verbose: bool,
+    shards: u32,
 ) -> Result<()> {
     let say = |what: &str| {
         if verbose {
@@ -237,7 +258,9 @@ pub(crate) fn check_capacity(
         return Ok(());
     };
     let key_len = keys.data_prefix(&m.snapshot).len() as u64 + 8;
-    let planned = m.bytes_written + m.keys_written * (key_len + PER_KEY_OVERHEAD);
+    // A shard writes its share (the shards before it are already in `used`).
+    let planned = (m.bytes_written + m.keys_written * (key_len + PER_KEY_OVERHEAD))
+        / u64::from(shards.max(1));
     if memory.used + planned > memory.max {
         return Err(Error::Capacity {
             service: service.name.clone(),

@@ -162,21 +162,12 @@ pub fn materialize(
         .collect();
     if jobs.is_empty() {
         // Every shard was recorded before; with --commit-when-complete this may be the last.
-        if opts.commit_when_complete {
-            shards::commit_when_complete(
-                repo,
-                store,
-                &scans,
-                end_us,
-                opts,
-                &mut reports,
-                progress,
-            )?;
-        }
-        return Ok(Materialized {
-            reports,
-            refused: None,
-        });
+        let refused = if opts.commit_when_complete {
+            shards::commit_when_complete(repo, store, &scans, end_us, opts, &mut reports, progress)
+        } else {
+            None
+        };
+        return Ok(Materialized { reports, refused });
     }
     let parts = opts.partitions.unwrap_or_else(|| {
         // A shard writes its share of the entities.
@@ -237,8 +228,11 @@ pub fn materialize(
     if let Some(resp) = resp {
         crate::online::CommandSink::finish(Box::new(resp))?;
     }
-    if opts.commit_when_complete {
-        shards::commit_when_complete(repo, store, &scans, end_us, opts, &mut reports, progress)?;
+    if opts.commit_when_complete
+        && let Some(e) =
+            shards::commit_when_complete(repo, store, &scans, end_us, opts, &mut reports, progress)
+    {
+        refused.get_or_insert(e);
     }
     Ok(Materialized { reports, refused })
 }

@@ -22,6 +22,9 @@ use crate::online::{self, Flip, KeySpace, Manifest, OnlineStore};
 use crate::progress::Progress;
 use crate::repo::{Repo, Service};
 
+/// The most shards a job may be split into.
+pub const MAX_SHARDS: u32 = 1024;
+
 /// What a shard records at `snapshot:{id}:shard:{I}`: its manifest (figures over its own
 /// entities; inputs and row counts as every shard reads them), its place in the job and the
 /// quality checks' statistics the commit's gate adds up.
@@ -94,8 +97,10 @@ pub fn commit(
     opts: &CommitOptions,
     progress: Progress,
 ) -> Result<Materialized> {
-    if opts.shards == 0 {
-        return Err(Error::usage("--shards must be at least 1"));
+    if !(1..=MAX_SHARDS).contains(&opts.shards) {
+        return Err(Error::usage(format!(
+            "--shards must be between 1 and {MAX_SHARDS}"
+        )));
     }
     let services = select_services(repo, &opts.services)?;
     let end_us = plan::window_end(opts.end_us, opts.allow_future_end)?;
@@ -143,10 +148,9 @@ pub(crate) fn commit_when_complete(
     opts: &MaterializeOptions,
     reports: &mut [ServiceReport],
     progress: Progress,
-) -> Result<()> {
-    let Some(shard) = opts.shard else {
-        return Ok(());
-    };
+) -> Option<Error> {
+    let shard = opts.shard?;
+    let mut refused = None;
     let copts = CommitOptions::of_materialize(opts, shard.count);
     for report in reports.iter_mut() {
         if !matches!(
@@ -155,7 +159,9 @@ pub(crate) fn commit_when_complete(
         ) {
             continue;
         }
-        let s = super::service(repo, &report.service)?;
+        let Some(s) = repo.service(&report.service) else {
+            continue;
+        };
         let commit = ShardCommit {
             repo,
             store,
@@ -166,15 +172,24 @@ pub(crate) fn commit_when_complete(
             opts: &copts,
             progress,
         };
-        match commit.run(scans)? {
-            Outcome::Done(mut committed) => {
+        match commit.run(scans) {
+            Ok(Outcome::Done(mut committed)) => {
                 committed.shard = Some(shard);
                 *report = *committed;
             }
-            Outcome::Incomplete { missing, .. } => report.missing_shards = missing,
+            Ok(Outcome::Incomplete { missing, problems }) => {
+                // Shards that ran with another count never complete this job: say so.
+                for p in problems.iter().filter(|p| p.contains(" was run as ")) {
+                    progress.note(&format!("fsctl: {}: {p}", s.name));
+                }
+                report.missing_shards = missing;
+            }
+            Err(e) => {
+                refused.get_or_insert(e);
+            }
         }
     }
-    Ok(())
+    refused
 }
 
 enum Outcome {
@@ -254,6 +269,15 @@ impl ShardCommit<'_> {
             return Ok(Outcome::Done(Box::new(
                 self.report(Status::AlreadyCommitted),
             )));
+        }
+        if let Some(retired_at) = store.manifest(keys, snapshot)?.and_then(|m| m.retired_at) {
+            return Err(Error::CommitRefused {
+                service: self.service.name.clone(),
+                reason: format!(
+                    "snapshot {snapshot} was retired at {retired_at}, and a retired snapshot never \
+                     becomes current again; a later --end makes a new one"
+                ),
+            });
         }
         let expected_current = current_before(
             store,
@@ -365,6 +389,13 @@ impl ShardCommit<'_> {
                 continue;
             }
             let raw = self.store.shard_manifests(&self.keys, &other, i + 1)?;
+            if raw.last().is_some_and(Option::is_some) && as_of_ms == self.end_us / 1000 {
+                return Ok(format!(
+                    "{want}: it recorded snapshot {other} of the same window end, so the input \
+                     files or the repo changed after it ran (a snapshot is named after them); \
+                     rerun every shard"
+                ));
+            }
             if raw.last().is_some_and(Option::is_some) {
                 return Ok(format!(
                     "{want}: it recorded snapshot {other} (window end {}) instead, a run of \

@@ -477,6 +477,95 @@ fn gc_leaves_a_sharded_run_for_its_commit_and_retires_it_once_superseded() {
         keyspace(&mut con, &leftover).is_empty(),
         "retired by the next commit"
     );
+    // Its shard manifest went with its data, so no shard of it counts as recorded any more.
+    let shard_key = format!(
+        "{GOLDEN_PREFIX}:{{scoring}}:snapshot:{}:shard:1",
+        abandoned["services"][0]["snapshot"].as_str().unwrap()
+    );
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&shard_key)
+        .query(&mut con)
+        .unwrap();
+    assert!(!exists, "{shard_key} outlived its data");
+    let sharded: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{GOLDEN_PREFIX}:{{scoring}}:sharded"))
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert!(sharded.is_empty(), "{sharded:?}");
+}
+
+#[test]
+fn a_refused_unsharded_run_of_the_same_job_leaves_the_shards_data() {
+    // An unsharded run of the same window names the same snapshot and shares its key list; when
+    // the quality gate refuses it, it must not take back the keys the shards wrote.
+    let repo = scratch_repo("golden");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    for shard in ["0/2", "1/2"] {
+        run_ok(
+            repo.path(),
+            &redis,
+            &[
+                "materialize",
+                "--service",
+                "scoring",
+                "--end",
+                GOLDEN_END,
+                "--shard",
+                shard,
+            ],
+        );
+    }
+    edit_yaml(
+        repo.path(),
+        "    source: txn_src\n",
+        "    source: txn_src\n    checks: {min_entities: 100000}\n",
+    );
+    let refused = fsctl(
+        repo.path(),
+        Some(&redis),
+        &["materialize", "--service", "scoring", "--end", GOLDEN_END],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("min_entities"),
+        "{}",
+        refused.stderr
+    );
+    let done = run_ok(
+        repo.path(),
+        &redis,
+        &[
+            "commit",
+            "--service",
+            "scoring",
+            "--end",
+            GOLDEN_END,
+            "--shards",
+            "2",
+            "--skip-checks",
+        ],
+    );
+    let snapshot = done["services"][0]["snapshot"].as_str().unwrap();
+    let whole = RedisServer::start();
+    run_ok(
+        repo.path(),
+        &whole,
+        &[
+            "materialize",
+            "--service",
+            "scoring",
+            "--end",
+            GOLDEN_END,
+            "--skip-checks",
+        ],
+    );
+    let data = format!("{GOLDEN_PREFIX}:scoring:{snapshot}:");
+    let got = keyspace(&mut con, &data);
+    assert!(!got.is_empty());
+    assert!(got == keyspace(&mut whole.con(), &data));
 }
 
 #[test]
