@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -45,7 +45,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) check -q --no-default-features --lib --bins
 	scripts/layers.sh
-	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python && "$$venv/bin/ruff" format --check python
+	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python examples/airflow && "$$venv/bin/ruff" format --check python examples/airflow
 
 ## make fixtures: regenerate the golden test fixtures (deterministic)
 fixtures: build
@@ -62,6 +62,11 @@ bench: redis
 	scripts/bench-read.sh
 	scripts/bench-cluster.sh
 	scripts/bench-s3.sh
+	scripts/bench-shards.sh
+
+## make bench-shards [N=1000000]: 4 shard processes + commit vs one unsharded run; bench/SHARDS.md
+bench-shards: redis
+	scripts/bench-shards.sh
 
 ## make bench-read: read latency of the Rust and Python clients vs raw MGET; writes bench/READ.md
 bench-read: redis

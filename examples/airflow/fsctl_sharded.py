@@ -24,7 +24,7 @@ from airflow.decorators import dag
 from airflow.operators.bash import BashOperator
 
 SHARDS = int(os.environ.get("FSCTL_SHARDS", "4"))
-FSCTL = "set -o pipefail; fsctl --repo \"$FSCTL_REPO\" --format json"
+FSCTL = 'set -o pipefail; fsctl --repo "$FSCTL_REPO" --format json'
 ONE_LINE = " | tr -d '\\n'"
 ENV = {
     "FSCTL_REPO": os.environ.get("FSCTL_REPO", "/opt/feature_repo"),
