@@ -58,6 +58,10 @@ pub struct Args {
     /// else 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: Option<u32>,
+    /// Memory the run may hold (e.g. 1G, 512M): it reads in as many partitions as that needs,
+    /// sized like the current snapshot [default: half of the memory available, cgroup-aware]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "partitions")]
+    pub memory_budget: Option<u64>,
     /// Write only shard I of N of the entities (by key hash) and record a shard manifest
     /// instead of committing; `fsctl commit --shards N` commits the snapshot (SPEC §3.3). Needs
     /// --end, the same in every shard: it names the snapshot
@@ -72,6 +76,32 @@ pub struct Args {
     /// With --shard: commit the snapshot when this shard finds all N shards recorded
     #[arg(long, requires = "shard")]
     pub commit_when_complete: bool,
+}
+
+/// A size: bytes, or a number with K, M, G or T (powers of 1024; a trailing B or iB is allowed).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (number, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("`{text}` is not a size: expected e.g. 512M or 2G")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok((n * (1u64 << shift) as f64) as u64),
+        _ => Err(format!("`{text}` is not a size: expected e.g. 512M or 2G")),
+    }
 }
 
 /// `I/N` with `0 <= I < N`.
@@ -110,6 +140,7 @@ impl Args {
             skip_checks: self.skip_checks,
             allow_future_end: self.allow_future_end,
             partitions: self.partitions,
+            memory_budget: self.memory_budget,
             verbose: global.verbose && !global.quiet,
             shard: self.shard,
             commit_when_complete: self.commit_when_complete,
@@ -256,4 +287,24 @@ fn render_text(reports: &[ServiceReport], took: Duration) -> String {
     }
     let _ = writeln!(out, "done in {:.2}s", took.as_secs_f64());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_shards_parse() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("2gb"), Ok(2 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        for bad in ["", "0", "-1G", "12Q", "G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_shard("1/4"), Ok(Shard { index: 1, count: 4 }));
+        for bad in ["4/4", "1", "a/b", "0/0", "0/5000"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
 }

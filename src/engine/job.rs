@@ -205,6 +205,36 @@ impl<'a> ServiceJob<'a> {
         Ok(None)
     }
 
+    /// How many entities this run will hold and the memory each takes while its partition is
+    /// read (see `partitions::partitions_within`): sized like the current snapshot when there is
+    /// one, else from the rows to read.
+    pub(crate) fn planned_memory(&self, scans: &HashMap<usize, ViewScan>) -> (u64, u64) {
+        let shards = u64::from(self.opts.shard.map_or(1, |s| s.count));
+        let views = self.service.views.len();
+        let current = if self.writes_redis() {
+            self.store.current(&self.keys).ok().flatten()
+        } else {
+            None
+        };
+        if let Some(m) = current.and_then(|c| c.manifest).filter(|m| m.entities > 0) {
+            // A little room for growth since the last run.
+            let entities = m.entities + m.entities / 10;
+            let vector = m.bytes_written / m.entities;
+            return (
+                entities / shards,
+                super::partitions::entity_bytes(vector, views),
+            );
+        }
+        let rows = self
+            .service
+            .views
+            .iter()
+            .map(|v| scans[v].rows_to_read())
+            .max()
+            .unwrap_or(0);
+        (rows / shards, super::partitions::UNSIZED_ENTITY_BYTES)
+    }
+
     /// Assembles, encodes and writes the service's entities found in one partition's rows.
     pub(crate) fn write_part(
         &mut self,

@@ -65,8 +65,12 @@ pub struct MaterializeOptions {
     pub skip_checks: bool,
     /// Accept an end further in the future than clock skew explains.
     pub allow_future_end: bool,
-    /// Shares of the entities to scan in; default: chosen from the rows to read.
+    /// Shares of the entities to scan in; default: chosen from the rows to read and the memory
+    /// budget.
     pub partitions: Option<u32>,
+    /// Bytes of memory the run may hold (it reads in as many partitions as that needs); default:
+    /// half of what the machine or its cgroup has available.
+    pub memory_budget: Option<u64>,
     /// Report per-view scan statistics on stderr.
     pub verbose: bool,
     /// Write only this shard's entities and record a shard manifest, not a commit (SPEC §3.3).
@@ -131,6 +135,49 @@ pub struct Materialized {
     pub refused: Option<Error>,
 }
 
+/// How many partitions to read in when `--partitions` is not given: enough to keep the largest
+/// within the memory budget, and from a million rows at least `AUTO_PARTITIONS` when writing to
+/// Redis, so that reading overlaps writing.
+fn auto_partitions(
+    jobs: &[ServiceJob<'_>],
+    scans: &std::collections::HashMap<usize, crate::offline::ViewScan>,
+    views: &BTreeSet<usize>,
+    opts: &MaterializeOptions,
+    progress: Progress,
+) -> u32 {
+    // A shard reads its share of the entities.
+    let shards = u64::from(opts.shard.map_or(1, |s| s.count));
+    let rows: u64 = views.iter().map(|v| scans[v].rows_to_read()).sum::<u64>() / shards;
+    let overlap = if opts.output == Output::Redis && rows >= AUTO_PARTITION_ROWS {
+        AUTO_PARTITIONS
+    } else {
+        1
+    };
+    let (budget, from) = match opts.memory_budget {
+        Some(b) => (b, "--memory-budget"),
+        None => match partitions::machine_budget() {
+            Some(b) => (b, "half the memory available"),
+            None => return overlap,
+        },
+    };
+    let (mut entities, mut need) = (0u64, 0u64);
+    for job in jobs {
+        let (n, bytes) = job.planned_memory(scans);
+        entities += n;
+        need = need.saturating_add(n.saturating_mul(bytes));
+    }
+    let per_entity = need / entities.max(1);
+    let within = partitions::partitions_within(budget, entities, per_entity);
+    if opts.verbose {
+        progress.note(&format!(
+            "fsctl: memory budget {} MB ({from}): about {entities} entities of ~{per_entity} bytes in memory need {within} partition(s); reading in {}",
+            budget >> 20,
+            within.max(overlap)
+        ));
+    }
+    within.max(overlap)
+}
+
 /// Runs SPEC §2–3 for the selected services of `repo` against `store`.
 pub fn materialize(
     repo: &Repo,
@@ -169,16 +216,9 @@ pub fn materialize(
         };
         return Ok(Materialized { reports, refused });
     }
-    let parts = opts.partitions.unwrap_or_else(|| {
-        // A shard writes its share of the entities.
-        let shards = u64::from(opts.shard.map_or(1, |s| s.count));
-        let rows: u64 = views.iter().map(|v| scans[v].rows_to_read()).sum::<u64>() / shards;
-        if opts.output == Output::Redis && rows >= AUTO_PARTITION_ROWS {
-            AUTO_PARTITIONS
-        } else {
-            1
-        }
-    });
+    let parts = opts
+        .partitions
+        .unwrap_or_else(|| auto_partitions(&jobs, &scans, &views, opts, progress));
     let resp = match &opts.output {
         Output::EmitResp(path) => Some(store.resp_file(path)?),
         _ => None,

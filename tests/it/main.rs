@@ -2,6 +2,7 @@
 //! started on a free port.
 
 mod bad_input;
+mod budget;
 mod cli;
 mod client;
 mod cluster;

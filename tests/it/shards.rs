@@ -10,7 +10,10 @@ use crate::faults::{big_repo, hour_rfc3339, now_hour};
 use crate::harness::*;
 
 /// Every key under `prefix` with its value and absolute expiry (ms), read in pipelines.
-fn keyspace(con: &mut redis::Connection, prefix: &str) -> BTreeMap<String, (Vec<u8>, i64)> {
+pub(crate) fn keyspace(
+    con: &mut redis::Connection,
+    prefix: &str,
+) -> BTreeMap<String, (Vec<u8>, i64)> {
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query(con)
