@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fsctl::engine::{self, MaterializeOptions, Output, ServiceReport, Status};
+use fsctl::engine::{self, MaterializeOptions, Output, ScanMode, ServiceReport, Status};
 use fsctl::offline::Shard;
 use fsctl::online::Manifest;
 
@@ -58,6 +58,11 @@ pub struct Args {
     /// else 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: Option<u32>,
+    /// How to read each view: `single` (one pass, every row decoded), `selective` (two passes:
+    /// the latest row per entity picked from the key and time columns, then only those decoded)
+    /// [default: auto, selective for a view with 8 or more rows per entity in the last snapshot]
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "single", "selective"], default_value = "auto")]
+    pub scan: String,
     /// Memory the run may hold (e.g. 1G, 512M): it reads in as many partitions as that needs,
     /// sized like the current snapshot [default: half of the memory available, cgroup-aware]
     #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "partitions")]
@@ -141,6 +146,11 @@ impl Args {
             allow_future_end: self.allow_future_end,
             partitions: self.partitions,
             memory_budget: self.memory_budget,
+            scan: match self.scan.as_str() {
+                "single" => ScanMode::Single,
+                "selective" => ScanMode::Selective,
+                _ => ScanMode::Auto,
+            },
             verbose: global.verbose && !global.quiet,
             shard: self.shard,
             commit_when_complete: self.commit_when_complete,

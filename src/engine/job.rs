@@ -235,6 +235,24 @@ impl<'a> ServiceJob<'a> {
         (rows / shards, super::partitions::UNSIZED_ENTITY_BYTES)
     }
 
+    /// Each view's entities in the current snapshot (none without one, or when not writing).
+    pub(crate) fn last_view_entities(&self) -> Vec<(String, u64)> {
+        if !self.writes_redis() {
+            return Vec::new();
+        }
+        let Ok(Some(m)) = self
+            .store
+            .current(&self.keys)
+            .map(|c| c.and_then(|c| c.manifest))
+        else {
+            return Vec::new();
+        };
+        m.sources
+            .into_iter()
+            .map(|(v, s)| (v, s.entities))
+            .collect()
+    }
+
     /// Assembles, encodes and writes the service's entities found in one partition's rows.
     pub(crate) fn write_part(
         &mut self,

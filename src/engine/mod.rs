@@ -68,6 +68,8 @@ pub struct MaterializeOptions {
     /// Shares of the entities to scan in; default: chosen from the rows to read and the memory
     /// budget.
     pub partitions: Option<u32>,
+    /// How views are read: one pass, or two (row-selective); default: chosen per view.
+    pub scan: ScanMode,
     /// Bytes of memory the run may hold (it reads in as many partitions as that needs); default:
     /// half of what the machine or its cgroup has available.
     pub memory_budget: Option<u64>,
@@ -78,6 +80,23 @@ pub struct MaterializeOptions {
     /// With `shard`: commit once every shard has recorded its manifest.
     pub commit_when_complete: bool,
 }
+
+/// How a view's rows are read (see `ViewScan::run_selective`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ScanMode {
+    /// Two passes for a view with many rows per entity in the last snapshot, else one.
+    #[default]
+    Auto,
+    /// One pass: every row's features decoded, the latest kept.
+    Single,
+    /// Two passes: the latest row per entity picked from the key and time columns, then only
+    /// those rows decoded.
+    Selective,
+}
+
+/// From this many rows to read per entity (of the view, in the last snapshot), `ScanMode::Auto`
+/// reads a view in two passes.
+pub(crate) const SELECTIVE_ROWS_PER_ENTITY: u64 = 8;
 
 /// What a service's run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,6 +197,48 @@ fn auto_partitions(
     within.max(overlap)
 }
 
+/// The views to read in two passes: per `opts.scan`, or (auto) those whose rows to read per
+/// entity of the last snapshot reach `SELECTIVE_ROWS_PER_ENTITY`.
+fn selective_views(
+    jobs: &[ServiceJob<'_>],
+    scans: &std::collections::HashMap<usize, crate::offline::ViewScan>,
+    views: &BTreeSet<usize>,
+    opts: &MaterializeOptions,
+    progress: Progress,
+) -> BTreeSet<usize> {
+    match opts.scan {
+        ScanMode::Single => return BTreeSet::new(),
+        ScanMode::Selective => return views.clone(),
+        ScanMode::Auto => {}
+    }
+    let shards = u64::from(opts.shard.map_or(1, |s| s.count));
+    let last: BTreeMap<String, u64> = jobs.iter().flat_map(|j| j.last_view_entities()).collect();
+    views
+        .iter()
+        .copied()
+        .filter(|v| {
+            let scan = &scans[v];
+            let Some(&entities) = last.get(&scan.view_name) else {
+                return false;
+            };
+            let per_entity = scan.rows_to_read() / (entities / shards).max(1);
+            let two = per_entity >= SELECTIVE_ROWS_PER_ENTITY;
+            if opts.verbose {
+                progress.note(&format!(
+                    "fsctl: view {}: about {per_entity} rows per entity to read; {}",
+                    scan.view_name,
+                    if two {
+                        "two passes (row-selective)"
+                    } else {
+                        "one pass"
+                    }
+                ));
+            }
+            two
+        })
+        .collect()
+}
+
 /// Runs SPEC §2–3 for the selected services of `repo` against `store`.
 pub fn materialize(
     repo: &Repo,
@@ -219,6 +280,7 @@ pub fn materialize(
     let parts = opts
         .partitions
         .unwrap_or_else(|| auto_partitions(&jobs, &scans, &views, opts, progress));
+    let selective = selective_views(&jobs, &scans, &views, opts, progress);
     let resp = match &opts.output {
         Output::EmitResp(path) => Some(store.resp_file(path)?),
         _ => None,
@@ -227,6 +289,7 @@ pub fn materialize(
         repo,
         &scans,
         &views,
+        &selective,
         parts,
         WriteStage { jobs, resp },
         opts,

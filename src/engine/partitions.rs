@@ -29,19 +29,22 @@ pub(crate) const AUTO_PARTITIONS: u32 = 4;
 pub(crate) const MAX_PARTITIONS: u32 = 64;
 
 /// Peak memory of a run besides its largest partition's latest rows: the binary, Parquet
-/// decoding buffers, the write pipeline. Measured on the banking job at 1M entities: 1 → 2 → 4
-/// → 8 partitions peaked at 414 → 352 → 227 → 124 MB, a line of ~330 bytes per entity of the
-/// largest partition above ~80 MB.
+/// decoding buffers, the write pipeline (~80 MB measured on the banking job).
 const BASE_BYTES: u64 = 96 << 20;
 
-/// Memory one entity takes while its partition is held, from the size of its vector (the latest
-/// row of each view, packed, its index entries and the tables' growth room): the banking job's
-/// 126-byte vectors over 3 views took ~330 bytes.
+/// Memory one entity takes while its partition is held, from the size of its vector: the latest
+/// row of each view, packed, its index entries, and the tables' growth room (a table that just
+/// doubled is half empty, and while it doubles both copies are alive). Measured on the banking
+/// job (126-byte vectors, 3 views): ~330 bytes per entity of the largest partition at 1M
+/// entities (1 → 2 → 4 → 8 partitions peaked at 414 → 352 → 227 → 124 MB), but ~620 at 10M
+/// (1,831 MB in 4 partitions, 1,497 MB in 5); this model gives 760.
 pub(crate) fn entity_bytes(vector_bytes: u64, views: usize) -> u64 {
-    2 * vector_bytes + 32 * views as u64 + 32
+    4 * vector_bytes + 64 * views as u64 + 64
 }
 
-/// `entity_bytes` before any snapshot of the service was committed to size it from.
+/// `entity_bytes` per row to read, before any snapshot of the service was committed to size
+/// it from: every row counts as an entity, so this is lower than `entity_bytes` (rows usually
+/// outnumber entities several times) and still overestimates.
 pub(crate) const UNSIZED_ENTITY_BYTES: u64 = 400;
 
 /// The fewest partitions that keep a run of `entities` entities of `entity_bytes` each within
@@ -50,7 +53,11 @@ pub(crate) const UNSIZED_ENTITY_BYTES: u64 = 400;
 pub(crate) fn partitions_within(budget: u64, entities: u64, entity_bytes: u64) -> u32 {
     let room = budget.saturating_sub(BASE_BYTES).max(budget / 4).max(1);
     let need = entities.saturating_mul(entity_bytes);
-    let p = (need.saturating_mul(2).div_ceil(room) + 1).div_ceil(2);
+    let p = need
+        .saturating_mul(2)
+        .div_ceil(room)
+        .saturating_add(1)
+        .div_ceil(2);
     p.clamp(1, u64::from(MAX_PARTITIONS)) as u32
 }
 
@@ -131,10 +138,12 @@ pub(crate) struct Read<'a> {
 
 /// Reads every view in `parts` partitions and writes each through `stage`; returns the stage
 /// once every partition was written, and the views' totals.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_and_write<'a>(
     repo: &Repo,
     scans: &HashMap<usize, ViewScan>,
     views: &BTreeSet<usize>,
+    selective: &BTreeSet<usize>,
     parts: u32,
     stage: WriteStage<'a>,
     opts: &MaterializeOptions,
@@ -165,7 +174,7 @@ pub(crate) fn read_and_write<'a>(
         for index in 0..parts {
             let part = Partition::of(opts.shard.unwrap_or(Shard::WHOLE), index, parts);
             let t = Instant::now();
-            let latest = read_partition(scans, views, part, &totals, progress, verbose);
+            let latest = read_partition(scans, views, selective, part, &totals, progress, verbose);
             times.read += t.elapsed();
             if index == 0 {
                 times.first_read = t.elapsed();
@@ -250,6 +259,7 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 fn read_partition(
     scans: &HashMap<usize, ViewScan>,
     views: &BTreeSet<usize>,
+    selective: &BTreeSet<usize>,
     part: Partition,
     totals: &HashMap<usize, ViewTotals>,
     progress: Progress,
@@ -274,7 +284,11 @@ fn read_partition(
             scan.row_groups_to_read() as u64,
             "row groups",
         );
-        let rows = scan.run(part, None, expected, &|_| phase.inc(1))?;
+        let rows = if selective.contains(&v) {
+            scan.run_selective(part, expected, &|_| phase.inc(1))?
+        } else {
+            scan.run(part, None, expected, &|_| phase.inc(1))?
+        };
         phase.finish();
         if verbose {
             let of = if part.count > 1 {

@@ -442,6 +442,25 @@ impl Collector {
         }
     }
 
+    /// Where each entity's best row is (`Rank::order`: file << 40 | row within the file), for
+    /// a first pass that ranked rows without their features; and the pass's row counts.
+    pub(super) fn into_orders(self) -> (Vec<u64>, [u64; 3]) {
+        let counts = [
+            self.null_entity_rows.into_inner(),
+            self.null_timestamp_rows.into_inner(),
+            self.rows_in_window.into_inner(),
+        ];
+        let orders = self
+            .shards
+            .into_iter()
+            .flat_map(|m| {
+                let stripe = m.into_inner().expect("no task panicked");
+                stripe.slots.into_iter().map(|s| s.rank.order)
+            })
+            .collect();
+        (orders, counts)
+    }
+
     pub(super) fn count(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

@@ -410,7 +410,15 @@ impl ViewScan {
             if let Some((source, stage)) = &self.remote {
                 stage.wait(source, task)?;
             }
-            let n = self.scan_row_group(file_ix, rg_ix, first_row, only, &collector, scratch)?;
+            let n = self.scan_row_group(
+                file_ix,
+                rg_ix,
+                first_row,
+                only,
+                Pass::Full,
+                &collector,
+                scratch,
+            )?;
             rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
             on_row_group(n);
             Ok::<_, Error>(())
@@ -445,12 +453,92 @@ impl ViewScan {
         Ok(collector.freeze(rows_read))
     }
 
+    /// Two passes over the view (row-selective reading): the key, event-time and created-time
+    /// columns alone rank every row exactly as the single pass does and pick each entity's
+    /// latest; then only those rows are decoded whole (a `RowSelection` per row group), so the
+    /// features of the rows that lose are never decoded, converted or encoded. The row counts
+    /// are the first pass's. A value that does not fit its dtype is reported only in a row that
+    /// is kept. Object-store sources are read in one pass.
+    pub fn run_selective(
+        &self,
+        part: Partition,
+        expected: usize,
+        on_row_group: &(dyn Fn(u64) + Sync),
+    ) -> Result<LatestRows, Error> {
+        if self.remote.is_some() {
+            return self.run(part, None, expected, on_row_group);
+        }
+        let rows_read: Vec<AtomicU64> = self.files.iter().map(|_| AtomicU64::new(0)).collect();
+        let ranked = Collector::new(expected);
+        (0..self.tasks.len()).into_par_iter().try_for_each_init(
+            || Scratch::new(part),
+            |scratch, task| {
+                let (file_ix, rg_ix, first_row) = self.tasks[task];
+                let n = self.scan_row_group(
+                    file_ix,
+                    rg_ix,
+                    first_row,
+                    None,
+                    Pass::Rank,
+                    &ranked,
+                    scratch,
+                )?;
+                rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
+                Ok::<_, Error>(())
+            },
+        )?;
+        let (orders, [null_entity_rows, null_timestamp_rows, rows_in_window]) =
+            ranked.into_orders();
+        let entities = orders.len();
+        // Each winner's row within its row group, per task (tasks of a file ascend by row).
+        let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.tasks.len()];
+        let mut by_file: Vec<Vec<(u64, usize)>> = vec![Vec::new(); self.files.len()];
+        for (task, &(file_ix, _, first_row)) in self.tasks.iter().enumerate() {
+            by_file[file_ix].push((first_row, task));
+        }
+        for order in orders {
+            let (file_ix, row) = ((order >> 40) as usize, order & ((1 << 40) - 1));
+            let tasks = &by_file[file_ix];
+            let (first_row, task) = tasks[tasks.partition_point(|&(first, _)| first <= row) - 1];
+            picked[task].push((row - first_row) as u32);
+        }
+        let collector = Collector::new(entities);
+        picked.par_iter_mut().enumerate().try_for_each_init(
+            || Scratch::new(part),
+            |scratch, (task, ids)| {
+                let (file_ix, rg_ix, first_row) = self.tasks[task];
+                if !ids.is_empty() {
+                    ids.sort_unstable();
+                    self.scan_row_group(
+                        file_ix,
+                        rg_ix,
+                        first_row,
+                        None,
+                        Pass::Picked(ids),
+                        &collector,
+                        scratch,
+                    )?;
+                }
+                on_row_group(1);
+                Ok::<_, Error>(())
+            },
+        )?;
+        let rows_read = rows_read.into_iter().map(AtomicU64::into_inner).collect();
+        let mut latest = collector.freeze(rows_read);
+        latest.null_entity_rows = null_entity_rows;
+        latest.null_timestamp_rows = null_timestamp_rows;
+        latest.rows_in_window = rows_in_window;
+        Ok(latest)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn scan_row_group(
         &self,
         file_ix: usize,
         rg_ix: usize,
         first_row: u64,
         only: Option<&Only<'_>>,
+        pass: Pass<'_>,
         collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<u64, Error> {
@@ -458,20 +546,36 @@ impl ViewScan {
         let rg_rows = self.metas[file_ix].metadata().row_group(rg_ix).num_rows() as u64;
         // For a few entities (`warm`), a first pass over the key columns alone picks their rows,
         // and only those rows' features are decoded.
-        let picked = match only {
-            Some(only) => {
+        let picked = match (only, pass) {
+            (Some(only), _) => {
                 let picked = self.rows_of(file_ix, rg_ix, only)?;
                 if picked.is_empty() {
                     return Ok(rg_rows);
                 }
-                Some(picked)
+                Some(std::borrow::Cow::Owned(picked))
             }
-            None => None,
+            (None, Pass::Picked(ids)) => Some(std::borrow::Cow::Borrowed(ids)),
+            (None, _) => None,
         };
         let file = File::open(&self.file_paths[file_ix]).map_err(|e| io_err(path, e))?;
         let meta = self.metas[file_ix].clone();
+        let mask = match pass {
+            Pass::Rank => {
+                let schema = meta.schema().clone();
+                let roots: Vec<usize> = self
+                    .key_columns
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .chain([self.ts_column.as_str()])
+                    .chain(self.created_column.as_deref())
+                    .filter_map(|n| schema.index_of(n).ok())
+                    .collect();
+                ProjectionMask::roots(meta.metadata().file_metadata().schema_descr(), roots)
+            }
+            _ => self.masks[file_ix].clone(),
+        };
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
-            .with_projection(self.masks[file_ix].clone())
+            .with_projection(mask)
             .with_row_groups(vec![rg_ix])
             .with_batch_size(16 * 1024);
         if let Some(picked) = &picked {
@@ -497,7 +601,8 @@ impl ViewScan {
                 },
                 None => RowIds::From(first_row + done as u64),
             };
-            self.scan_batch(&batch, file_ix, ids, only, collector, scratch)?;
+            let features = !matches!(pass, Pass::Rank);
+            self.scan_batch(&batch, file_ix, ids, only, features, collector, scratch)?;
             done += n;
         }
         Ok(rg_rows)
@@ -570,12 +675,14 @@ impl ViewScan {
         Ok(picked)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn scan_batch(
         &self,
         batch: &RecordBatch,
         file_ix: usize,
         ids: RowIds<'_>,
         only: Option<&Only<'_>>,
+        with_features: bool,
         collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
@@ -679,9 +786,11 @@ impl ViewScan {
             .map(|c| norm(sel, c, ts_dtype, sel_rows))
             .transpose()?;
         let created = created.as_ref().map(|c| c.as_primitive::<Int64Type>());
+        // A ranking pass (`Pass::Rank`) reads no feature column: its rows carry no values.
         let features: Vec<ArrayRef> = self
             .feature_columns
             .iter()
+            .filter(|_| with_features)
             .map(|(n, d)| norm(sel, n, *d, sel_rows))
             .collect::<Result<_, _>>()?;
         let features: Vec<Column<'_>> = features.iter().map(Column::new).collect();
@@ -740,6 +849,17 @@ impl ViewScan {
         collector.offer(batch, rank, encode, &mut scratch.nulls);
         Ok(())
     }
+}
+
+/// What a row group's read decodes.
+#[derive(Clone, Copy)]
+enum Pass<'a> {
+    /// Every row, every needed column.
+    Full,
+    /// Every row, the key and time columns only: a ranking pass.
+    Rank,
+    /// These rows (ascending, within the row group), every needed column.
+    Picked(&'a [u32]),
 }
 
 /// The entities a `warm` scan is limited to; a single integer key is also kept as an integer.

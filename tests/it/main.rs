@@ -16,6 +16,7 @@ mod lifecycle;
 mod pinned;
 mod s3;
 mod security;
+mod selective;
 mod shards;
 mod tls;
 mod validate;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# make bench-memory: peak RSS and wall time of materialize at scale.
+#  - 10M entities (BIG) with the default partitions against --memory-budget 1G;
+#  - 1M entities with 3 rows per entity against 30 (the rows' cost: one pass decodes every row).
+# Alternating turns into a fresh redis-server each; medians. Writes bench/MEMORY.md and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIG=${BIG:-10000000}
+N=${N:-1000000}
+REPS=${REPS:-2}
+BUDGET=${BUDGET:-1G}
+FSCTL=target/release/fsctl
+cargo build -q --release --bin fsctl --bin fsctl-datagen
+
+now_hour=$(( $(date +%s) / 3600 ))
+data() { # dir entities rows-per-entity
+  if [ ! -f "$1/ANCHOR" ] || [ $(( now_hour - $(cat "$1/ANCHOR") )) -gt 20 ]; then
+    rm -rf "$1"
+    target/release/fsctl-datagen banking "$1" --entities "$2" --rows-per-entity "$3" --anchor-hour "$now_hour" >&2
+    cp feature_repo/feature_store.yaml "$1/"
+    echo "$now_hour" > "$1/ANCHOR"
+  fi
+}
+data "bench/data/$BIG" "$BIG" 3
+data "bench/data/$N" "$N" 3
+data "bench/data/${N}x30" "$N" 30
+
+tmp=$(mktemp -d)
+port=$(shuf -i 40001-60000 -n 1)
+cleanup() { redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+  --daemonize yes --logfile "$tmp/redis.log" >/dev/null
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+run() { # label dir rep [flags...]; FLUSH=0 keeps what the last run committed
+  local label=$1 dir=$2 rep=$3; shift 3
+  local end; end=$(date -u -d "@$(( $(cat "$dir/ANCHOR") * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
+  [ "${FLUSH:-1}" = 0 ] || redis-cli -p "$port" flushall >/dev/null
+  FSCTL_REDIS_URL=redis://127.0.0.1:$port/0 /usr/bin/time -f "%M %e" -o "$tmp/$label.$rep" \
+    $FSCTL -q --format json --repo "$dir" materialize --service realtime_scoring --end "$end" "$@" > "$tmp/$label.$rep.json"
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['services'][0]; print(s['partitions'], s['entities'], s['bytes_written'])" \
+    "$tmp/$label.$rep.json" > "$tmp/$label.$rep.report"
+}
+for r in $(seq "$REPS"); do
+  # A first run (sized from its rows), then a scheduled one (sized like the committed snapshot;
+  # --force rewrites the same snapshot over it).
+  run big_first "bench/data/$BIG" "$r" --memory-budget "$BUDGET"
+  run big_default "bench/data/$BIG" "$r"
+  FLUSH=0 run big_budget "bench/data/$BIG" "$r" --memory-budget "$BUDGET" --force
+  run rows3 "bench/data/$N" "$r"
+  run rows30 "bench/data/${N}x30" "$r"
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+rss() { for r in $(seq "$REPS"); do awk '{print $1 / 1024}' "$tmp/$1.$r"; done | median; }
+wall() { for r in $(seq "$REPS"); do awk '{print $2}' "$tmp/$1.$r"; done | median; }
+parts() { cut -d' ' -f1 "$tmp/$1.1.report"; }
+same() { [ "$(cut -d' ' -f2- "$tmp/$1.1.report")" = "$(cut -d' ' -f2- "$tmp/$2.1.report")" ] && echo yes || echo NO; }
+ratio() { awk "BEGIN {printf \"%.2f\", $1 / $2}"; }
+
+{
+  echo "# Memory at scale"
+  echo
+  echo "\`make bench-memory\`, $(date -u +%Y-%m-%dT%H:%M:%SZ), banking dataset, service realtime_scoring,"
+  echo "$REPS alternating turns into a fresh redis-server; medians of peak RSS (\`/usr/bin/time\`) and wall time."
+  echo
+  echo "| run | partitions | peak RSS MB | wall s |"
+  echo "|---|---|---|---|"
+  echo "| $BIG entities, default | $(parts big_default) | $(rss big_default) | $(wall big_default) |"
+  echo "| $BIG entities, --memory-budget $BUDGET, scheduled (sized like the current snapshot) | $(parts big_budget) | $(rss big_budget) | $(wall big_budget) |"
+  echo "| $BIG entities, --memory-budget $BUDGET, first run (sized from the rows) | $(parts big_first) | $(rss big_first) | $(wall big_first) |"
+  echo "| $N entities, 3 rows each | $(parts rows3) | $(rss rows3) | $(wall rows3) |"
+  echo "| $N entities, 30 rows each | $(parts rows30) | $(rss rows30) | $(wall rows30) |"
+  echo
+  echo "- **$BIG entities under --memory-budget $BUDGET**: peak RSS $(rss big_budget) MB (target ≤ 1024),"
+  echo "  throughput **$(ratio "$(wall big_default)" "$(wall big_budget)")x** the default run's (target ≥ 0.9);"
+  echo "  same entities and bytes: $(same big_default big_budget). A first run, with no snapshot to size"
+  echo "  from, overestimates from its rows and reads in more partitions: throughput"
+  echo "  $(ratio "$(wall big_default)" "$(wall big_first)")x, peak RSS $(rss big_first) MB."
+  echo "- **Rows per entity x10** ($N entities): peak RSS **$(ratio "$(rss rows30)" "$(rss rows3)")x** (target ≤ 1.10),"
+  echo "  wall time **$(ratio "$(wall rows30)" "$(wall rows3)")x** (target ≤ 2.5)."
+} > bench/MEMORY.md
+cat bench/MEMORY.md
