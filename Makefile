@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-memory bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -63,6 +63,12 @@ bench: redis
 	scripts/bench-cluster.sh
 	scripts/bench-s3.sh
 	scripts/bench-shards.sh
+	scripts/bench-memory.sh
+
+## make bench-memory [BIG=10000000 N=1000000 BUDGET=1G]: peak RSS at 10M entities under a memory
+## budget, and with 10x the rows per entity; bench/MEMORY.md
+bench-memory: redis
+	scripts/bench-memory.sh
 
 ## make bench-shards [N=1000000]: 4 shard processes + commit vs one unsharded run; bench/SHARDS.md
 bench-shards: redis
