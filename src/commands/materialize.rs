@@ -55,12 +55,12 @@ pub struct Args {
     pub skip_checks: bool,
     /// Scan the views once per share of the entities (by key hash) so that writing one share
     /// overlaps reading the next [default: 4 from a million rows to read when writing to Redis,
-    /// else 1]
+    /// else 1; more when --memory-budget needs them]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: Option<u32>,
     /// How to read each view: `single` (one pass, every row decoded), `selective` (two passes:
-    /// the latest row per entity picked from the key and time columns, then only those decoded)
-    /// [default: auto, selective for a view with 8 or more rows per entity in the last snapshot]
+    /// the latest row per entity picked from the key and time columns, then only those decoded),
+    /// or `auto` (selective for a view with 8 or more rows per entity in the last snapshot)
     #[arg(long, value_name = "MODE", value_parser = ["auto", "single", "selective"], default_value = "auto")]
     pub scan: String,
     /// Memory the run may hold (e.g. 1G, 512M): it reads in as many partitions as that needs,

@@ -1,7 +1,7 @@
 //! One service's run: locked before any data is read, written partition by partition, then
 //! committed (or refused, and what it wrote taken back).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::partitions::ViewTotals;
@@ -521,25 +521,7 @@ impl<'a> ServiceJob<'a> {
 
     /// A report with the job's identity and no figures yet.
     pub(crate) fn report(&self, status: Status) -> ServiceReport {
-        ServiceReport {
-            service: self.service.name.clone(),
-            status,
-            snapshot: self.snapshot.clone(),
-            fingerprint: self.repo.fingerprint(self.service).to_string(),
-            entities: 0,
-            keys_written: 0,
-            bytes_written: 0,
-            null_entity_rows: 0,
-            imputed: BTreeMap::new(),
-            retries: 0,
-            phases_ms: BTreeMap::new(),
-            partitions: 1,
-            shard: None,
-            missing_shards: Vec::new(),
-            retired: None,
-            retire_error: None,
-            manifest: None,
-        }
+        ServiceReport::new(self.repo, self.service, status, &self.snapshot)
     }
 }
 

@@ -145,6 +145,36 @@ pub struct ServiceReport {
     pub manifest: Option<Manifest>,
 }
 
+impl ServiceReport {
+    /// A report of `snapshot` of `service` with no figures yet.
+    pub(crate) fn new(
+        repo: &Repo,
+        service: &crate::repo::Service,
+        status: Status,
+        snapshot: &str,
+    ) -> ServiceReport {
+        ServiceReport {
+            service: service.name.clone(),
+            status,
+            snapshot: snapshot.to_owned(),
+            fingerprint: repo.fingerprint(service).to_string(),
+            entities: 0,
+            keys_written: 0,
+            bytes_written: 0,
+            null_entity_rows: 0,
+            imputed: BTreeMap::new(),
+            retries: 0,
+            phases_ms: BTreeMap::new(),
+            partitions: 1,
+            shard: None,
+            missing_shards: Vec::new(),
+            retired: None,
+            retire_error: None,
+            manifest: None,
+        }
+    }
+}
+
 /// The outcome of a run over several services: the ones that committed (or had nothing to
 /// do), and the first failure of a service that did not (the quality gate, an empty result, a
 /// lost lock...), which does not hold back the others.

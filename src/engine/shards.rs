@@ -215,25 +215,7 @@ struct ShardCommit<'a> {
 
 impl ShardCommit<'_> {
     fn report(&self, status: Status) -> ServiceReport {
-        ServiceReport {
-            service: self.service.name.clone(),
-            status,
-            snapshot: self.snapshot.clone(),
-            fingerprint: self.repo.fingerprint(self.service).to_string(),
-            entities: 0,
-            keys_written: 0,
-            bytes_written: 0,
-            null_entity_rows: 0,
-            imputed: BTreeMap::new(),
-            retries: 0,
-            phases_ms: BTreeMap::new(),
-            partitions: 1,
-            shard: None,
-            missing_shards: Vec::new(),
-            retired: None,
-            retire_error: None,
-            manifest: None,
-        }
+        ServiceReport::new(self.repo, self.service, status, &self.snapshot)
     }
 
     fn run(&self, scans: &HashMap<usize, ViewScan>) -> Result<Outcome> {

@@ -119,6 +119,7 @@ fn every_help_ends_with_examples_exit_codes_and_environment() {
     let repo = scratch_repo("golden");
     for verb in [
         "materialize",
+        "commit",
         "get",
         "validate",
         "warm",
