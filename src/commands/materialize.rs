@@ -86,9 +86,9 @@ pub struct Args {
 /// A size: bytes, or a number with K, M, G or T (powers of 1024; a trailing B or iB is allowed).
 fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
+    let t = ["iB", "ib", "B", "b"]
+        .iter()
+        .find_map(|suffix| t.strip_suffix(suffix))
         .unwrap_or(t);
     let (number, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -104,7 +104,13 @@ fn parse_size(text: &str) -> Result<u64, String> {
         _ => (t, 0),
     };
     match number.trim().parse::<f64>() {
-        Ok(n) if n > 0.0 && n.is_finite() => Ok((n * (1u64 << shift) as f64) as u64),
+        Ok(n) if n > 0.0 && n.is_finite() => {
+            let bytes = (n * (1u64 << shift) as f64) as u64;
+            if bytes < 1 << 20 {
+                return Err(format!("`{text}` is below 1M, too little for any run"));
+            }
+            Ok(bytes)
+        }
         _ => Err(format!("`{text}` is not a size: expected e.g. 512M or 2G")),
     }
 }
@@ -308,8 +314,8 @@ mod tests {
         assert_eq!(parse_size("512M"), Ok(512 << 20));
         assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
         assert_eq!(parse_size("2gb"), Ok(2 << 30));
-        assert_eq!(parse_size("1000"), Ok(1000));
-        for bad in ["", "0", "-1G", "12Q", "G"] {
+        assert_eq!(parse_size("2000000"), Ok(2_000_000));
+        for bad in ["", "0", "-1G", "12Q", "G", "1000", "0.5"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_shard("1/4"), Ok(Shard { index: 1, count: 4 }));

@@ -211,11 +211,9 @@ impl<'a> ServiceJob<'a> {
     pub(crate) fn planned_memory(&self, scans: &HashMap<usize, ViewScan>) -> (u64, u64) {
         let shards = u64::from(self.opts.shard.map_or(1, |s| s.count));
         let views = self.service.views.len();
-        let current = if self.writes_redis() {
-            self.store.current(&self.keys).ok().flatten()
-        } else {
-            None
-        };
+        // Also for a dry run or --emit-resp, so that they read as the real run would; a store
+        // that cannot be reached sizes from the rows.
+        let current = self.store.current(&self.keys).ok().flatten();
         if let Some(m) = current.and_then(|c| c.manifest).filter(|m| m.entities > 0) {
             // A little room for growth since the last run.
             let entities = m.entities + m.entities / 10;
@@ -235,11 +233,9 @@ impl<'a> ServiceJob<'a> {
         (rows / shards, super::partitions::UNSIZED_ENTITY_BYTES)
     }
 
-    /// Each view's entities in the current snapshot (none without one, or when not writing).
+    /// Each view's entities in the current snapshot (none without one, or when the store cannot
+    /// be reached).
     pub(crate) fn last_view_entities(&self) -> Vec<(String, u64)> {
-        if !self.writes_redis() {
-            return Vec::new();
-        }
         let Ok(Some(m)) = self
             .store
             .current(&self.keys)

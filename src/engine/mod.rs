@@ -223,6 +223,12 @@ fn auto_partitions(
             budget >> 20,
             within.max(overlap)
         ));
+        if budget < 128 << 20 {
+            progress.note(
+                "fsctl: the budget is below the ~100 MB a run needs besides its entities' rows; \
+                 the partitions keep those to a quarter of it",
+            );
+        }
     }
     within.max(overlap)
 }

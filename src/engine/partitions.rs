@@ -61,7 +61,8 @@ pub(crate) fn partitions_within(budget: u64, entities: u64, entity_bytes: u64) -
     p.clamp(1, u64::from(MAX_PARTITIONS)) as u32
 }
 
-/// The default memory budget: half of what the machine (or the container's cgroup) has free.
+/// The default memory budget: half of what the machine has available, or of the memory limit
+/// of this process's cgroup (v2, the smallest limit from its own cgroup up; or v1) when lower.
 pub(crate) fn machine_budget() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let available_kb: u64 = meminfo
@@ -72,17 +73,34 @@ pub(crate) fn machine_budget() -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
-    let mut free = available_kb * 1024;
-    // cgroup v2: a limit, when set, bounds what this process may use.
-    let read = |f: &str| {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/{f}"))
+    let limit = cgroup_limit().unwrap_or(u64::MAX);
+    Some((available_kb * 1024).min(limit) / 2)
+}
+
+/// The memory limit of this process's cgroup, if one is set.
+fn cgroup_limit() -> Option<u64> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
             .ok()
             .and_then(|t| t.trim().parse::<u64>().ok())
     };
-    if let (Some(max), Some(current)) = (read("memory.max"), read("memory.current")) {
-        free = free.min(max.saturating_sub(current));
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // cgroup v2: "0::/path"; every level up to the root may set memory.max ("max": none).
+    if let Some(path) = cgroups.lines().find_map(|l| l.strip_prefix("0::")) {
+        let mut dir = std::path::PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+        let mut lowest: Option<u64> = None;
+        loop {
+            if let Some(max) = read(&dir.join("memory.max").to_string_lossy()) {
+                lowest = Some(lowest.map_or(max, |l| l.min(max)));
+            }
+            if dir == std::path::Path::new("/sys/fs/cgroup") || !dir.pop() {
+                break;
+            }
+        }
+        return lowest;
     }
-    Some(free / 2)
+    // cgroup v1: an unset limit reads as a huge number.
+    read("/sys/fs/cgroup/memory/memory.limit_in_bytes").filter(|&l| l < 1 << 60)
 }
 
 /// A view's figures for the manifest, added up over the partitions.
@@ -279,9 +297,11 @@ fn read_partition(
         } else {
             String::new()
         };
+        // Two passes tick once per row group each.
+        let passes = if selective.contains(&v) { 2 } else { 1 };
         let phase = progress.phase(
             &format!("read {}{of}", scan.view_name),
-            scan.row_groups_to_read() as u64,
+            passes * scan.row_groups_to_read() as u64,
             "row groups",
         );
         let rows = if selective.contains(&v) {

@@ -458,7 +458,8 @@ impl ViewScan {
     /// latest; then only those rows are decoded whole (a `RowSelection` per row group), so the
     /// features of the rows that lose are never decoded, converted or encoded. The row counts
     /// are the first pass's. A value that does not fit its dtype is reported only in a row that
-    /// is kept. Object-store sources are read in one pass.
+    /// is kept. `on_row_group` is called once per row group in each pass. Object-store sources
+    /// are read in one pass.
     pub fn run_selective(
         &self,
         part: Partition,
@@ -484,6 +485,7 @@ impl ViewScan {
                     scratch,
                 )?;
                 rows_read[file_ix].fetch_add(n, Ordering::Relaxed);
+                on_row_group(1);
                 Ok::<_, Error>(())
             },
         )?;
