@@ -484,3 +484,50 @@ fn a_run_that_does_not_fit_the_fullest_primary_is_refused_before_writing() {
         before
     );
 }
+
+#[test]
+fn shards_committed_on_a_cluster_hold_the_same_keys_as_one_unsharded_run() {
+    // SPEC §3.2 with §3.3: the shard manifests and the `sharded` set share the service's hash
+    // tag with the other control keys; the data spreads over the primaries as usual.
+    let repo = scratch_repo("golden");
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    let (sharded, whole) = (RedisCluster::start(3, 0), RedisCluster::start(3, 0));
+    for shard in ["0/3", "1/3", "2/3"] {
+        let run = fsctl_url(
+            repo.path(),
+            &sharded.url(),
+            &["materialize", "--end", GOLDEN_END, "--shard", shard],
+        );
+        run.ok();
+    }
+    assert!(committed_on(&sharded, GOLDEN_PREFIX, "scoring").is_none());
+    fsctl_url(
+        repo.path(),
+        &sharded.url(),
+        &["commit", "--end", GOLDEN_END, "--shards", "3"],
+    )
+    .ok();
+    fsctl_url(
+        repo.path(),
+        &whole.url(),
+        &["materialize", "--end", GOLDEN_END],
+    )
+    .ok();
+    for service in ["scoring", "balances"] {
+        let got = assert_keys_landed(&sharded, GOLDEN_PREFIX, service);
+        let want = assert_keys_landed(&whole, GOLDEN_PREFIX, service);
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "{service}");
+        let (_, m) = committed_on(&sharded, GOLDEN_PREFIX, service).unwrap();
+        let (_, w) = committed_on(&whole, GOLDEN_PREFIX, service).unwrap();
+        for field in [
+            "snapshot",
+            "entities",
+            "bytes_written",
+            "imputed",
+            "sources",
+        ] {
+            assert_eq!(m[field], w[field], "{service}: {field}");
+        }
+    }
+}
