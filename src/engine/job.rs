@@ -46,6 +46,8 @@ pub(crate) struct ServiceJob<'a> {
     pub(crate) refused: Option<Error>,
     encode_t: Duration,
     write_t: Duration,
+    /// The current snapshot's manifest when the run planned, once read.
+    last: std::sync::OnceLock<Option<Manifest>>,
 }
 
 impl<'a> ServiceJob<'a> {
@@ -79,6 +81,7 @@ impl<'a> ServiceJob<'a> {
             refused: None,
             encode_t: Duration::ZERO,
             write_t: Duration::ZERO,
+            last: std::sync::OnceLock::new(),
         }
     }
 
@@ -140,7 +143,16 @@ impl<'a> ServiceJob<'a> {
                 ),
             });
         }
-        self.expected_current = current_before(
+        self.expected_current = self.check_before_writing()?;
+        self.lock = Some(lock);
+        self.start_writing()?;
+        Ok(None)
+    }
+
+    /// What `current` is, after checking that this run would not move it back in time and
+    /// fits under `maxmemory`.
+    fn check_before_writing(&self) -> Result<String> {
+        let current = current_before(
             self.store,
             &self.keys,
             &self.service.name,
@@ -156,13 +168,17 @@ impl<'a> ServiceJob<'a> {
             self.opts.verbose,
             self.opts.shard.map_or(1, |s| s.count),
         )?;
-        self.lock = Some(lock);
-        // Recorded before the first write, so that a killed run's keys are found and retired.
+        Ok(current)
+    }
+
+    /// Registers the run before its first write, so that a killed run's keys are found and
+    /// retired, and opens the write connections.
+    fn start_writing(&mut self) -> Result<()> {
         self.started_ms = now_us() / 1000;
         self.store
             .register_run(&self.keys, &self.snapshot, self.started_ms)?;
         self.sink = Some(self.store.writer()?);
-        Ok(None)
+        Ok(())
     }
 
     /// `prepare` for one shard of a sharded run (SPEC §3.3): no run lock (the shards of a job
@@ -180,28 +196,10 @@ impl<'a> ServiceJob<'a> {
             }
         }
         self.was_committed = self.store.is_committed(&self.keys, &self.snapshot)?;
-        current_before(
-            self.store,
-            &self.keys,
-            &self.service.name,
-            self.end_us,
-            self.opts.force,
-        )?;
-        lifecycle::check_capacity(
-            self.repo,
-            self.store,
-            self.service,
-            &self.keys,
-            self.progress,
-            self.opts.verbose,
-            self.opts.shard.map_or(1, |s| s.count),
-        )?;
-        self.started_ms = now_us() / 1000;
+        self.check_before_writing()?;
         self.store
             .register_sharded(&self.keys, &self.snapshot, self.end_us / 1000)?;
-        self.store
-            .register_run(&self.keys, &self.snapshot, self.started_ms)?;
-        self.sink = Some(self.store.writer()?);
+        self.start_writing()?;
         Ok(None)
     }
 
@@ -213,8 +211,7 @@ impl<'a> ServiceJob<'a> {
         let views = self.service.views.len();
         // Also for a dry run or --emit-resp, so that they read as the real run would; a store
         // that cannot be reached sizes from the rows.
-        let current = self.store.current(&self.keys).ok().flatten();
-        if let Some(m) = current.and_then(|c| c.manifest).filter(|m| m.entities > 0) {
+        if let Some(m) = self.last_manifest().filter(|m| m.entities > 0) {
             // A little room for growth since the last run.
             let entities = m.entities + m.entities / 10;
             let vector = m.bytes_written / m.entities;
@@ -233,19 +230,29 @@ impl<'a> ServiceJob<'a> {
         (rows / shards, super::partitions::UNSIZED_ENTITY_BYTES)
     }
 
+    /// The current snapshot's manifest, read once (the run sizes its partitions and chooses its
+    /// passes from it).
+    fn last_manifest(&self) -> Option<&Manifest> {
+        self.last
+            .get_or_init(|| {
+                self.store
+                    .current(&self.keys)
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.manifest)
+            })
+            .as_ref()
+    }
+
     /// Each view's entities in the current snapshot (none without one, or when the store cannot
     /// be reached).
     pub(crate) fn last_view_entities(&self) -> Vec<(String, u64)> {
-        let Ok(Some(m)) = self
-            .store
-            .current(&self.keys)
-            .map(|c| c.and_then(|c| c.manifest))
-        else {
+        let Some(m) = self.last_manifest() else {
             return Vec::new();
         };
         m.sources
-            .into_iter()
-            .map(|(v, s)| (v, s.entities))
+            .iter()
+            .map(|(v, s)| (v.clone(), s.entities))
             .collect()
     }
 

@@ -114,6 +114,19 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// A sorted set's members with their scores as integers, lowest first (highest with `rev`).
+    fn scored(&self, what: &'static str, key: &str, rev: bool) -> Result<Vec<(String, i64)>> {
+        let scored: Vec<(String, f64)> = self.with(what, |c| {
+            let mut cmd = redis::cmd("ZRANGE");
+            cmd.arg(key).arg(0).arg(-1);
+            if rev {
+                cmd.arg("REV");
+            }
+            cmd.arg("WITHSCORES").query(c)
+        })?;
+        Ok(scored.into_iter().map(|(id, s)| (id, s as i64)).collect())
+    }
+
     pub fn open(config: &OnlineStoreConfig) -> Result<RedisStore> {
         Ok(RedisStore::node(
             RedisTarget::from_config(config)?,
@@ -400,28 +413,11 @@ impl OnlineStore for RedisStore {
     }
 
     fn history(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>> {
-        let scored: Vec<(String, f64)> = self.with("read the history", |c| {
-            redis::cmd("ZRANGE")
-                .arg(keys.snapshots())
-                .arg(0)
-                .arg(-1)
-                .arg("REV")
-                .arg("WITHSCORES")
-                .query(c)
-        })?;
-        Ok(scored.into_iter().map(|(id, s)| (id, s as i64)).collect())
+        self.scored("read the history", &keys.snapshots(), true)
     }
 
     fn runs(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>> {
-        let scored: Vec<(String, f64)> = self.with("read the runs", |c| {
-            redis::cmd("ZRANGE")
-                .arg(keys.runs())
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .query(c)
-        })?;
-        Ok(scored.into_iter().map(|(id, s)| (id, s as i64)).collect())
+        self.scored("read the runs", &keys.runs(), false)
     }
 
     fn expire_by(
@@ -540,15 +536,7 @@ impl OnlineStore for RedisStore {
     }
 
     fn sharded(&self, keys: &KeySpace) -> Result<Vec<(String, i64)>> {
-        let scored: Vec<(String, f64)> = self.with("read the sharded runs", |c| {
-            redis::cmd("ZRANGE")
-                .arg(keys.sharded())
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .query(c)
-        })?;
-        Ok(scored.into_iter().map(|(id, s)| (id, s as i64)).collect())
+        self.scored("read the sharded runs", &keys.sharded(), false)
     }
 
     fn forget_sharded(&self, keys: &KeySpace, snapshot: &str) -> Result<()> {
