@@ -45,6 +45,14 @@ fn int_hash(v: i64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Where an integer entity comes in processing order, which is the order a partition's entities
+/// are assembled and written in: ascending, within one partition (ties, a 2^-32 chance, go to
+/// the key).
+pub fn int_write_order(v: i64) -> u64 {
+    let hash = int_hash(v);
+    (shard_of_hash(hash) as u64) << 32 | u64::from(hash as u32)
+}
+
 /// What decides which row wins (SPEC §2.2): event time, then created time, then scan order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Rank {

@@ -569,3 +569,93 @@ fn a_reader_loop_never_sees_a_missing_key_or_a_foreign_fingerprint() {
     let problems = reader.join().unwrap();
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+/// The commands of a RESP stream, each as its arguments.
+fn resp_commands(stream: &[u8]) -> Vec<Vec<&[u8]>> {
+    fn line<'a>(stream: &'a [u8], at: &mut usize) -> &'a [u8] {
+        let len = stream[*at..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a line ends");
+        let line = &stream[*at..*at + len];
+        *at += len + 2;
+        line
+    }
+    let number = |l: &[u8]| -> usize { std::str::from_utf8(&l[1..]).unwrap().parse().unwrap() };
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < stream.len() {
+        let head = line(stream, &mut at);
+        assert_eq!(head[0], b'*');
+        let args = (0..number(head))
+            .map(|_| {
+                let len = number(line(stream, &mut at));
+                let arg = &stream[at..at + len];
+                at += len + 2;
+                arg
+            })
+            .collect();
+        out.push(args);
+    }
+    out
+}
+
+#[test]
+fn the_key_list_gives_back_the_entities_in_the_order_they_were_written() {
+    // Retirement deletes in the key list's order, and the server deletes keys fastest in the
+    // order it allocated them: the list's (sorted, compact) integer frames must decode into the
+    // order the run wrote. That order is the emitted stream's: one partition after the other.
+    let repo = banking_repo(3_000, 2);
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let end = hour_rfc3339(now_hour() - 1);
+    let job = [
+        "materialize",
+        "--service",
+        "realtime_scoring",
+        "--partitions",
+        "3",
+        "--end",
+        &end,
+    ];
+    let run = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[&["--format", "json"][..], &job].concat(),
+    )
+    .ok()
+    .json();
+    let snapshot = run["services"][0]["snapshot"].as_str().unwrap().to_owned();
+    let list_key = format!("fs:banking:{{realtime_scoring}}:snapshot:{snapshot}:keys");
+    let list: Vec<u8> = redis::cmd("GET").arg(&list_key).query(&mut con).unwrap();
+    let listed: Vec<String> = fsctl::online::Entities::decode(&list, &list_key)
+        .unwrap()
+        .iter()
+        .map(String::from)
+        .collect();
+
+    let stream = tempfile::NamedTempFile::new().unwrap();
+    let stream_arg = stream.path().to_str().unwrap();
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &[&job[..], &["--emit-resp", stream_arg, "--force"]].concat(),
+    )
+    .ok();
+    let bytes = std::fs::read(stream.path()).unwrap();
+    let prefix = format!("fs:banking:realtime_scoring:{snapshot}:");
+    let written: Vec<String> = resp_commands(&bytes)
+        .into_iter()
+        .filter(|c| c[0] == b"SET" && c[1].starts_with(prefix.as_bytes()))
+        .map(|c| String::from_utf8(c[1][prefix.len()..].to_vec()).unwrap())
+        .collect();
+    assert_eq!(written.len(), 3_000);
+    assert!(
+        written
+            .iter()
+            .zip(written.iter().skip(1))
+            .any(|(a, b)| { a.parse::<i64>().unwrap() > b.parse::<i64>().unwrap() }),
+        "the run writes in hash order, not sorted"
+    );
+    assert_eq!(listed, written);
+}
