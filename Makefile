@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-memory bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-memory bench-lifecycle bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -45,7 +45,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) check -q --no-default-features --lib --bins
 	scripts/layers.sh
-	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python examples/airflow && "$$venv/bin/ruff" format --check python examples/airflow
+	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python examples/airflow scripts && "$$venv/bin/ruff" format --check python examples/airflow scripts
 
 ## make fixtures: regenerate the golden test fixtures (deterministic)
 fixtures: build
@@ -64,6 +64,12 @@ bench: redis
 	scripts/bench-s3.sh
 	scripts/bench-shards.sh
 	scripts/bench-memory.sh
+	scripts/bench-lifecycle.sh
+
+## make bench-lifecycle [N=1000000]: six scheduled runs on Redis and on Valkey: memory after each,
+## retirement's time against the server's own; bench/LIFECYCLE.md
+bench-lifecycle: redis
+	scripts/bench-lifecycle.sh
 
 ## make bench-memory [BIG=10000000 N=1000000 BUDGET=1G]: peak RSS at 10M entities under a memory
 ## budget, and with 10x the rows per entity; bench/MEMORY.md

@@ -103,33 +103,6 @@ print(len(f"fs:banking:realtime_scoring:{snapshot}:") + 7, round(s["bytes_writte
   python3 scripts/redis_memory_probe.py "$PORT" "$key_bytes" 1000000 108 124 "$value_bytes" > "$WORK/memory_probe.jsonl"
   redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true ;;
 esac
-# Steady state under a schedule (SPEC §3.1): six hourly runs of the 1M dataset into one server,
-# keep_snapshots 2, with the retirement grace (1s here) passed before each next run, as it is on
-# an hourly schedule. Reports used_memory after each run and the time retirement adds to a run.
-steady() { # entities
-  local src; src=$(dataset "$1" "$1" 16)
-  local out=$WORK/steady-$1 repo; repo=$(mktemp -d)
-  rm -rf "$out"; mkdir -p "$out"
-  ln -s "$(realpath "$src/data")" "$repo/data"
-  sed 's/^  ttl_jitter: 0.2$/  ttl_jitter: 0.2\n  keep_snapshots: 2\n  retire_grace: 1s/' "$src/feature_store.yaml" > "$repo/feature_store.yaml"
-  start_redis; local p=$PORT base; base=$(used_memory "$p")
-  echo "$base" > "$out/base"
-  local anchor; anchor=$(cat "$src/ANCHOR")
-  for i in 1 2 3 4 5 6; do
-    local end; end=$(date -u -d "@$(( (anchor - 6 + i) * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
-    FSCTL_REDIS_URL=redis://127.0.0.1:$p/0 /usr/bin/time -f "%e %M" -o "$out/time.$i" \
-      $FSCTL -q --repo "$repo" --format json materialize --service realtime_scoring --end "$end" > "$out/run.$i.json"
-    # The grace passes; Redis frees the retired keys (DBSIZE counts them until then).
-    local want; want=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["services"][0]; print(2 * s["entities"] + 16)' "$out/run.$i.json")
-    for _ in $(seq 1200); do
-      [ "$(redis-cli -p "$p" dbsize)" -le "$want" ] && break; sleep 0.1
-    done
-    echo $(( $(used_memory "$p") - base )) > "$out/used.$i"
-  done
-  redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$repo"
-}
-case " $SIZES " in *" 1000000 "*) steady 1000000 ;; esac
 
 dir=$(dataset "emb-$EMB_N" "$EMB_N" 256)
 measure "embedding-$EMB_N" "$dir" recommendations

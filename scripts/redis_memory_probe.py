@@ -6,13 +6,16 @@ Prints one JSON line per value size: {"value_bytes", "key_bytes", "keys", "bytes
 It shows where a per-entity memory target falls for the key that SPEC §3 fixes: what the
 vector's size would have to be, measured rather than computed from allocator classes.
 """
+
 import json
 import subprocess
 import sys
 
 
 def redis_cli(port, *args, data=None):
-    return subprocess.run(["redis-cli", "-p", port, *args], input=data, capture_output=True, check=True).stdout
+    return subprocess.run(
+        ["redis-cli", "-p", port, *args], input=data, capture_output=True, check=True
+    ).stdout
 
 
 def used_memory(port):
@@ -34,13 +37,25 @@ def main():
         base = used_memory(port)
         value = bulk(b"v" * value_bytes)
         stream = b"".join(
-            b"*5\r\n$3\r\nSET\r\n" + bulk(b"%0*d" % (key_bytes, i)) + value + b"$4\r\nPXAT\r\n" + bulk(expiry)
+            b"*5\r\n$3\r\nSET\r\n"
+            + bulk(b"%0*d" % (key_bytes, i))
+            + value
+            + b"$4\r\nPXAT\r\n"
+            + bulk(expiry)
             for i in range(count)
         )
         redis_cli(port, "--pipe", data=stream)
         per_key = (used_memory(port) - base) / count
-        print(json.dumps({"value_bytes": value_bytes, "key_bytes": key_bytes, "keys": count,
-                          "bytes_per_key": round(per_key, 1)}))
+        print(
+            json.dumps(
+                {
+                    "value_bytes": value_bytes,
+                    "key_bytes": key_bytes,
+                    "keys": count,
+                    "bytes_per_key": round(per_key, 1),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":
