@@ -42,6 +42,7 @@ steady() { # server label
     --dbfilename "dump-$port.rdb" --daemonize yes --logfile "$tmp/server-$port.log" >/dev/null
   ports="$ports $port"
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  redis-cli -p "$port" ping >/dev/null || { echo "$1 did not start on port $port" >&2; exit 1; }
   local out=$WORK/$2; mkdir -p "$out"
   "$1" --version > "$out/version"
   redis-cli -p "$port" info memory | tr -d '\r' | awk -F: '/^mem_allocator:/ {print $2}' > "$out/allocator"
@@ -60,31 +61,46 @@ steady() { # server label
     used_memory "$port" > "$out/used.$i"
     redis-cli -p "$port" memory stats | tr -d '\r' > "$out/memory_stats.$i"
   done
-  # The reference: the server alone deleting one snapshot's keys in the same state, through
-  # redis-cli --pipe in 500-key DELs as fsctl sends them. A seventh run keeps three snapshots (no
-  # retirement). Its keys are deleted in the order it wrote them (its job's --emit-resp stream);
-  # then the oldest snapshot's in the order KEYS lists them, for what the order is worth.
+  # The reference: the server alone deleting one snapshot's keys through redis-cli --pipe, in
+  # 500-key DELs as fsctl sends them, in the same state as a retirement: three snapshots alive,
+  # the oldest deleted. Three rounds, one per order: as its run wrote them (its job's
+  # --emit-resp stream, with the run's partitions), by entity (fsctl's order before it kept the
+  # written one), and as KEYS lists them. Each round's run keeps three snapshots (no retirement
+  # of live keys) and writes an hour later than the one before.
   sed -i 's/^  keep_snapshots: 2$/  keep_snapshots: 3/' "$repo/feature_store.yaml"
-  local job=(materialize --service realtime_scoring --end "$(date -u -d "@$(( anchor * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)")
-  FSCTL_REDIS_URL=redis://127.0.0.1:$port/0 "$FSCTL" -q --repo "$repo" --format json "${job[@]}" > "$out/run.7.json"
-  FSCTL_REDIS_URL=redis://127.0.0.1:$port/0 "$FSCTL" -q --repo "$repo" "${job[@]}" --emit-resp "$tmp/run7.resp" --force > /dev/null
-  sed -i 's/^  keep_snapshots: 3$/  keep_snapshots: 2/' "$repo/feature_store.yaml"
-  local newest oldest
-  newest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["services"][0]["snapshot"])' "$out/run.7.json")
-  oldest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["services"][0]["snapshot"])' "$out/run.5.json")
-  python3 scripts/resp_dels.py --written "fs:banking:realtime_scoring:$newest:" < "$tmp/run7.resp" > "$tmp/written.resp"
-  rm -f "$tmp/run7.resp"
-  redis-cli -p "$port" --raw keys "fs:banking:realtime_scoring:$oldest:*" | python3 scripts/resp_dels.py > "$tmp/listed.resp"
-  local order t0 t1
-  for order in written listed; do
+  local round=0 order oldest t0 t1
+  for order in written numeric listed; do
+    round=$((round + 1))
+    FSCTL_REDIS_URL=redis://127.0.0.1:$port/0 "$FSCTL" -q --repo "$repo" --format json materialize --service realtime_scoring \
+      --end "$(date -u -d "@$(( (anchor + round - 1) * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)" --allow-future-end > "$out/round.$round.json"
+    # The oldest alive: run 5's in the first round, run 6's, then the first round's.
+    local of=$out/run.$((round + 4)).json
+    [ "$round" = 3 ] && of=$out/round.1.json
+    oldest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["services"][0]["snapshot"])' "$of")
+    case $order in
+      written)
+        local parts end5
+        parts=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["services"][0]["partitions"])' "$of")
+        end5=$(date -u -d "@$(( (anchor - 2) * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
+        FSCTL_REDIS_URL=redis://127.0.0.1:$port/0 "$FSCTL" -q --repo "$repo" materialize --service realtime_scoring \
+          --end "$end5" --partitions "$parts" --emit-resp "$tmp/written.stream" --force > /dev/null
+        python3 scripts/resp_dels.py --written "fs:banking:realtime_scoring:$oldest:" < "$tmp/written.stream" > "$tmp/dels.resp"
+        rm -f "$tmp/written.stream" ;;
+      numeric)
+        redis-cli -p "$port" --raw keys "fs:banking:realtime_scoring:$oldest:*" | python3 scripts/resp_dels.py --numeric > "$tmp/dels.resp" ;;
+      listed)
+        redis-cli -p "$port" --raw keys "fs:banking:realtime_scoring:$oldest:*" | python3 scripts/resp_dels.py > "$tmp/dels.resp" ;;
+    esac
     redis-cli -p "$port" config resetstat >/dev/null
     t0=$(date +%s.%N)
-    redis-cli -p "$port" --pipe < "$tmp/$order.resp" > "$out/pipe.$order.log"
+    redis-cli -p "$port" --pipe < "$tmp/dels.resp" > "$out/pipe.$order.log"
     t1=$(date +%s.%N)
     awk "BEGIN {print $t1 - $t0}" > "$out/pipe_seconds.$order"
     redis-cli -p "$port" info commandstats | tr -d '\r' > "$out/commandstats.pipe.$order"
-    rm -f "$tmp/$order.resp"
+    grep -q "errors: 0, replies: $(grep -c '^\*' "$tmp/dels.resp")" "$out/pipe.$order.log" || { echo "pipe $order: $(tail -1 "$out/pipe.$order.log")" >&2; exit 1; }
+    rm -f "$tmp/dels.resp"
   done
+  sed -i 's/^  keep_snapshots: 3$/  keep_snapshots: 2/' "$repo/feature_store.yaml"
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 }
 steady redis-server redis
@@ -155,14 +171,16 @@ for label in ("redis", "valkey"):
           f"{med(lambda r: r['dele'] / (r['wall'] - r['ret'])):.2f} of it: fsctl's retirement takes "
           f"{med(lambda r: r['ret'] / r['dele']):.2f} × the server's DEL time.")
     pipe = {o: (float(rd(label, f"pipe_seconds.{o}")), usec(rd(label, f"commandstats.pipe.{o}"), "del")[0] / 1e6)
-            for o in ("written", "listed")}
+            for o in ("written", "numeric", "listed")}
     rest = med(lambda r: r["wall"] - r["ret"])
-    print(f"- The server alone (`redis-cli --pipe`, 500-key DELs, the same state: three snapshots) deletes "
-          f"one snapshot's keys in {pipe['written'][0]:.2f} s in the order they were written "
-          f"({pipe['written'][1]:.2f} s of it in the DELs themselves), and in {pipe['listed'][0]:.2f} s "
-          f"({pipe['listed'][1]:.2f} s) in the order KEYS lists them. fsctl deletes in the order written: "
-          f"its retirement takes **{med(lambda r: r['ret']) / pipe['written'][0]:.2f} ×** the pipe's time, "
-          f"and the pipe alone would add {pipe['written'][0] / rest:.2f} of the rest of a run.")
+    w, nu, li = pipe["written"], pipe["numeric"], pipe["listed"]
+    print(f"- The server alone (`redis-cli --pipe`, 500-key DELs; three snapshots alive, the oldest "
+          f"deleted, as in a retirement) takes {w[0]:.2f} s in the order the keys were written "
+          f"({w[1]:.2f} s of it in the DELs themselves), {nu[0]:.2f} s ({nu[1]:.2f} s) in entity order "
+          f"(fsctl's order before 2026-12-02) and {li[0]:.2f} s ({li[1]:.2f} s) in the order KEYS lists "
+          f"them. fsctl deletes in the order written: its retirement takes "
+          f"**{med(lambda r: r['ret']) / w[0]:.2f} ×** the pipe's time in that order, and the pipe alone "
+          f"would add {w[0] / rest:.2f} of the rest of a run.")
     print(f"- Per key, the server spends {med(lambda r: r['dele'] / r['keys'] * 1e6):.2f} µs deleting "
           f"and {med(lambda r: r['set'] / r['sets'] * 1e6):.2f} µs writing (medians over the retiring runs).\n")
 PY

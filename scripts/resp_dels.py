@@ -1,6 +1,7 @@
 """Writes 500-key DEL commands (RESP) to stdout for the keys of a snapshot, for bench-lifecycle.
 
-With no argument, the keys are stdin's lines (as `redis-cli --raw keys` prints them). With
+With no argument, the keys are stdin's lines (as `redis-cli --raw keys` prints them), in that
+order; with `--numeric`, the same sorted by their integer entity (after the last `:`). With
 `--written PREFIX`, stdin is a RESP stream (`fsctl materialize --emit-resp`) and the keys are
 its SETs' keys that start with PREFIX, in the stream's order.
 """
@@ -32,6 +33,8 @@ def main() -> None:
         keys = list(set_keys(data, sys.argv[2].encode()))
     else:
         keys = data.split(b"\n")[:-1]
+        if sys.argv[1:] == ["--numeric"]:
+            keys.sort(key=lambda k: int(k.rsplit(b":", 1)[1]))
     out = sys.stdout.buffer
     for i in range(0, len(keys), BATCH):
         chunk = keys[i : i + BATCH]

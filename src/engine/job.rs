@@ -279,7 +279,10 @@ impl<'a> ServiceJob<'a> {
         if self.sink.is_some() && !entities.keys().is_empty() {
             // Listed before any of them is written, so whatever lands can be retired by name:
             // one frame (one round trip) per partition.
-            let frame = online::key_list_frame(entities.keys().iter().copied());
+            let frame = online::key_list_frame(
+                entities.keys().iter().copied(),
+                repo.entities[s.entity].has_integer_key(),
+            );
             let (_, last_expiry) = online::expiry_bounds(
                 self.end_us / 1000,
                 s.online_ttl_ms.max(s.hot_ttl_ms),

@@ -289,7 +289,10 @@ fn recompute(
     // Listed first, like a run's writes, so that retiring the snapshot finds them.
     let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
     let (_, last_expiry) = online::expiry_bounds(manifest.as_of_ms, s.hot_ttl_ms, repo.ttl_jitter);
-    let frame = online::key_list_frame(present.keys().iter().copied());
+    let frame = online::key_list_frame(
+        present.keys().iter().copied(),
+        repo.entities[s.entity].has_integer_key(),
+    );
     store.append_key_list(
         &keys,
         &pinned.snapshot,

@@ -13,7 +13,7 @@ mod remote;
 mod scan;
 mod values;
 
-pub use latest::{LatestRows, Partition, Shard, int_write_order};
+pub use latest::{LatestRows, Partition, Shard, int_write_order, str_write_order};
 pub(crate) use latest::{Row, RowRef};
 pub(crate) use popularity::top_entities;
 pub use scan::{DataProblem, SourceFile, ViewScan, Window};

@@ -63,6 +63,15 @@ pub struct Entity {
     pub join_keys: Vec<JoinKey>,
 }
 
+impl Entity {
+    /// One join key, an integer: the scan keeps it as the integer (and hashes it as one).
+    pub fn has_integer_key(&self) -> bool {
+        use crate::base::value::Scalar;
+        matches!(self.join_keys.as_slice(),
+            [k] if matches!(k.dtype, DType::Scalar(Scalar::Int32 | Scalar::Int64)))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct JoinKey {
     pub name: String,
