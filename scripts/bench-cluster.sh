@@ -20,14 +20,7 @@ servers_cpu() {
 }
 
 # The 1M banking dataset of make bench (regenerated when missing or older than 20 h).
-src=bench/data/$N
-now_hour=$(( $(date +%s) / 3600 ))
-if [ ! -f "$src/ANCHOR" ] || [ $(( now_hour - $(cat "$src/ANCHOR") )) -gt 20 ]; then
-  rm -rf "$src"
-  $(dirname "$FSCTL")/fsctl-datagen banking "$src" --entities "$N" --embedding-dim 16 --rows-per-entity 3 --anchor-hour "$now_hour" >&2
-  cp feature_repo/feature_store.yaml "$src/"
-  echo "$now_hour" > "$src/ANCHOR"
-fi
+src=$(scripts/bench-dataset.sh "bench/data/$N" "$N" --embedding-dim 16 --rows-per-entity 3)
 end=$(date -u -d "@$(( $(cat "$src/ANCHOR") * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
 repo=$(mktemp -d)
 ln -s "$(realpath "$src/data")" "$repo/data"

@@ -12,15 +12,7 @@ BUDGET=${BUDGET:-1G}
 FSCTL=target/release/fsctl
 cargo build -q --release --bin fsctl --bin fsctl-datagen
 
-now_hour=$(( $(date +%s) / 3600 ))
-data() { # dir entities rows-per-entity
-  if [ ! -f "$1/ANCHOR" ] || [ $(( now_hour - $(cat "$1/ANCHOR") )) -gt 20 ]; then
-    rm -rf "$1"
-    target/release/fsctl-datagen banking "$1" --entities "$2" --rows-per-entity "$3" --anchor-hour "$now_hour" >&2
-    cp feature_repo/feature_store.yaml "$1/"
-    echo "$now_hour" > "$1/ANCHOR"
-  fi
-}
+data() { scripts/bench-dataset.sh "$1" "$2" --rows-per-entity "$3" >/dev/null; } # dir entities rows-per-entity
 data "bench/data/$BIG" "$BIG" 3
 data "bench/data/$N" "$N" 3
 data "bench/data/${N}x30" "$N" 30

@@ -7,13 +7,7 @@ cd "$(dirname "$0")/.."
 N=${READ_N:-100000}
 dir=bench/data/read-$N
 cargo build -q --release --bin fsctl --bin fsctl-datagen --example readbench
-now_hour=$(( $(date +%s) / 3600 ))
-if [ ! -f "$dir/ANCHOR" ] || [ $(( now_hour - $(cat "$dir/ANCHOR") )) -gt 20 ]; then
-  rm -rf "$dir"
-  target/release/fsctl-datagen banking "$dir" --entities "$N" --anchor-hour "$now_hour" >&2
-  cp feature_repo/feature_store.yaml "$dir/"
-  echo "$now_hour" > "$dir/ANCHOR"
-fi
+scripts/bench-dataset.sh "$dir" "$N" >/dev/null
 venv=$(scripts/ensure-python.sh)
 port=$(shuf -i 20000-50000 -n 1)
 tmp=$(mktemp -d)

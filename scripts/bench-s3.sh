@@ -12,14 +12,7 @@ cargo build -q --release --bin fsctl --bin fsctl-datagen
 moto=$(scripts/ensure-moto.sh)
 venv=$(dirname "$(dirname "$moto")")
 
-dir=bench/data/$N
-now_hour=$(( $(date +%s) / 3600 ))
-if [ ! -f "$dir/ANCHOR" ] || [ $(( now_hour - $(cat "$dir/ANCHOR") )) -gt 20 ]; then
-  rm -rf "$dir"
-  target/release/fsctl-datagen banking "$dir" --entities "$N" --anchor-hour "$now_hour" >&2
-  cp feature_repo/feature_store.yaml "$dir/"
-  echo "$now_hour" > "$dir/ANCHOR"
-fi
+dir=$(scripts/bench-dataset.sh "bench/data/$N" "$N")
 end=$(date -u -d "@$(( $(cat "$dir/ANCHOR") * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
 
 tmp=$(mktemp -d)

@@ -15,16 +15,8 @@ WORK=bench/work
 mkdir -p "$WORK"
 cargo build -q --release --bins --examples
 
-# A dataset is regenerated when missing or older than 20 h (its rows must fall in the windows).
 dataset() { # name entities embedding_dim [rows_per_entity]
-  local dir=bench/data/$1 now_hour=$(( $(date +%s) / 3600 ))
-  if [ ! -f "$dir/ANCHOR" ] || [ $(( now_hour - $(cat "$dir/ANCHOR") )) -gt 20 ]; then
-    rm -rf "$dir"
-    cargo run -q --release --bin fsctl-datagen -- banking "$dir" --entities "$2" --embedding-dim "$3" --rows-per-entity "${4:-3}" --anchor-hour "$now_hour" >&2
-    cp feature_repo/feature_store.yaml "$dir/"
-    echo "$now_hour" > "$dir/ANCHOR"
-  fi
-  echo "$dir"
+  scripts/bench-dataset.sh "bench/data/$1" "$2" --embedding-dim "$3" --rows-per-entity "${4:-3}"
 }
 
 start_redis() { # sets PORT; the server is stopped by stop_all on exit
