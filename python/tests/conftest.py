@@ -27,15 +27,32 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, extra: list[str] | None = None) -> None:
+    """`password`: started with --requirepass. `tls`: a Tls whose certificate it serves, on a
+    TLS port only."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        extra: list[str] | None = None,
+        password: str | None = None,
+        tls: Tls | None = None,
+    ) -> None:
         binary = os.environ.get("FSCTL_TEST_SERVER", "redis-server")
+        self.password = password
+        self.tls = tls
+        if password is not None:
+            extra = [*(extra or []), "--requirepass", password]
+        if tls is not None:
+            extra = [*(extra or []), *tls.server_args()]
         for _ in range(5):
             self.port = free_port()
+            ports = (
+                ["--port", "0", "--tls-port", str(self.port)] if tls else ["--port", str(self.port)]
+            )
             self.proc = subprocess.Popen(
                 [
                     binary,
-                    "--port",
-                    str(self.port),
+                    *ports,
                     "--bind",
                     "127.0.0.1",
                     "--save",
@@ -59,26 +76,73 @@ class Server:
             if self.proc.poll() is not None:
                 return False
             try:
-                redis.Redis(port=self.port).ping()
+                self.client().ping()
                 return True
             except redis.ConnectionError:
                 time.sleep(0.02)
         return False
 
+    def client(self) -> redis.Redis:
+        """A redis-py client of this server, with its password and TLS."""
+        tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
+        return redis.Redis(port=self.port, password=self.password, **tls)
+
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
 
 
+class Tls:
+    """A private CA and a certificate it signed for 127.0.0.1 and localhost (openssl)."""
+
+    def __init__(self, dir: Path) -> None:
+        if shutil.which("openssl") is None:
+            pytest.skip("openssl is not installed")
+        dir.mkdir(parents=True, exist_ok=True)
+        self.ca, self.cert, self.key = dir / "ca.crt", dir / "server.crt", dir / "server.key"
+        ca_key = dir / "ca.key"
+        csr = dir / "server.csr"
+        ext = dir / "server.ext"
+        ext.write_text(
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        )
+        for cmd in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", self.ca]
+            + ["-days", "2", "-subj", "/CN=fsctl test CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key, "-out", csr]
+            + ["-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial"]
+            + ["-out", self.cert, "-days", "2", "-extfile", ext],
+        ):
+            subprocess.run(["openssl", *map(str, cmd)], check=True, capture_output=True)
+
+    def server_args(self) -> list[str]:
+        return [
+            "--tls-cert-file",
+            str(self.cert),
+            "--tls-key-file",
+            str(self.key),
+            "--tls-ca-cert-file",
+            str(self.ca),
+            "--tls-auth-clients",
+            "no",
+        ]
+
+
+# Resolved now: a test may change the working directory or run fsctl in another one.
+FSCTL_BIN = Path(os.environ.get("FSCTL_BIN", str(ROOT / "target" / "debug" / "fsctl"))).resolve()
+
+
 def fsctl_bin() -> str:
-    path = os.environ.get("FSCTL_BIN", str(ROOT / "target" / "debug" / "fsctl"))
-    if not Path(path).exists():
-        pytest.skip(f"the fsctl binary is not built at {path} (cargo build first)")
-    return path
+    if not FSCTL_BIN.exists():
+        pytest.skip(f"the fsctl binary is not built at {FSCTL_BIN} (cargo build first)")
+    return str(FSCTL_BIN)
 
 
 class Repo:
@@ -95,24 +159,27 @@ class Repo:
         assert old in text
         path.write_text(text.replace(old, new, 1))
 
-    def fsctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def fsctl(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Runs fsctl on this repo, in `cwd` (default: the working directory)."""
         env = {**os.environ, "FSCTL_REDIS_URL": self.server.url}
         done = subprocess.run(
             [fsctl_bin(), "--repo", str(self.dir), *args],
             capture_output=True,
             text=True,
             env=env,
+            cwd=cwd,
         )
         assert done.returncode == 0, done.stderr
         return done
 
-    def materialize(self, end: str = GOLDEN_END) -> str:
-        out = self.fsctl("--format", "json", "materialize", "--end", end).stdout
+    def materialize(self, end: str = GOLDEN_END, cwd: Path | None = None) -> str:
+        out = self.fsctl("--format", "json", "materialize", "--end", end, cwd=cwd).stdout
         return json.loads(out)["services"][0]["snapshot"]
 
-    def get_json(self, service: str, *entity: str) -> dict:
+    def get_json(self, service: str, *entity: str, cwd: Path | None = None) -> dict:
         args = [a for e in entity for a in ("--entity", e)]
-        return json.loads(self.fsctl("--format", "json", "get", "--service", service, *args).stdout)
+        out = self.fsctl("--format", "json", "get", "--service", service, *args, cwd=cwd)
+        return json.loads(out.stdout)
 
 
 @pytest.fixture

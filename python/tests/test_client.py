@@ -18,6 +18,7 @@ from fsctl_client import (
     FingerprintMismatch,
     NoCommittedSnapshot,
     StoreUnavailable,
+    UnknownService,
     decode,
     fingerprint,
 )
@@ -193,23 +194,14 @@ def test_async_client_reads_the_same(golden):
     assert [(g.key, g.found, g.values) for g in got] == [(s.key, s.found, s.values) for s in sync]
 
 
-def test_numpy_output_is_one_row_per_entity_and_a_missing_mask(golden):
-    c = client(golden)
-    matrix, missing = c.get_many("scoring", [1, 424242], as_numpy=True)
-    assert matrix.shape == (2, 9) and list(missing) == [False, True]
-    for j, (name, value) in enumerate(c.get("scoring", 1).values.items()):
-        if isinstance(value, (int, float)):
-            assert same(matrix[0, j], float(value)), name
-        else:
-            assert math.isnan(matrix[0, j]), name
-    assert all(math.isnan(x) for x in matrix[1])
-
-
 def test_from_repo_and_errors_that_name_what_is_wrong(golden, tmp_path):
     c = FeatureClient.from_repo(golden.dir, url=golden.server.url)
     assert c.get("scoring", 1).found
-    with pytest.raises(NoCommittedSnapshot, match="nope"):
+    with pytest.raises(UnknownService, match="'nope' is not defined"):
         c.get("nope", 1)
+    # A client not made from a repo does not know the services: `current` is missing.
+    with pytest.raises(NoCommittedSnapshot, match="nope"):
+        client(golden).get("nope", 1)
     dead = FeatureClient("redis://:s3cret-pw@127.0.0.1:1/0", project="golden", key_prefix=PREFIX)
     with pytest.raises(StoreUnavailable) as e:
         dead.get("scoring", 1)

@@ -4,12 +4,20 @@ pointer cache's bound and the LRU of decoded vectors. No I/O here."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from ._errors import CorruptVector, EntityNotFound, FingerprintMismatch
+from ._errors import (
+    CorruptVector,
+    EntityNotFound,
+    FingerprintMismatch,
+    MissingExtra,
+    NotNumeric,
+    closest,
+)
 from ._keys import KeySpace
 from ._vector import decode
 
@@ -227,19 +235,90 @@ def check_modes(missing: str, stale: str) -> None:
         raise ValueError(f"stale must be one of {STALE_MODES}, not {stale!r}")
 
 
-def as_numpy(results: list[FeatureVector], pinned: Pinned) -> tuple[Any, Any]:
-    """One float64 row per result in service feature order (non-numeric values and absent
-    ones as NaN) and the mask of the entities not found."""
-    import numpy as np
+NUMERIC_DTYPES = ("int32", "int64", "float32", "float64", "bool")
 
-    names = [f"{v}.{n}" for v, n, _, _ in pinned.schema]
+
+def import_numpy() -> Any:
+    try:
+        import numpy
+    except ImportError as e:
+        raise MissingExtra("as_numpy=True", "numpy", "numpy") from e
+    return numpy
+
+
+class NumpyFeatures:
+    """What `get_many(..., as_numpy=True)` returns: `values`, a float64 matrix with one row per
+    entity and one column per feature of `names` (`view.feature`, in the order requested: the
+    service's by default); `missing`, a bool array, True for the entities without a vector.
+    Nulls (and the values of missing entities, unless `missing="defaults"`) are NaN, bools 0.0
+    or 1.0. It unpacks as `values, missing = ...`, as the earlier tuple did."""
+
+    __slots__ = ("names", "values", "missing", "snapshot")
+
+    def __init__(self, names: list[str], values: Any, missing: Any, snapshot: str) -> None:
+        self.names, self.values, self.missing, self.snapshot = names, values, missing, snapshot
+
+    def __iter__(self) -> Any:
+        return iter((self.values, self.missing))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __repr__(self) -> str:
+        fields = f"names={self.names!r}, values={self.values!r}, missing={self.missing!r}"
+        return f"NumpyFeatures({fields})"
+
+
+def numpy_columns(pinned: Pinned, features: list[str] | None) -> list[str]:
+    """The names of the columns of an `as_numpy` read, each checked to be a feature of the
+    service with a numeric or bool dtype."""
+    dtypes = {f"{v}.{n}": t for v, n, t, _ in pinned.schema}
+    names = list(pinned.names) if features is None else list(features)
+    unknown = [n for n in names if n not in dtypes]
+    if unknown:
+        hints = [
+            f"{n!r} (did you mean {c!r}?)" if (c := closest(n, pinned.names)) else repr(n)
+            for n in unknown
+        ]
+        raise ValueError(
+            f"service {pinned.keys.service!r} has no feature {', '.join(hints)}; its features: "
+            + ", ".join(pinned.names)
+        )
+    bad = [(n, dtypes[n]) for n in names if dtypes[n] not in NUMERIC_DTYPES]
+    if bad:
+        numeric = [n for n in pinned.names if dtypes[n] in NUMERIC_DTYPES]
+        raise NotNumeric(pinned.keys.service, bad, numeric)
+    return names
+
+
+def as_numpy(results: list[FeatureVector], pinned: Pinned, names: list[str]) -> NumpyFeatures:
+    """The `names` columns of `results` as float64 (nulls as NaN), and the missing mask."""
+    np = import_numpy()
     out = np.full((len(results), len(names)), np.nan)
     for i, r in enumerate(results):
+        values = r.values
         for j, name in enumerate(names):
-            x = r.values.get(name)
-            if isinstance(x, (int, float)) and not isinstance(x, bool) or isinstance(x, bool):
+            x = values.get(name)
+            if x is not None:
                 out[i, j] = float(x)
-    return out, np.array([not r.found for r in results])
+    missing = np.array([not r.found for r in results], dtype=bool)
+    return NumpyFeatures(names, out, missing, pinned.snapshot)
+
+
+class RetryPolicy:
+    """fsctl's retry policy (src/base/retry.rs): `attempts` tries in all, the wait after the
+    n-th failure uniformly within the upper half of min(max_delay, base × 2^(n-1))."""
+
+    def __init__(self, attempts: int, max_delay: float, base: float = 0.05) -> None:
+        if attempts < 1:
+            raise ValueError(f"retry_attempts must be at least 1, not {attempts}")
+        self.attempts = attempts
+        self.max_delay = max_delay
+        self.base = min(base, max_delay)
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.max_delay, self.base * 2 ** min(attempt - 1, 20))
+        return ceiling / 2 + random.random() * ceiling / 2
 
 
 def redact(url: str) -> str:
@@ -284,13 +363,3 @@ def build_all(
                 raise
             return None, True
     return out, False
-
-
-def parse_duration_s(text: str) -> float:
-    """`5m`, `1s`, `300ms`, `2h`, `1d`, or a bare number of seconds."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    t = str(text).strip()
-    for unit in ("ms", "s", "m", "h", "d"):
-        if t.endswith(unit) and t[: -len(unit)].replace(".", "", 1).isdigit():
-            return float(t[: -len(unit)]) * units[unit]
-    return float(t)
