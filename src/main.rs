@@ -62,6 +62,7 @@ fn main() -> ExitCode {
     // rediss:// uses rustls; pick its crypto backend once for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     fsctl::base::interrupt::install_signal_handlers();
+    commands::note_naive_times(&cli.global);
     let result = match &cli.command {
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Commit(args) => commands::commit::run(&cli.global, args),

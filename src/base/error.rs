@@ -28,14 +28,19 @@ pub enum Error {
     Config { message: String },
 
     /// A feature service that the repo does not define was named.
-    #[error("unknown feature service `{name}` (known: {})", known.join(", "))]
+    #[error(
+        "unknown feature service `{name}`{} (known: {})",
+        crate::base::suggest::did_you_mean(name, known.iter().map(String::as_str)),
+        known.join(", ")
+    )]
     UnknownService { name: String, known: Vec<String> },
 
     /// `--end` lies further in the future than clock skew explains.
     #[error(
-        "--end {end} is {ahead_s}s in the future (now is {now}); a snapshot as of a future time would \
+        "--end {end} is {} in the future (now is {now}); a snapshot as of a future time would \
          make every later run look older and be refused. Pass the scheduler's interval end, or \
-         --allow-future-end if this is intended"
+         --allow-future-end if this is intended",
+        crate::base::duration::format_duration_ms(ahead_s.saturating_mul(1000))
     )]
     FutureEnd {
         end: String,
@@ -149,6 +154,8 @@ pub enum Error {
     QualityGate {
         service: String,
         failures: Vec<String>,
+        /// Per failure, in the same order: `view`, `feature`, `check`, `observed`, `limit`.
+        details: Vec<serde_json::Value>,
     },
 
     /// `fsctl commit` found shards missing or not matching (SPEC §3.3).
@@ -220,9 +227,14 @@ pub enum Error {
     #[error("{key}: {reason}")]
     CorruptVector { key: String, reason: String },
 
-    /// `validate` found problems (they were printed as findings).
-    #[error("validate found {errors} problem{}", if *errors == 1 { "" } else { "s" })]
-    ValidationFailed { errors: usize },
+    /// `validate` found problems (they were printed as findings). When `feature_store.yaml`
+    /// itself is invalid (`definitions`), it exits 2 like every other verb given that repo.
+    #[error(
+        "validate found {errors} problem{}{}",
+        if *errors == 1 { "" } else { "s" },
+        if *definitions { " (feature_store.yaml is invalid)" } else { "" }
+    )]
+    ValidationFailed { errors: usize, definitions: bool },
 
     /// The run was interrupted by a signal.
     #[error("interrupted: stopped writing; nothing was committed")]
@@ -250,6 +262,22 @@ pub struct RedisFailure {
 
 impl Error {
     /// Exit code (SPEC §4): 2 for usage and configuration problems, 1 for a failed job.
+    /// The quality gate's refusal of `service`: each failed check as its message and, for
+    /// the JSON document, its fields.
+    pub fn quality_gate<F: std::fmt::Display + serde::Serialize>(
+        service: &str,
+        failed: &[F],
+    ) -> Error {
+        Error::QualityGate {
+            service: service.to_owned(),
+            failures: failed.iter().map(ToString::to_string).collect(),
+            details: failed
+                .iter()
+                .map(|f| serde_json::to_value(f).unwrap_or_default())
+                .collect(),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Definition { .. }
@@ -257,7 +285,10 @@ impl Error {
             | Error::Config { .. }
             | Error::UnknownService { .. }
             | Error::FutureEnd { .. }
-            | Error::ExpiresInPast { .. } => 2,
+            | Error::ExpiresInPast { .. }
+            | Error::ValidationFailed {
+                definitions: true, ..
+            } => 2,
             _ => 1,
         }
     }
@@ -355,7 +386,22 @@ impl Error {
             } => {
                 json!({ "service": service, "end": end, "online_ttl": online_ttl, "expires": expires })
             }
-            Error::QualityGate { service, failures } => {
+            Error::QualityGate {
+                service,
+                failures,
+                details,
+            } => {
+                let failures: Vec<serde_json::Value> = failures
+                    .iter()
+                    .zip(details)
+                    .map(|(message, d)| {
+                        let mut d = d.clone();
+                        if let Some(o) = d.as_object_mut() {
+                            o.insert("message".into(), message.clone().into());
+                        }
+                        d
+                    })
+                    .collect();
                 json!({ "service": service, "failures": failures })
             }
             Error::ShardsIncomplete {
@@ -391,7 +437,10 @@ impl Error {
             Error::CurrentMoved { service, from, to } => {
                 json!({ "service": service, "from": from, "to": to })
             }
-            Error::ValidationFailed { errors } => json!({ "errors": errors }),
+            Error::ValidationFailed {
+                errors,
+                definitions,
+            } => json!({ "errors": errors, "definitions_invalid": definitions }),
             Error::Usage { .. } | Error::Config { .. } | Error::Interrupted => json!({}),
         }
     }

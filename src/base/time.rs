@@ -25,6 +25,11 @@ pub fn parse_instant_us(text: &str) -> Result<i64, String> {
     ))
 }
 
+/// Whether `text` is a valid instant written without a UTC offset (taken as UTC).
+pub fn lacks_offset(text: &str) -> bool {
+    DateTime::parse_from_rfc3339(text.trim()).is_err() && parse_instant_us(text).is_ok()
+}
+
 pub fn now_us() -> i64 {
     Utc::now().timestamp_micros()
 }
@@ -48,5 +53,7 @@ mod tests {
         assert_eq!(parse_instant_us("2025-11-23T00:00:00").unwrap(), z);
         assert_eq!(format_us(z), "2025-11-23T00:00:00Z");
         assert!(parse_instant_us("yesterday").is_err());
+        assert!(lacks_offset("2025-11-23") && lacks_offset("2025-11-23T00:00:00"));
+        assert!(!lacks_offset("2025-11-23T00:00:00Z") && !lacks_offset("yesterday"));
     }
 }

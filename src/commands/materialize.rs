@@ -214,7 +214,11 @@ pub(super) fn report(
             None => print_json(&doc)?,
         }
     } else if !global.quiet {
-        print(&render_text(&done.reports, started.elapsed()))?;
+        print(&render_text(
+            &done.reports,
+            started.elapsed(),
+            done.refused.is_some(),
+        ))?;
     }
     match done.refused {
         Some(e) if global.json() => Err(Printed(e).into()),
@@ -223,7 +227,7 @@ pub(super) fn report(
     }
 }
 
-fn render_text(reports: &[ServiceReport], took: Duration) -> String {
+fn render_text(reports: &[ServiceReport], took: Duration, refused: bool) -> String {
     let mut out = String::new();
     for r in reports {
         let shard = r.shard.map(|s| s.to_string()).unwrap_or_default();
@@ -301,7 +305,15 @@ fn render_text(reports: &[ServiceReport], took: Duration) -> String {
             .collect();
         let _ = writeln!(out, "  phases {}", phases.join(", "));
     }
-    let _ = writeln!(out, "done in {:.2}s", took.as_secs_f64());
+    if refused {
+        let _ = writeln!(
+            out,
+            "failed after {:.2}s: a service was not committed (the error follows)",
+            took.as_secs_f64()
+        );
+    } else {
+        let _ = writeln!(out, "done in {:.2}s", took.as_secs_f64());
+    }
     out
 }
 

@@ -126,6 +126,33 @@ Exit codes:
 Environment:
   FSCTL_REDIS_URL  replaces online_store.url of feature_store.yaml (passwords are printed as ***)";
 
+/// Notes on stderr each `--start`/`--end` written without a UTC offset: it is taken as UTC,
+/// which a scheduler in another zone may not mean.
+pub fn note_naive_times(global: &Global) {
+    if global.quiet {
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    for (i, arg) in args.iter().enumerate() {
+        let (flag, value) = match arg.split_once('=') {
+            Some((f, v)) if f == "--start" || f == "--end" => (f, v),
+            _ if arg == "--start" || arg == "--end" => match args.get(i + 1) {
+                Some(v) => (arg.as_str(), v.as_str()),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if fsctl::base::time::lacks_offset(value) {
+            let utc = parse_time(value).map(fsctl::base::time::format_us);
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: {flag} {value} has no UTC offset; taken as UTC ({})",
+                utc.unwrap_or_default()
+            );
+        }
+    }
+}
+
 /// Parses a `TIME` flag (RFC 3339, or a naive date/time taken as UTC) into UTC microseconds.
 pub fn parse_time(text: &str) -> Result<i64, String> {
     fsctl::base::time::parse_instant_us(text)

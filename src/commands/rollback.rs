@@ -12,7 +12,9 @@ Examples:
 
 Only a kept snapshot (materialization.keep_snapshots) whose keys are all there can become
 current again; a retired or expired one is refused. The flip is recorded in the history like a
-commit. The next scheduled run still commits as usual: its as_of is compared with the snapshot
+commit, and in the manifests (`snapshots` shows it); commit times are kept. Without --to, the
+target is the snapshot committed before the one rolled back from, never one a rollback already
+left: running the same rollback twice (a retried task) is a no-op, as is --to <current>. The next scheduled run still commits as usual: its as_of is compared with the snapshot
 rolled back to, so a newer window commits; rerunning the job of the snapshot rolled back from
 is a no-op (it is committed), so go back to it with `rollback --to`.";
 
@@ -37,6 +39,12 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     }
     if global.quiet {
         return Ok(());
+    }
+    if !done.changed {
+        return print(&format!(
+            "{}: current is already {} (as of {}); nothing to do\n",
+            done.service, done.to, done.as_of
+        ));
     }
     print(&format!(
         "{}: current is now {} (as of {}), was {}; {} keys sampled, all present\n",

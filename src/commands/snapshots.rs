@@ -57,6 +57,16 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
                 s.keys,
                 s.bytes
             );
+            if let (Some(at), Some(from)) = (&s.restored_at, &s.restored_from) {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} made current again at {at} by a rollback from {from}",
+                    ""
+                );
+            }
+            if let Some(at) = &s.rolled_back_at {
+                let _ = writeln!(out, "  {:<10} rolled back from at {at}", "");
+            }
         }
     }
     print(&out)

@@ -42,7 +42,10 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     };
     let v = validate(&global.repo_dir(), &opts)?;
     let errors = v.errors();
-    let failed = (errors > 0).then_some(fsctl::Error::ValidationFailed { errors });
+    let failed = (errors > 0).then_some(fsctl::Error::ValidationFailed {
+        errors,
+        definitions: v.definition_errors > 0,
+    });
     if global.json() {
         let doc = serde_json::json!({
             "command": "validate",

@@ -58,8 +58,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let mut on_tier = |service: &str, t: &TierReport| {
         if text {
             let _ = print(&format!(
-                "{service} tier {} ({} entities){dry}: {} extended, {} computed, {} absent from offline data, {} ms\n",
-                t.tier, t.requested, t.extended, t.computed, t.absent, t.ms
+                "{service} tier {} ({} entities){dry}: {} present ({} extended), {} computed, {} absent from offline data, {} ms\n",
+                t.tier, t.requested, t.present, t.extended, t.computed, t.absent, t.ms
             ));
         }
     };
@@ -74,6 +74,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     }
     let mut out = String::new();
     for r in &reports {
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
         let _ = writeln!(
             out,
             "{}: snapshot {}, {} tier{} warmed{dry}",

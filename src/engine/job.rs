@@ -298,8 +298,13 @@ impl<'a> ServiceJob<'a> {
         }
         let as_of_ms = self.end_us / 1000;
         let prefix = self.keys.data_prefix(&self.snapshot);
+        let action = match self.opts.output {
+            Output::DryRun => "encode (dry run, nothing written)",
+            Output::EmitResp(_) => "emit",
+            Output::Redis => "write",
+        };
         let phase = self.progress.phase(
-            &format!("write {}", s.name),
+            &format!("{action} {}", s.name),
             entities.len() as u64,
             "entities",
         );
@@ -514,7 +519,12 @@ impl<'a> ServiceJob<'a> {
         report
             .phases_ms
             .insert("assemble_encode", ms(self.encode_t));
-        report.phases_ms.insert("write", ms(self.write_t));
+        let phase = match self.opts.output {
+            Output::DryRun => "dry_run",
+            Output::EmitResp(_) => "emit",
+            Output::Redis => "write",
+        };
+        report.phases_ms.insert(phase, ms(self.write_t));
         report.entities = self.entities;
         report.keys_written = manifest.keys_written;
         report.bytes_written = self.bytes_written;

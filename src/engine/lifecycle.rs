@@ -299,9 +299,17 @@ pub struct SnapshotInfo {
     pub state: SnapshotState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub as_of: Option<String>,
-    /// When it was committed, or last made current by a rollback.
+    /// When it was committed (a rollback does not change it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub committed_at: Option<String>,
+    /// When a rollback last made it current again, and from which snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+    /// When a rollback replaced it as current.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<String>,
     pub entities: u64,
@@ -364,7 +372,13 @@ fn info(id: &str, state: SnapshotState, m: Option<&Manifest>, at_ms: Option<i64>
         snapshot: id.to_owned(),
         state,
         as_of: m.map(|m| m.as_of.clone()),
-        committed_at: at_ms.map(|ms| format_us(ms * 1000)),
+        committed_at: m
+            .map(|m| m.committed_at.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| at_ms.map(|ms| format_us(ms * 1000))),
+        restored_at: m.and_then(|m| m.restored_at.clone()),
+        restored_from: m.and_then(|m| m.restored_from.clone()),
+        rolled_back_at: m.and_then(|m| m.rolled_back_at.clone()),
         retired_at: m.and_then(|m| m.retired_at.clone()),
         entities: m.map_or(0, |m| m.entities),
         keys: m.map_or(0, |m| m.keys_written),
@@ -379,6 +393,8 @@ pub struct RolledBack {
     pub from: String,
     pub to: String,
     pub as_of: String,
+    /// False when the target was already current: a retried or repeated rollback is a no-op.
+    pub changed: bool,
     /// Keys of the target sampled and found present.
     pub sampled: usize,
 }
@@ -386,9 +402,55 @@ pub struct RolledBack {
 /// How many keys of a rollback target are checked to be present.
 const ROLLBACK_SAMPLE: usize = 200;
 
-/// Flips `current` of `service` back to `to` (default: the snapshot committed before it),
-/// under the run lock. Refuses a snapshot that is not kept, is retired or expired, or whose
-/// keys are not all there.
+/// The default target of a rollback: the newest snapshot committed before the one a rollback
+/// moves away from, and never one a rollback already moved away from. When `current` was made
+/// current by a rollback, that rollback is the one to go back from, so running the same
+/// `rollback` twice (a retried task) lands on the same snapshot instead of undoing the first.
+fn default_target(
+    store: &dyn OnlineStore,
+    keys: &KeySpace,
+    service: &Service,
+    current: &str,
+    history: &[(String, i64)],
+) -> Result<String> {
+    // Each committed snapshot with its original commit time (the history's score moves on a
+    // rollback; the manifest keeps the commit's).
+    let mut committed = Vec::new();
+    for (id, at_ms) in history {
+        let m = store.manifest(keys, id)?;
+        let at = m
+            .as_ref()
+            .and_then(|m| parse_instant_us(&m.committed_at).ok())
+            .unwrap_or(at_ms * 1000);
+        committed.push((id.as_str(), at, m));
+    }
+    let of = |id: &str| committed.iter().find(|(i, _, _)| *i == id);
+    let base = match of(current).and_then(|(_, _, m)| m.as_ref()?.restored_from.as_deref()) {
+        Some(from) if of(from).is_some() => from,
+        _ => current,
+    };
+    let base_at = of(base).map_or(i64::MAX, |(_, at, _)| *at);
+    committed
+        .iter()
+        .filter(|(id, at, m)| {
+            *at < base_at && *id != base && m.as_ref().is_none_or(|m| m.rolled_back_at.is_none())
+        })
+        .max_by_key(|(_, at, _)| *at)
+        .map(|(id, _, _)| (*id).to_owned())
+        .ok_or_else(|| {
+            refuse(
+                service,
+                "",
+                format!("there is no snapshot committed before {base} to go back to"),
+            )
+        })
+}
+
+/// Flips `current` of `service` back to `to` (default: see `default_target`), under the run
+/// lock. Refuses a snapshot that is not kept, is retired or expired, or whose keys are not all
+/// there. Going to the snapshot that is already current is a no-op that succeeds. The target's
+/// manifest records the rollback (`restored_from`, `restored_at`) and the snapshot rolled back
+/// from records `rolled_back_at`; commit times are kept.
 pub fn rollback(
     repo: &Repo,
     store: &dyn OnlineStore,
@@ -408,21 +470,22 @@ pub fn rollback(
     let history = store.history(&keys)?;
     let target = match to {
         Some(id) => id.to_owned(),
-        None => history
-            .iter()
-            .map(|(id, _)| id)
-            .find(|id| **id != current)
-            .cloned()
-            .ok_or_else(|| {
-                refuse(
-                    service,
-                    "",
-                    "there is no snapshot before the current one".into(),
-                )
-            })?,
+        None => default_target(store, &keys, service, &current, &history)?,
     };
     if target == current {
-        return Err(refuse(service, &target, "it is already current".into()));
+        let as_of = store
+            .manifest(&keys, &current)?
+            .map(|m| m.as_of)
+            .unwrap_or_default();
+        lock.release();
+        return Ok(RolledBack {
+            service: service.name.clone(),
+            from: current.clone(),
+            to: current,
+            as_of,
+            changed: false,
+            sampled: 0,
+        });
     }
     let position = history.iter().position(|(id, _)| *id == target);
     let m = store.manifest(&keys, &target)?;
@@ -492,21 +555,34 @@ pub fn rollback(
         .step_by(step)
         .map(|e| format!("{prefix}{e}"))
         .collect();
-    let present = store.extend_expiry(&sample, None)?;
-    if let Some(i) = present.iter().position(|p| !p) {
+    let present = store.extend_expiry(&sample, None, true)?;
+    if let Some(i) = present.iter().position(|p| !p.present()) {
         return Err(refuse(
             service,
             &target,
             format!("its key {} is missing", sample[i]),
         ));
     }
+    // The target records where it came back from before the flip, so a retry after a crash
+    // between the two still finds the rollback done.
+    let now = format_us(now_us());
+    let mut restored = m.clone();
+    restored.restored_from = Some(current.clone());
+    restored.restored_at = Some(now.clone());
+    restored.rolled_back_at = None;
+    store.put_manifest(&keys, &restored)?;
     store.flip(&keys, &lock, &target, &current)?;
+    if let Some(mut from) = store.manifest(&keys, &current)? {
+        from.rolled_back_at = Some(now);
+        store.put_manifest(&keys, &from)?;
+    }
     lock.release();
     Ok(RolledBack {
         service: service.name.clone(),
         from: current,
         to: target,
         as_of: m.as_of,
+        changed: true,
         sampled: sample.len(),
     })
 }

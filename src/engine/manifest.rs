@@ -130,6 +130,9 @@ pub(crate) fn build(
         committed_at: String::new(),
         retired_at: None,
         readable_until: None,
+        restored_from: None,
+        restored_at: None,
+        rolled_back_at: None,
         fsctl_version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }

@@ -230,18 +230,14 @@ pub(crate) fn read_and_write<'a>(
             let last = index + 1 == parts;
             if last && gate {
                 for job in &mut st.jobs {
-                    let failures: Vec<String> = job
+                    let failed: Vec<_> = job
                         .service
                         .views
                         .iter()
                         .flat_map(|v| checks[v].failures(repo, &scans[v]))
-                        .map(|f| f.to_string())
                         .collect();
-                    if !failures.is_empty() {
-                        job.refused = Some(Error::QualityGate {
-                            service: job.service.name.clone(),
-                            failures,
-                        });
+                    if !failed.is_empty() {
+                        job.refused = Some(Error::quality_gate(&job.service.name, &failed));
                     }
                 }
             }

@@ -32,7 +32,13 @@ pub struct EntityVector {
 pub fn entity_key(repo: &Repo, service: &Service, pairs: &[(String, String)]) -> Result<Entity> {
     let entity = &repo.entities[service.entity];
     let names: Vec<&str> = entity.join_keys.iter().map(|k| k.name.as_str()).collect();
-    for (name, _) in pairs {
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if let Some((_, first)) = pairs[..i].iter().find(|(n, _)| n == name) {
+            return Err(Error::usage(format!(
+                "--entity gives `{name}` twice (`{first}` and `{value}`); get reads one entity: \
+                 run it once per entity"
+            )));
+        }
         if !names.contains(&name.as_str()) {
             return Err(Error::usage(format!(
                 "--entity `{name}=...`: `{name}` is not a join key of `{}` (join keys: {})",

@@ -394,7 +394,7 @@ impl ShardCommit<'_> {
     /// The quality gate on the totals of every shard.
     fn gate(&self, scans: &HashMap<usize, ViewScan>, shards: &[ShardManifest]) -> Result<()> {
         let repo = self.repo;
-        let failures: Vec<String> = self
+        let failed: Vec<_> = self
             .service
             .views
             .iter()
@@ -408,15 +408,11 @@ impl ShardCommit<'_> {
                 }
                 checks.failures(repo, scan)
             })
-            .map(|f| f.to_string())
             .collect();
-        if failures.is_empty() {
+        if failed.is_empty() {
             return Ok(());
         }
-        Err(Error::QualityGate {
-            service: self.service.name.clone(),
-            failures,
-        })
+        Err(Error::quality_gate(&self.service.name, &failed))
     }
 }
 

@@ -57,6 +57,9 @@ pub struct OnlineSummary {
 pub struct Validation {
     pub findings: Vec<Finding>,
     pub services: Vec<ServiceSummary>,
+    /// Errors in `feature_store.yaml` itself (the rest are about data, lock or live store).
+    #[serde(skip)]
+    pub definition_errors: usize,
 }
 
 impl Validation {
@@ -73,9 +76,15 @@ impl Validation {
 /// else it finds is a finding.
 pub fn validate(dir: &Path, opts: &ValidateOptions) -> Result<Validation> {
     let loaded = repo::load_all(dir)?;
+    let definition_errors = loaded
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     let mut out = Validation {
         findings: loaded.findings,
         services: Vec::new(),
+        definition_errors,
     };
     let Some(repo) = loaded.repo else {
         return Ok(out);
@@ -118,7 +127,16 @@ fn check_offline(repo: &Repo, sound_views: &[bool], opts: &ValidateOptions) -> V
             start_us: end_us - view.ttl_ms * 1000,
             end_us,
         };
-        match ViewScan::plan_collect(repo, vi, all, window) {
+        let planned = ViewScan::plan_collect(repo, vi, all, window).and_then(|scan| {
+            // Values a narrowing dtype cannot hold, from the statistics (or the data).
+            let out_of_range = scan.check_ranges();
+            if out_of_range.is_empty() {
+                Ok(scan)
+            } else {
+                Err(out_of_range)
+            }
+        });
+        match planned {
             Err(problems) => {
                 for p in problems {
                     let mut f = Finding::error(

@@ -14,7 +14,7 @@ use crate::assemble::{Assembler, ColumnCounts, ViewInput};
 use crate::base::error::{Error, Result};
 use crate::base::time::parse_instant_us;
 use crate::offline::{Partition, ViewScan, Window, top_entities};
-use crate::online::{self, KeySpace, Manifest, OnlineStore, PackedBatch, Pinned, Reader};
+use crate::online::{self, Expiry, KeySpace, Manifest, OnlineStore, PackedBatch, Pinned, Reader};
 use crate::progress::Progress;
 use crate::repo::{Repo, Service};
 
@@ -41,7 +41,9 @@ pub struct WarmOptions {
 pub struct TierReport {
     pub tier: usize,
     pub requested: usize,
-    /// Present in Redis; expiry extended to the hot TTL (or already later).
+    /// Present in Redis (extended, or already expiring as late as the hot TTL asks).
+    pub present: usize,
+    /// Present, and their expiry moved later to the hot TTL (or, in a dry run, would be).
     pub extended: usize,
     /// Missing or expired; recomputed from the offline data and written.
     pub computed: usize,
@@ -56,6 +58,8 @@ pub struct WarmReport {
     pub snapshot: String,
     pub tiers: Vec<TierReport>,
     pub absent_entities: Vec<String>,
+    /// Things the user should know, such as a `hot_ttl` that cannot extend any expiry.
+    pub warnings: Vec<String>,
 }
 
 /// Tier boundaries: cumulative sizes ending at `n`.
@@ -135,6 +139,7 @@ fn warm_service(
         snapshot: pinned.snapshot.clone(),
         tiers: Vec::new(),
         absent_entities: Vec::new(),
+        warnings: hot_ttl_warning(s).into_iter().collect(),
     };
     // One progress line for the service; each tier is reported once, through `on_tier`.
     let phase = progress.phase(&format!("warm {}", s.name), ranked.len() as u64, "entities");
@@ -165,27 +170,26 @@ fn warm_service(
         };
         // 1. Present keys: extend their expiry (never shortened).
         let tier_keys: Vec<String> = tier.iter().map(|e| pinned.key(e)).collect();
-        let expiries: Option<Vec<i64>> = (!opts.dry_run).then(|| {
-            tier_keys
-                .iter()
-                .map(|k| {
-                    online::expiry_ms(
-                        k.as_bytes(),
-                        manifest.as_of_ms,
-                        s.hot_ttl_ms,
-                        repo.ttl_jitter,
-                    )
-                })
-                .collect()
-        });
-        let present = store.extend_expiry(&tier_keys, expiries.as_deref())?;
+        let expiries: Vec<i64> = tier_keys
+            .iter()
+            .map(|k| {
+                online::expiry_ms(
+                    k.as_bytes(),
+                    manifest.as_of_ms,
+                    s.hot_ttl_ms,
+                    repo.ttl_jitter,
+                )
+            })
+            .collect();
+        let found = store.extend_expiry(&tier_keys, Some(&expiries), opts.dry_run)?;
         phase.inc(tier.len() as u64);
         let missing: Vec<&str> = tier
             .iter()
-            .zip(present)
-            .filter_map(|(e, here)| (!here).then_some(*e))
+            .zip(&found)
+            .filter_map(|(e, f)| (!f.present()).then_some(*e))
             .collect();
-        tr.extended = tier.len() - missing.len();
+        tr.present = tier.len() - missing.len();
+        tr.extended = found.iter().filter(|f| **f == Expiry::Extended).count();
         // 2. Missing keys: recompute only those entities, exactly as materialize did.
         if !missing.is_empty() {
             let (computed, absent) = recompute(repo, s, store, &pinned, &missing, opts.dry_run)?;
@@ -195,7 +199,7 @@ fn warm_service(
         }
         if !opts.dry_run {
             // The manifest must outlive every vector that points at it.
-            store.extend_expiry(&[keys.manifest(&pinned.snapshot)], Some(&[hot_hi]))?;
+            store.extend_expiry(&[keys.manifest(&pinned.snapshot)], Some(&[hot_hi]), false)?;
         }
         tr.ms = t.elapsed().as_millis() as u64;
         on_tier(&s.name, &tr);
@@ -207,6 +211,22 @@ fn warm_service(
     }
     phase.finish();
     Ok(report)
+}
+
+/// Why `warm` can move no expiry of `s` later, when it cannot: `hot_ttl` counts from the
+/// snapshot's as-of, like `online_ttl`, and a key's jitter is the same for both, so a key's hot
+/// expiry is later than the one it was written with only when `hot_ttl` is longer.
+fn hot_ttl_warning(s: &Service) -> Option<String> {
+    (s.hot_ttl_ms <= s.online_ttl_ms).then(|| {
+        format!(
+            "service `{}`: hot_ttl {} is not longer than online_ttl {}, so warm extends no expiry \
+             (both count from the snapshot's as-of); it only recomputes missing keys. Set hot_ttl \
+             above online_ttl to keep hot entities longer",
+            s.name,
+            crate::repo::format_duration_ms(s.hot_ttl_ms),
+            crate::repo::format_duration_ms(s.online_ttl_ms),
+        )
+    })
 }
 
 /// Recomputes the vectors of `entities` with the snapshot's own windows and writes them with the

@@ -214,13 +214,13 @@ impl Partition {
         x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         x ^= x >> 31;
         if self.shard.count > 1 {
-            // The high word of `x × shards` is the shard; the low word is uniform within it and
-            // chooses the partition.
-            let scaled = u128::from(x) * u128::from(self.shard.count);
-            if (scaled >> 64) as u32 != self.shard.index {
+            // SPEC §3.3: the shard is the high 32 bits of the hash times N, shifted right by 32
+            // (every shard of a job, and any reader of the contract, computes the same); the low
+            // 32 bits, uniform within a shard, choose the partition.
+            if ((x >> 32) * u64::from(self.shard.count)) >> 32 != u64::from(self.shard.index) {
                 return false;
             }
-            x = scaled as u64;
+            x <<= 32;
         }
         if self.count <= 1 {
             return true;
@@ -588,6 +588,52 @@ impl LatestRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SPEC §3.3, as a reader of the contract would write it: FxHash over the join key values,
+    /// the splitmix64 finalizer, then the high 32 bits times N shifted right by 32.
+    fn spec_shard(parts: &[KeyPart<'_>], n: u32) -> u32 {
+        use std::hash::Hasher;
+        let mut h = FxHasher::default();
+        for part in parts {
+            match part {
+                KeyPart::Int(v) => h.write_i64(*v),
+                KeyPart::Str(s) => h.write(s.as_bytes()),
+            }
+        }
+        let mut x = h.finish();
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        (((x >> 32) * u64::from(n)) >> 32) as u32
+    }
+
+    #[test]
+    fn an_entity_is_held_by_the_shard_the_spec_names_and_one_partition_of_it() {
+        for n in [2u32, 3, 7, 1024] {
+            for v in (0..3000i64).map(|i| i * 7_919 - 50_000) {
+                let s = format!("k{v}");
+                for parts in [
+                    vec![KeyPart::Int(v)],
+                    vec![KeyPart::Str(&s), KeyPart::Int(v)],
+                ] {
+                    let want = spec_shard(&parts, n);
+                    for index in 0..n.min(8) {
+                        let holders = (0..3)
+                            .filter(|&p| {
+                                Partition {
+                                    index: p,
+                                    count: 3,
+                                    shard: Shard { index, count: n },
+                                }
+                                .holds(&parts)
+                            })
+                            .count();
+                        assert_eq!(holders, usize::from(index == want), "{parts:?} n={n}");
+                    }
+                }
+            }
+        }
+    }
 
     /// Offers `(key, event_us, items)` rows one batch each, the way a scan does; `end` ends row
     /// 0 of the batch with the key.

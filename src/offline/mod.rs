@@ -5,6 +5,7 @@ mod coerce;
 mod files;
 mod latest;
 mod popularity;
+mod ranges;
 #[cfg(feature = "cloud")]
 mod remote;
 #[cfg(not(feature = "cloud"))]

@@ -14,8 +14,13 @@ use super::coerce::{Coercion, coercion, normalize};
 use super::values::Column;
 use crate::base::entity_key::render_entity;
 use crate::base::error::Error;
+use crate::base::suggest::did_you_mean;
 use crate::base::value::{DType, Scalar};
 use crate::repo::JoinKey;
+
+fn columns(schema: &arrow::datatypes::Schema) -> impl Iterator<Item = &str> {
+    schema.fields().iter().map(|f| f.name().as_str())
+}
 
 /// Reads `path` and returns the `top_n` entities, most popular first, as rendered keys.
 pub(crate) fn top_entities(
@@ -30,9 +35,14 @@ pub(crate) fn top_entities(
         .map_err(|e| err(&format!("not a readable Parquet file ({e})")))?;
     let schema = builder.schema().clone();
     for k in join_keys {
-        let field = schema
-            .field_with_name(&k.name)
-            .map_err(|_| err(&format!("join key column `{}` not found", k.name)))?;
+        let field = schema.field_with_name(&k.name).map_err(|_| {
+            err(&format!(
+                "join key column `{}` not found{}; the file has: {}",
+                k.name,
+                did_you_mean(&k.name, columns(&schema)),
+                columns(&schema).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
         if coercion(field.data_type(), k.dtype) == Coercion::Refused {
             return Err(err(&format!(
                 "join key column `{}` has type {}, not {}",
@@ -43,9 +53,13 @@ pub(crate) fn top_entities(
         }
     }
     if let Some(c) = score_column {
-        let field = schema
-            .field_with_name(c)
-            .map_err(|_| err(&format!("score column `{c}` not found")))?;
+        let field = schema.field_with_name(c).map_err(|_| {
+            err(&format!(
+                "score column `{c}` not found{}; the file has: {}",
+                did_you_mean(c, columns(&schema)),
+                columns(&schema).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
         if !field.data_type().is_numeric() {
             return Err(err(&format!(
                 "score column `{c}` has type {}, not a number",

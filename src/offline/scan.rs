@@ -29,6 +29,7 @@ use super::remote::{ChunkStage, RemoteSource};
 use super::values::{Column, write_item};
 use crate::base::entity_key::{KeyPart, render_entity};
 use crate::base::error::Error;
+use crate::base::suggest::did_you_mean;
 use crate::base::value::{DType, Scalar};
 use crate::repo::{Repo, View};
 use crate::vector::msgpack;
@@ -64,19 +65,19 @@ pub struct ViewScan {
     pub row_groups_total: usize,
     pub row_groups_skipped: usize,
     /// The paths (or URLs) messages name, per file.
-    names: Vec<PathBuf>,
+    pub(super) names: Vec<PathBuf>,
     /// The local files read, per file (an object's staged copy).
-    file_paths: Vec<PathBuf>,
-    metas: Vec<ArrowReaderMetadata>,
+    pub(super) file_paths: Vec<PathBuf>,
+    pub(super) metas: Vec<ArrowReaderMetadata>,
     /// Per file: the columns read.
     masks: Vec<ProjectionMask>,
     /// The store of an object-store source, and the staging of its column chunks.
-    remote: Option<(Arc<RemoteSource>, Arc<ChunkStage>)>,
-    tasks: Vec<(usize, usize, u64)>,
-    key_columns: Vec<(String, DType)>,
+    pub(super) remote: Option<(Arc<RemoteSource>, Arc<ChunkStage>)>,
+    pub(super) tasks: Vec<(usize, usize, u64)>,
+    pub(super) key_columns: Vec<(String, DType)>,
     ts_column: String,
     created_column: Option<String>,
-    feature_columns: Vec<(String, DType)>,
+    pub(super) feature_columns: Vec<(String, DType)>,
     /// Per needed feature: its default item, or nil.
     default_items: Vec<Vec<u8>>,
     has_default: Vec<bool>,
@@ -97,7 +98,12 @@ pub struct DataProblem {
 }
 
 impl DataProblem {
-    fn new(code: &'static str, file: &Path, column: Option<&str>, message: String) -> Self {
+    pub(super) fn new(
+        code: &'static str,
+        file: &Path,
+        column: Option<&str>,
+        message: String,
+    ) -> Self {
         DataProblem {
             code,
             file: file.to_path_buf(),
@@ -216,7 +222,11 @@ impl ViewScan {
                     "missing-column",
                     path,
                     Some(name),
-                    format!("column `{name}` ({role}) not found; the file has: {}", column_list(&schema)),
+                    format!(
+                        "column `{name}` ({role}) not found{}; the file has: {}",
+                        did_you_mean(name, schema.fields().iter().map(|f| f.name().as_str())),
+                        column_list(&schema)
+                    ),
                 )),
                 Ok(f) if coercion(f.data_type(), dtype) == Coercion::Refused => problems.push(DataProblem::new(
                     "uncoercible-type",

@@ -85,10 +85,10 @@ impl KeySpace {
 }
 
 /// A key's absolute expiry in ms (SPEC §3): `as_of + ttl × (1 + jitter × u)` with
-/// `u ∈ [-1, 1)` from a hash of the key, so expiries spread yet repeat exactly on a rerun.
+/// `u ∈ [0, 1)` from a hash of the key, so expiries spread yet repeat exactly on a rerun, and
+/// jitter only ever spreads them later: no key expires before `as_of + ttl`.
 pub fn expiry_ms(key: &[u8], as_of_ms: i64, ttl_ms: i64, jitter: f64) -> i64 {
-    let unit = (xxh3_64(key) >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-    let u = unit * 2.0 - 1.0;
+    let u = (xxh3_64(key) >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
     as_of_ms + (ttl_ms as f64 * (1.0 + jitter * u)).floor() as i64
 }
 
@@ -115,9 +115,9 @@ pub fn data_key_expiry_ms(
     expiry_ms(&buf[..len], as_of_ms, ttl_ms, jitter)
 }
 
-/// Every expiry a run can produce lies in `[as_of + ttl(1-j), as_of + ttl(1+j))`.
+/// Every expiry a run can produce lies in `[as_of + ttl, as_of + ttl(1+j))`.
 pub fn expiry_bounds(as_of_ms: i64, ttl_ms: i64, jitter: f64) -> (i64, i64) {
-    let lo = as_of_ms + (ttl_ms as f64 * (1.0 - jitter)).floor() as i64;
+    let lo = as_of_ms + ttl_ms;
     let hi = as_of_ms + (ttl_ms as f64 * (1.0 + jitter)).ceil() as i64;
     (lo, hi)
 }
@@ -145,6 +145,7 @@ mod tests {
     #[test]
     fn expiries_spread_within_bounds() {
         let (lo, hi) = expiry_bounds(1_000_000, 100_000, 0.2);
+        assert_eq!((lo, hi), (1_100_000, 1_120_000));
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..1000 {
             let e = expiry_ms(format!("k{i}").as_bytes(), 1_000_000, 100_000, 0.2);
@@ -153,7 +154,7 @@ mod tests {
                 e,
                 expiry_ms(format!("k{i}").as_bytes(), 1_000_000, 100_000, 0.2)
             );
-            seen.insert(e / 4000);
+            seen.insert(e / 2000);
         }
         assert!(
             seen.len() >= 9,

@@ -45,6 +45,17 @@ pub struct Manifest {
     /// was current until recently, else `retired_at` (its keys were deleted then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readable_until: Option<String>,
+    /// Set when `fsctl rollback` made this snapshot current again: the snapshot it rolled back
+    /// from. `committed_at` stays the original commit time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+    /// When that rollback happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_at: Option<String>,
+    /// Set when a rollback replaced this snapshot as current: a later default `rollback` never
+    /// goes back to it (only `--to` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_at: Option<String>,
     pub fsctl_version: String,
 }
 

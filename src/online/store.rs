@@ -41,6 +41,24 @@ pub struct WriteStats {
     pub retries: u64,
 }
 
+/// What `extend_expiry` found (and did) for one key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Expiry {
+    /// No such key (never written, expired or deleted).
+    #[default]
+    Missing,
+    /// Present, its expiry left as it was: already as late as asked, or none at all.
+    Unchanged,
+    /// Present, its expiry moved later (or, in a dry run, would be).
+    Extended,
+}
+
+impl Expiry {
+    pub fn present(self) -> bool {
+        self != Expiry::Missing
+    }
+}
+
 /// A Redis deployment fsctl reads and writes. Methods name the keys themselves; errors are
 /// `Error::Redis` with the operation, the server (redacted) and the server's error code.
 pub trait OnlineStore: Send + Sync {
@@ -93,9 +111,15 @@ pub trait OnlineStore: Send + Sync {
     /// no expiry.
     fn remaining_ttl_ms(&self, key: &str) -> Result<Option<i64>>;
 
-    /// Which of `keys` exist; with `expiries`, also moves each one's expiry to the given time
-    /// unless it is already later (never shortens).
-    fn extend_expiry(&self, keys: &[String], expiries: Option<&[i64]>) -> Result<Vec<bool>>;
+    /// Which of `keys` exist; with `expiries`, also which ones expire before the given time,
+    /// and unless `dry_run`, moves those expiries to it (never shortens one, never gives one
+    /// to a key without).
+    fn extend_expiry(
+        &self,
+        keys: &[String],
+        expiries: Option<&[i64]>,
+        dry_run: bool,
+    ) -> Result<Vec<Expiry>>;
 
     /// Up to `n` keys starting with `prefix`, with their values (for `validate --online`).
     fn sample(&self, prefix: &str, n: usize) -> Result<Vec<(String, Vec<u8>)>>;

@@ -2,14 +2,14 @@
 //! and checked. `Repo::load` is the way in for a run; `load_all` hands `validate` every finding
 //! together with whatever resolved.
 
-mod duration;
 mod model;
+mod parse;
 mod raw;
 mod resolve;
 
 use std::path::{Path, PathBuf};
 
-pub use duration::{format_duration_ms, parse_duration_ms};
+pub use crate::base::duration::{format_duration_ms, parse_duration_ms};
 pub use model::*;
 pub use resolve::default_value;
 
@@ -18,10 +18,16 @@ use crate::base::finding::Finding;
 
 pub const REPO_FILE: &str = "feature_store.yaml";
 
-/// Picks the repo directory: the one given, else `feature_repo/`, else `.` when it holds a
-/// `feature_store.yaml` (SPEC §4).
+/// Picks the repo directory: the one given (or the directory of the `feature_store.yaml`
+/// given), else `feature_repo/`, else `.` when it holds a `feature_store.yaml` (SPEC §4).
 pub fn locate(given: Option<&Path>) -> PathBuf {
     if let Some(dir) = given {
+        if dir.is_file() && dir.file_name() == Some(REPO_FILE.as_ref()) {
+            return match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+        }
         return dir.to_path_buf();
     }
     if Path::new("feature_repo").join(REPO_FILE).is_file() || !Path::new(REPO_FILE).is_file() {
@@ -48,15 +54,22 @@ pub struct Loaded {
 pub fn load_all(dir: &Path) -> Result<Loaded, Error> {
     let file = dir.join(REPO_FILE);
     let text = std::fs::read_to_string(&file).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            format!("no {REPO_FILE} here (use --repo DIR to point at the feature repo)")
+        let why = if dir.is_file() {
+            format!("--repo takes the directory that holds {REPO_FILE}, not a file")
+        } else if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "no {REPO_FILE} here (use --repo DIR to point at the feature repo, or `fsctl init` \
+                 to start one)"
+            )
         } else {
             format!("cannot read {REPO_FILE}: {e}")
         };
-        Error::config(format!("{}: {why}", file.display()))
+        let shown = if dir.is_file() { dir } else { &file };
+        Error::config(format!("{}: {why}", shown.display()))
     })?;
-    let (raw, mut findings) = parse_all_unknown_keys(&text, &file);
-    let Some(raw) = raw else {
+    let mut parsed = parse::parse_all(&text, &file);
+    let mut findings = std::mem::take(&mut parsed.findings);
+    let Some(raw) = parsed.raw.take() else {
         return Ok(Loaded {
             repo: None,
             findings,
@@ -65,7 +78,19 @@ pub fn load_all(dir: &Path) -> Result<Loaded, Error> {
         });
     };
     let resolved = resolve::resolve(raw, dir, &file);
-    findings.extend(resolved.findings);
+    // A placeholder stands where a key was missing or misshapen, which is already reported.
+    findings.extend(
+        resolved
+            .findings
+            .into_iter()
+            .filter(|f| {
+                !f.message.contains(parse::MISSING)
+                    && f.name
+                        .as_deref()
+                        .is_none_or(|n| !n.contains(parse::MISSING))
+            })
+            .map(|f| parsed.in_file(f)),
+    );
     Ok(Loaded {
         repo: Some(resolved.repo),
         findings,
@@ -78,218 +103,135 @@ impl Repo {
     /// Reads and resolves `{dir}/feature_store.yaml`; any finding is an error.
     pub fn load(dir: &Path) -> Result<Repo, Error> {
         let loaded = load_all(dir)?;
-        match loaded.repo {
-            Some(repo) if loaded.findings.is_empty() => Ok(repo),
-            _ => Err(Error::Definition {
-                findings: loaded.findings,
-            }),
-        }
-    }
-}
-
-/// Parses the YAML; on an unknown key, records it, then renames it to the key it most likely
-/// misspells (or blanks its line when none is close) and parses again, so that one run
-/// reports every misspelled key, not just the first (bounded, to stay cheap).
-fn parse_all_unknown_keys(text: &str, file: &Path) -> (Option<raw::RawRepo>, Vec<Finding>) {
-    let mut findings = Vec::new();
-    let mut text = text.to_owned();
-    for _ in 0..50 {
-        match serde_saphyr::from_str::<raw::RawRepo>(&text) {
-            Ok(raw) => return (Some(raw), findings),
-            Err(e) => {
-                let plain = e.without_snippet();
-                let mut message = yaml_message(&plain.to_string());
-                let location = plain.location().map(|l| (l.line(), l.column()));
-                let unknown = message.starts_with("unknown field");
-                let name = unknown
-                    .then(|| message.split('`').nth(1).map(str::to_owned))
-                    .flatten();
-                let guess = name.as_deref().and_then(|n| closest_key(n, &message));
-                if let Some(g) = &guess {
-                    message.push_str(&format!(" (did you mean `{g}`?)"));
-                }
-                let mut f = Finding::error("invalid-yaml", file, message);
-                if let Some((line, col)) = location {
-                    f = f.at(line, col);
-                }
-                if let Some(n) = &name {
-                    f.code = "unknown-key";
-                    f.name = Some(n.clone());
-                }
-                findings.push(f);
-                match (location, name) {
-                    (Some((line, col)), Some(name)) => {
-                        let (line, col) = (line as usize, col as usize);
-                        text = match guess {
-                            Some(g) if !sibling_keys(&text, line, col).contains(&g.as_str()) => {
-                                rename_key(&text, line, &name, &g)
-                            }
-                            _ => blank_line(&text, line),
-                        }
-                    }
-                    _ => return (None, findings),
-                }
-            }
-        }
-    }
-    (None, findings)
-}
-
-/// The expected key closest to `unknown` among those serde lists in `message` ("expected one
-/// of a, b, c"), when one is close enough to be a typo of it.
-fn closest_key(unknown: &str, message: &str) -> Option<String> {
-    let expected = message.split("expected one of ").nth(1)?;
-    expected
-        .split(',')
-        .map(|k| k.trim().trim_matches('`'))
-        .filter(|k| !k.is_empty())
-        .map(|k| (edit_distance(unknown, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min()
-        .map(|(_, k)| k.to_owned())
-}
-
-/// Levenshtein distance over bytes (keys are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.bytes().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diag + usize::from(ca != cb));
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
-/// The keys of the mapping that holds the key at line `n`, column `col` (both 1-based): the
-/// keys of its flow mapping `{a: 1, b: 2}` when the line has one, else the block keys at the
-/// same column from the start of the mapping (`- ` marks an item's first key) to its end.
-fn sibling_keys(text: &str, n: usize, col: usize) -> Vec<&str> {
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(line) = lines.get(n - 1) else {
-        return Vec::new();
-    };
-    if let Some(open) = line.find('{') {
-        return line[open + 1..]
-            .split(',')
-            .filter_map(|kv| kv.split(':').next().map(str::trim))
+        let errors: Vec<Finding> = loaded
+            .findings
+            .into_iter()
+            .filter(|f| f.severity == crate::base::finding::Severity::Error)
             .collect();
-    }
-    let mut keys = Vec::new();
-    // Upwards to the mapping's first key, then downwards to its end.
-    for l in lines[..n].iter().rev() {
-        match key_of(l) {
-            Some((at, item, key)) if at == col => {
-                keys.push(key);
-                if item {
-                    break;
-                }
-            }
-            Some((at, _, _)) if at < col => break,
-            _ => {}
+        match loaded.repo {
+            Some(repo) if errors.is_empty() => Ok(repo),
+            _ => Err(Error::Definition { findings: errors }),
         }
     }
-    for l in &lines[n..] {
-        match key_of(l) {
-            Some((at, false, key)) if at == col => keys.push(key),
-            Some((at, item, _)) if at < col || (at == col && item) => break,
-            _ => {}
-        }
-    }
-    keys
-}
-
-/// The block-mapping key a line starts with: its 1-based column, whether it opens a list item
-/// (`- key:`), and the key.
-fn key_of(l: &str) -> Option<(usize, bool, &str)> {
-    let trimmed = l.trim_start();
-    let (item, rest) = match trimmed.strip_prefix("- ") {
-        Some(rest) => (true, rest.trim_start()),
-        None => (false, trimmed),
-    };
-    let key = rest.split(':').next()?.trim();
-    let at = l.len() - rest.len() + 1;
-    (!key.is_empty() && rest.contains(':') && !key.starts_with('#')).then_some((at, item, key))
-}
-
-/// Replaces the key `from` on line `n` (1-based) with `to`.
-fn rename_key(text: &str, n: usize, from: &str, to: &str) -> String {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i + 1 == n {
-                l.replacen(&format!("{from}:"), &format!("{to}:"), 1)
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Replaces line `n` (1-based) and the lines nested under it with empty lines.
-fn blank_line(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let Some(first) = lines.get(n - 1) else {
-        return text.to_owned();
-    };
-    let base = indent(first);
-    let mut out = Vec::with_capacity(lines.len());
-    let mut nested = true;
-    for (i, l) in lines.iter().enumerate() {
-        let under = i >= n && nested && (l.trim().is_empty() || indent(l) > base);
-        if i == n - 1 || under {
-            out.push("");
-        } else {
-            nested &= i < n;
-            out.push(l);
-        }
-    }
-    out.join("\n")
-}
-
-/// serde-saphyr appends its own location; ours goes in front, so strip the duplicate.
-fn yaml_message(message: &str) -> String {
-    let trimmed = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => message,
-    };
-    trimmed.trim().to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every key `feature_store.yaml` accepts, as a dotted path (`[]` for list items), read from
+    /// the parser itself: a probe key put into each mapping makes serde list the mapping's keys.
+    fn accepted_keys() -> Vec<String> {
+        const BASE: &str = "project: p
+@@
+online_store: {@online_store@type: redis, url: \"redis://127.0.0.1:6379/0\"}
+offline_store: {@offline_store@storage_options: {}}
+materialization: {@materialization@ttl_jitter: 0.1}
+entities:
+  - {@entities[]@name: e, join_keys: [{@entities[].join_keys[]@name: id, dtype: int64}]}
+sources:
+  - {@sources[]@name: s, path: a.parquet, timestamp_field: ts}
+feature_views:
+  - {@feature_views[]@name: v, entities: [e], source: s, ttl: 1d, checks: {@feature_views[].checks@min_entities: 1}, features: [{@feature_views[].features[]@name: f, dtype: int64, checks: {@feature_views[].features[].checks@min: 0}}]}
+feature_services:
+  - {@feature_services[]@name: svc, features: [v]}
+hot_entities: {@hot_entities@path: h.parquet}
+";
+        let markers: Vec<&str> = BASE.split('@').skip(1).step_by(2).collect();
+        let listed = |message: &str| -> Vec<String> {
+            // "unknown field `x`, expected one of a, b, c" (or "expected a", "expected a or b")
+            let message = message.split(" at line ").next().unwrap_or_default();
+            let expected = message.split(", expected ").nth(1).unwrap_or_default();
+            let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+            expected
+                .split(',')
+                .flat_map(|k| k.split(" or "))
+                .map(|k| k.trim().trim_matches('`').to_owned())
+                .filter(|k| !k.is_empty())
+                .collect()
+        };
+        let mut keys = Vec::new();
+        for probe in &markers {
+            let mut text = BASE.to_owned();
+            for m in &markers {
+                let with = match (m == probe, m.is_empty()) {
+                    (true, true) => "zz_probe: 1",
+                    (true, false) => "zz_probe: 1, ",
+                    _ => "",
+                };
+                text = text.replacen(&format!("@{m}@"), with, 1);
+            }
+            let e = serde_saphyr::from_str::<raw::RawRepo>(&text).unwrap_err();
+            let names = listed(&e.without_snippet().to_string());
+            assert!(!names.is_empty(), "{probe}: {e}");
+            for name in names {
+                keys.push(if probe.is_empty() {
+                    name
+                } else {
+                    format!("{probe}.{name}")
+                });
+            }
+        }
+        // A service's `{view, features}` item sits in an untagged enum, which names no keys.
+        let e = serde_saphyr::from_str::<raw::RawSelect>("{zz_probe: 1, view: v, features: [f]}")
+            .unwrap_err();
+        for name in listed(&e.without_snippet().to_string()) {
+            keys.push(format!("feature_services[].features[].{name}"));
+        }
+        keys
+    }
+
     #[test]
-    fn a_typo_is_matched_to_the_key_it_misspells() {
-        let msg = "unknown field `timestamp_feild`, expected one of name, path, timestamp_field, description";
-        assert_eq!(
-            closest_key("timestamp_feild", msg).as_deref(),
-            Some("timestamp_field")
+    fn the_configuration_reference_names_every_key_the_parser_accepts() {
+        let doc = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+        )
+        .unwrap();
+        let keys = accepted_keys();
+        assert!(keys.len() > 50, "{keys:?}");
+        for needle in [
+            "online_store.password_file",
+            "feature_services[].features[].view",
+        ] {
+            assert!(
+                keys.iter().any(|k| k == needle),
+                "{needle} not probed: {keys:?}"
+            );
+        }
+        let missing: Vec<&String> = keys
+            .iter()
+            .filter(|k| !doc.contains(&format!("| `{k}` |")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/configuration.md has no row for {missing:?}"
         );
-        assert_eq!(closest_key("zzzzzz", msg), None);
-        assert_eq!(edit_distance("tll", "ttl"), 1);
-        assert_eq!(edit_distance("onlin_ttl", "online_ttl"), 1);
-        assert_eq!(
-            rename_key("a:\n  tll: 1d\n", 2, "tll", "ttl"),
-            "a:\n  ttl: 1d"
-        );
-        let yaml = "views:\n  - name: v\n    ttl: 1d\n    tll: 2d\n    features: []\n  - name: w\n";
-        assert_eq!(
-            sibling_keys(yaml, 4, 5),
-            vec!["tll", "ttl", "name", "features"]
-        );
-        assert_eq!(
-            sibling_keys("  - {name: a, dtyp: int64}", 1, 16),
-            vec!["name", "dtyp"]
-        );
+    }
+
+    #[test]
+    fn every_yaml_example_in_the_docs_is_a_valid_repo() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for doc in ["docs/configuration.md", "docs/contract.md", "README.md"] {
+            let text = std::fs::read_to_string(root.join(doc)).unwrap();
+            for block in text.split("```yaml\n").skip(1) {
+                let yaml = block.split("```").next().unwrap();
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join(REPO_FILE), yaml).unwrap();
+                let loaded = load_all(dir.path()).unwrap();
+                let errors: Vec<String> = loaded
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == crate::base::finding::Severity::Error)
+                    .map(ToString::to_string)
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "{doc}: an example does not validate: {errors:#?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 2, "the docs lost their examples");
     }
 }

@@ -130,11 +130,22 @@ pub(super) struct RawViewChecks {
 pub(super) struct RawFeature {
     pub name: S<String>,
     pub dtype: S<String>,
+    /// `None` when absent; `default: null` is `Some(Null)`: nulls served as null on purpose.
+    #[serde(default, deserialize_with = "present")]
     pub default: Option<S<serde_json::Value>>,
     #[serde(default)]
     pub checks: RawFeatureChecks,
     #[serde(rename = "description")]
     pub _description: Option<String>,
+}
+
+/// A key that is present, whatever its value (`null` included), as `Some`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Default, Deserialize)]

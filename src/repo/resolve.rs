@@ -7,11 +7,12 @@ use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::duration::parse_duration_ms;
 use super::model::*;
 use super::raw::*;
+use crate::base::duration::parse_duration_ms;
 use crate::base::finding::Finding;
 use crate::base::retry::RetryPolicy;
+use crate::base::suggest::did_you_mean;
 use crate::base::value::{DType, Scalar, Value};
 
 /// The history keeps 32 committed ids (`snapshots`); every kept snapshot must be among them.
@@ -23,6 +24,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Findings of error severity so far (warnings leave a definition sound).
+    fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == crate::base::finding::Severity::Error)
+            .count()
+    }
+
     fn push(&mut self, code: &'static str, loc: &Location, name: &str, message: String) {
         self.findings.push(
             Finding::error(code, self.file, message)
@@ -112,7 +121,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
         );
     }
 
-    let online = resolve_online(&mut cx, &raw.online_store);
+    let online = resolve_online(&mut cx, &raw.online_store, dir);
 
     let ttl_jitter = match &raw.materialization.ttl_jitter {
         Some(j) if !(0.0..1.0).contains(&j.value) => {
@@ -168,7 +177,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
     let mut entity_ix = HashMap::new();
     let mut entity_ok = Vec::new();
     for e in &raw.entities {
-        let before = cx.findings.len();
+        let before = cx.errors();
         check_name(&mut cx, &e.name, "entity");
         if entity_ix
             .insert(e.name.value.clone(), entities.len())
@@ -230,7 +239,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
             name: e.name.value.clone(),
             join_keys,
         });
-        entity_ok.push(cx.findings.len() == before);
+        entity_ok.push(cx.errors() == before);
     }
 
     // Sources.
@@ -238,7 +247,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
     let mut source_ix = HashMap::new();
     let mut source_ok = Vec::new();
     for s in &raw.sources {
-        let before = cx.findings.len();
+        let before = cx.errors();
         check_name(&mut cx, &s.name, "source");
         if source_ix
             .insert(s.name.value.clone(), sources.len())
@@ -316,7 +325,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                 .cloned()
                 .collect(),
         });
-        source_ok.push(cx.findings.len() == before);
+        source_ok.push(cx.errors() == before);
     }
 
     // Views.
@@ -324,7 +333,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
     let mut view_ix = HashMap::new();
     let mut sound_views = Vec::new();
     for v in &raw.feature_views {
-        let before = cx.findings.len();
+        let before = cx.errors();
         check_name(&mut cx, &v.name, "feature view");
         if view_ix.insert(v.name.value.clone(), views.len()).is_some() {
             cx.push(
@@ -343,8 +352,10 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                         loc(one),
                         &one.value,
                         format!(
-                            "feature view `{}` references unknown entity `{}`",
-                            v.name.value, one.value
+                            "feature view `{}` references unknown entity `{}`{}",
+                            v.name.value,
+                            one.value,
+                            did_you_mean(&one.value, entity_ix.keys().map(String::as_str))
                         ),
                     );
                     usize::MAX
@@ -372,8 +383,10 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                     loc(&v.source),
                     &v.source.value,
                     format!(
-                        "feature view `{}` references unknown source `{}`",
-                        v.name.value, v.source.value
+                        "feature view `{}` references unknown source `{}`{}",
+                        v.name.value,
+                        v.source.value,
+                        did_you_mean(&v.source.value, source_ix.keys().map(String::as_str))
                     ),
                 );
                 usize::MAX
@@ -404,24 +417,41 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                 );
             }
             let dtype = parse_dtype(&mut cx, &f.dtype).unwrap_or(DType::Scalar(Scalar::Int64));
-            let default = f
-                .default
-                .as_ref()
-                .and_then(|d| match default_value(&d.value, dtype) {
-                    Ok(v) => Some(v),
-                    Err(why) => {
-                        cx.push(
-                            "invalid-default",
-                            loc(d),
-                            &f.name.value,
-                            format!(
-                                "default of `{}.{}` does not fit dtype {dtype}: {why}",
-                                v.name.value, f.name.value
-                            ),
-                        );
-                        None
-                    }
-                });
+            if f.default.is_none() {
+                cx.findings.push(
+                    Finding::error(
+                        "no-default",
+                        cx.file,
+                        format!(
+                            "feature `{}.{}` has no `default`: an entity without a value for it \
+                             is served null. Declare `default:` to impute one, or `default: null` \
+                             to serve nulls on purpose",
+                            v.name.value, f.name.value
+                        ),
+                    )
+                    .at(loc(&f.name).line(), loc(&f.name).column())
+                    .named(format!("{}.{}", v.name.value, f.name.value))
+                    .warning(),
+                );
+            }
+            let default =
+                f.default.as_ref().filter(|d| !d.value.is_null()).and_then(
+                    |d| match default_value(&d.value, dtype) {
+                        Ok(v) => Some(v),
+                        Err(why) => {
+                            cx.push(
+                                "invalid-default",
+                                loc(d),
+                                &f.name.value,
+                                format!(
+                                    "default of `{}.{}` does not fit dtype {dtype}: {why}",
+                                    v.name.value, f.name.value
+                                ),
+                            );
+                            None
+                        }
+                    },
+                );
             let checks = FeatureChecks {
                 max_null_fraction: f.checks.max_null_fraction.as_ref().map(|c| c.value),
                 min: f.checks.min.as_ref().map(|c| c.value),
@@ -474,7 +504,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
             min_entities: v.checks.min_entities.as_ref().map(|m| m.value),
         });
         sound_views.push(
-            cx.findings.len() == before
+            cx.errors() == before
                 && entity_ok.get(entity) == Some(&true)
                 && source_ok.get(source) == Some(&true),
         );
@@ -485,7 +515,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
     let mut service_names = HashSet::new();
     let mut sound_services = Vec::new();
     for s in &raw.feature_services {
-        let before = cx.findings.len();
+        let before = cx.errors();
         check_name(&mut cx, &s.name, "feature service");
         if !service_names.insert(s.name.value.clone()) {
             cx.push(
@@ -504,12 +534,19 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                 RawServiceFeature::Select(sel) => (&sel.view, Some(&sel.features)),
             };
             let Some(&vi) = view_ix.get(view_name) else {
+                // `view.feature` is a natural guess for picking one feature: say how instead.
+                let hint = match view_name.split_once('.') {
+                    Some((v, f)) if view_ix.contains_key(v) => {
+                        format!(" (to pick single features write `{{view: {v}, features: [{f}]}}`)")
+                    }
+                    _ => did_you_mean(view_name, view_ix.keys().map(String::as_str)),
+                };
                 cx.push(
                     "unknown-reference",
                     loc(entry),
                     view_name,
                     format!(
-                        "feature service `{}` references unknown feature view `{view_name}`",
+                        "feature service `{}` references unknown feature view `{view_name}`{hint}",
                         s.name.value
                     ),
                 );
@@ -536,7 +573,8 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                     .filter_map(|n| {
                         let found = view.features.iter().position(|f| &f.name == n);
                         if found.is_none() {
-                            cx.push("unknown-reference", loc(entry), n, format!("feature service `{}` references unknown feature `{view_name}.{n}`", s.name.value));
+                            let hint = did_you_mean(n, view.features.iter().map(|f| f.name.as_str()));
+                            cx.push("unknown-reference", loc(entry), n, format!("feature service `{}` references unknown feature `{view_name}.{n}`{hint}", s.name.value));
                         }
                         found
                     })
@@ -562,7 +600,8 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
                 }
             }
         }
-        if features.is_empty() {
+        // Entries that did not resolve are reported already.
+        if s.features.is_empty() {
             cx.push(
                 "invalid-value",
                 loc(&s.name),
@@ -586,9 +625,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
             .and_then(|t| duration(&mut cx, t, &s.name.value))
             .unwrap_or(2 * online_ttl_ms);
         sound_services.push(
-            cx.findings.len() == before
-                && entity.is_some()
-                && svc_views.iter().all(|&v| sound_views[v]),
+            cx.errors() == before && entity.is_some() && svc_views.iter().all(|&v| sound_views[v]),
         );
         services.push(Service {
             name: s.name.value.clone(),
@@ -598,6 +635,15 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
             online_ttl_ms,
             hot_ttl_ms,
         });
+    }
+
+    if raw.feature_services.is_empty() {
+        cx.findings.push(Finding::error(
+            "no-services",
+            cx.file,
+            "no feature_services: fsctl writes one vector per entity and feature service, so a \
+             repo needs at least one (`feature_services: [{name: ..., features: [a_view]}]`)",
+        ));
     }
 
     let hot_entities = raw.hot_entities.as_ref().map(|h| HotEntities {
@@ -627,7 +673,7 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
     }
 }
 
-fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStoreConfig {
+fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore, dir: &Path) -> OnlineStoreConfig {
     let kind = match o.kind.value.as_str() {
         "redis" => StoreKind::Redis,
         "redis_cluster" => StoreKind::RedisCluster,
@@ -741,8 +787,9 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore) -> OnlineStoreConfig {
         url_from_env: true,
         key_prefix,
         password_env: o.password_env.as_ref().map(|p| p.value.clone()),
-        password_file: o.password_file.as_ref().map(|p| p.value.clone().into()),
-        tls_ca_file: o.tls_ca_file.as_ref().map(|p| p.value.clone().into()),
+        // Relative to the repo, like every other path of the repo.
+        password_file: o.password_file.as_ref().map(|p| dir.join(&p.value)),
+        tls_ca_file: o.tls_ca_file.as_ref().map(|p| dir.join(&p.value)),
         connect_timeout_ms,
         response_timeout_ms,
         connections,

@@ -207,8 +207,8 @@ fn duplicate_feature_names() {
         |r| {
             edit_yaml(
                 r,
-                "{name: score, dtype: float64}",
-                "{name: age, dtype: float64}",
+                "{name: score, dtype: float64",
+                "{name: age, dtype: float64",
             )
         },
         2,

@@ -381,6 +381,78 @@ fn rollback_serves_the_previous_bytes_and_refuses_a_retired_snapshot() {
     assert_eq!(current(&mut con, GOLDEN_PREFIX, "scoring").unwrap(), s3);
 }
 
+/// `fsctl --format json rollback --service scoring [extra]`, successful, as JSON.
+fn rollback_json(repo: &Path, redis: &RedisServer, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--format", "json", "rollback", "--service", "scoring"];
+    args.extend_from_slice(extra);
+    fsctl(repo, Some(redis), &args).ok().json()["rolled_back"].clone()
+}
+
+/// The `snapshots` entry of `id`, as JSON.
+fn listed(repo: &Path, redis: &RedisServer, id: &str) -> serde_json::Value {
+    let doc = fsctl(
+        repo,
+        Some(redis),
+        &["--format", "json", "snapshots", "--service", "scoring"],
+    )
+    .ok()
+    .json();
+    doc["services"][0]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["snapshot"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not listed: {doc}"))
+}
+
+#[test]
+fn rollback_is_idempotent_and_keeps_commit_times() {
+    let repo = golden_with(3, "5m");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let s1 = commit(repo.path(), &redis, &golden_end(0));
+    let s2 = commit(repo.path(), &redis, &golden_end(1));
+    let committed_s1 = listed(repo.path(), &redis, &s1)["committed_at"].clone();
+    assert!(committed_s1.is_string());
+
+    let first = rollback_json(repo.path(), &redis, &[]);
+    assert_eq!(
+        (&first["to"], &first["changed"]),
+        (&s1.as_str().into(), &true.into())
+    );
+    // A retried task runs the same rollback again: it stays on s1 instead of redeploying s2.
+    let again = rollback_json(repo.path(), &redis, &[]);
+    assert_eq!(
+        (&again["to"], &again["changed"]),
+        (&s1.as_str().into(), &false.into())
+    );
+    assert_eq!(current(&mut con, GOLDEN_PREFIX, "scoring").unwrap(), s1);
+    // --to the current snapshot is a no-op that succeeds.
+    let same = rollback_json(repo.path(), &redis, &["--to", &s1]);
+    assert_eq!(same["changed"], false);
+    assert_eq!(current(&mut con, GOLDEN_PREFIX, "scoring").unwrap(), s1);
+
+    // The history shows the original commit time and what the rollback did.
+    let shown = listed(repo.path(), &redis, &s1);
+    assert_eq!(shown["committed_at"], committed_s1, "{shown}");
+    assert_eq!(shown["restored_from"], s2.as_str());
+    assert!(shown["restored_at"].is_string());
+    assert!(listed(repo.path(), &redis, &s2)["rolled_back_at"].is_string());
+
+    // A newer run commits; rolling it back skips s2, which a rollback already left.
+    let s3 = commit(repo.path(), &redis, &golden_end(2));
+    let back = rollback_json(repo.path(), &redis, &[]);
+    assert_eq!(
+        (&back["from"], &back["to"]),
+        (&s3.as_str().into(), &s1.as_str().into())
+    );
+    // Explicitly, s2 can still be served again.
+    let explicit = rollback_json(repo.path(), &redis, &["--to", &s2]);
+    assert_eq!(explicit["to"], s2.as_str());
+    assert_eq!(current(&mut con, GOLDEN_PREFIX, "scoring").unwrap(), s2);
+}
+
 #[test]
 fn a_failure_while_retiring_leaves_current_whole_and_gc_finishes() {
     let repo = golden_with(2, "1s");

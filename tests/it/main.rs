@@ -13,6 +13,7 @@ mod faults;
 mod golden;
 mod harness;
 mod lifecycle;
+mod newcomer;
 mod pinned;
 mod s3;
 mod security;

@@ -179,17 +179,26 @@ fn password_from_an_environment_variable_or_a_file() {
         missing.stderr
     );
 
+    // A relative password_file is read from the repo directory (fsctl runs elsewhere), and a
+    // missing one is named with the path tried.
     let repo = scratch_repo("golden");
-    std::fs::write(repo.path().join("redis.password"), format!("{SECRET}\n")).unwrap();
-    let pw_file = repo.path().join("redis.password");
     edit_yaml(
         repo.path(),
         "  key_prefix: fst\n",
-        &format!(
-            "  key_prefix: fst\n  password_file: {}\n",
-            pw_file.display()
-        ),
+        "  key_prefix: fst\n  password_file: secrets/redis.password\n",
     );
+    let absent = fsctl_url(repo.path(), &url, &["materialize", "--end", END]);
+    assert_eq!(absent.code, 2, "{}", absent.stderr);
+    let tried = repo.path().join("secrets/redis.password");
+    assert!(
+        absent
+            .stderr
+            .contains(&format!("cannot read {}", tried.display())),
+        "{}",
+        absent.stderr
+    );
+    std::fs::create_dir(repo.path().join("secrets")).unwrap();
+    std::fs::write(&tried, format!("{SECRET}\n")).unwrap();
     let run = fsctl_url(repo.path(), &url, &["materialize", "--end", END]);
     run.ok();
     assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));

@@ -74,11 +74,13 @@ fn top_entities_get_hot_expiries_and_missing_ones_return_identical() {
     assert_eq!(
         (
             tier["requested"].as_u64(),
+            tier["present"].as_u64(),
             tier["extended"].as_u64(),
             tier["absent"].as_u64()
         ),
-        (Some(3), Some(2), Some(1))
+        (Some(3), Some(2), Some(2), Some(1))
     );
+    assert_eq!(doc["services"][0]["warnings"], serde_json::json!([]));
     assert_eq!(
         doc["services"][0]["absent_entities"],
         serde_json::json!(["42"])
@@ -86,10 +88,7 @@ fn top_entities_get_hot_expiries_and_missing_ones_return_identical() {
 
     // hot_ttl defaults to 2 x online_ttl (3650d), jitter 0.1.
     let hot = 2 * 3650 * DAY_MS;
-    let (lo, hi) = (
-        AS_OF_MS + (hot as f64 * 0.9) as i64,
-        AS_OF_MS + (hot as f64 * 1.1) as i64,
-    );
+    let (lo, hi) = (AS_OF_MS + hot, AS_OF_MS + (hot as f64 * 1.1) as i64);
     for ((k, v), old_expiry) in before.iter().zip(&expiries_before) {
         let now: Vec<u8> = redis::cmd("GET").arg(k).query(&mut con).unwrap();
         assert_eq!(&now, v, "values never change: {k}");
@@ -100,6 +99,21 @@ fn top_entities_get_hot_expiries_and_missing_ones_return_identical() {
             assert_eq!(e, *old_expiry, "{k} keeps its expiry");
         }
     }
+
+    // Warming again moves nothing: the two present keys already expire that late.
+    let again = warm(
+        repo.path(),
+        &redis,
+        &file,
+        &["--top-n", "3", "--score-column", "requests"],
+    )
+    .ok()
+    .json();
+    let tier = &again["services"][0]["tiers"][0];
+    assert_eq!(
+        (tier["present"].as_u64(), tier["extended"].as_u64()),
+        (Some(2), Some(0))
+    );
 
     // Hot keys that vanished come back byte-identical, with the hot TTL.
     let _: i64 = redis::cmd("DEL")
@@ -126,6 +140,49 @@ fn top_entities_get_hot_expiries_and_missing_ones_return_identical() {
     // The manifest outlives every warmed key.
     let m = expiry(&mut con, &format!("{PREFIX}:{{scoring}}:snapshot:{snap}"));
     assert!(m >= hi - 1, "manifest expiry {m} < {hi}");
+}
+
+#[test]
+fn a_hot_ttl_no_longer_than_online_ttl_extends_nothing_and_says_so() {
+    let Committed {
+        repo,
+        redis,
+        mut con,
+        snapshot: snap,
+    } = golden_committed("scoring");
+    edit_yaml(
+        repo.path(),
+        "    online_ttl: 3650d\n",
+        "    online_ttl: 3650d\n    hot_ttl: 1000d\n",
+    );
+    let key = format!("{PREFIX}:scoring:{snap}:7");
+    let before = expiry(&mut con, &key);
+    let file = repo.path().join("popularity.parquet");
+    popularity(&file, &[7, 3], Some(&[2, 1]));
+    let run = warm(
+        repo.path(),
+        &redis,
+        &file,
+        &["--top-n", "2", "--score-column", "requests"],
+    );
+    let doc = run.ok().json();
+    let tier = &doc["services"][0]["tiers"][0];
+    assert_eq!(
+        (tier["present"].as_u64(), tier["extended"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let warning = doc["services"][0]["warnings"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        warning.contains("hot_ttl 1000d is not longer than online_ttl 3650d"),
+        "{doc}"
+    );
+    assert_eq!(
+        expiry(&mut con, &key),
+        before,
+        "the expiry is left as it was"
+    );
 }
 
 #[test]
@@ -383,5 +440,28 @@ fn warm_before_materialize_fails_clearly() {
         bad.stderr.contains("score column `nope` not found"),
         "{}",
         bad.stderr
+    );
+}
+
+#[test]
+fn a_misspelled_score_column_is_named_with_a_suggestion() {
+    let Committed { repo, redis, .. } = golden_committed("scoring");
+    let file = repo.path().join("popularity.parquet");
+    popularity(&file, &[7, 3], Some(&[2, 1]));
+    let run = warm(
+        repo.path(),
+        &redis,
+        &file,
+        &["--top-n", "2", "--score-column", "requets"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let message = run.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("score column `requets` not found (did you mean `requests`?)")
+            && message.contains("the file has: customer_id, requests"),
+        "{message}"
     );
 }

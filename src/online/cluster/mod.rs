@@ -16,8 +16,8 @@ use self::topology::Topology;
 use super::redis::{PipelinedWriter, RedisStore, RedisTarget, Reroute, is_redirect, is_transient};
 use super::slots::{Node, SLOTS, slot};
 use super::{
-    CommandSink, Committed, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch, RespFile,
-    RunLock, WriteStats,
+    CommandSink, Committed, Expiry, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch,
+    RespFile, RunLock, WriteStats,
 };
 use crate::base::error::{Error, Result};
 use crate::base::retry::RetryPolicy;
@@ -335,10 +335,15 @@ impl OnlineStore for ClusterStore {
         self.retrying(|| self.owner_of(key)?.remaining_ttl_ms(key))
     }
 
-    fn extend_expiry(&self, keys: &[String], expiries: Option<&[i64]>) -> Result<Vec<bool>> {
+    fn extend_expiry(
+        &self,
+        keys: &[String],
+        expiries: Option<&[i64]>,
+        dry_run: bool,
+    ) -> Result<Vec<Expiry>> {
         self.spread(keys, |n, sub, idx| {
             let at: Option<Vec<i64>> = expiries.map(|e| idx.iter().map(|&i| e[i]).collect());
-            n.extend_expiry(sub, at.as_deref())
+            n.extend_expiry(sub, at.as_deref(), dry_run)
         })
     }
 

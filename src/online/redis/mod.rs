@@ -16,7 +16,9 @@ pub(crate) use target::RedisTarget;
 pub(crate) use writer::{PipelinedWriter, Reroute, check_reply, is_redirect};
 
 pub(crate) use self::explain::is_transient;
-use super::{CommandSink, Committed, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch};
+use super::{
+    CommandSink, Committed, Expiry, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch,
+};
 use crate::base::error::{Error, Result};
 use crate::base::interrupt::interrupted;
 use crate::base::retry::RetryPolicy;
@@ -304,8 +306,13 @@ impl OnlineStore for RedisStore {
         Ok((pttl != -2).then_some(pttl))
     }
 
-    fn extend_expiry(&self, keys: &[String], expiries: Option<&[i64]>) -> Result<Vec<bool>> {
-        let mut present = Vec::with_capacity(keys.len());
+    fn extend_expiry(
+        &self,
+        keys: &[String],
+        expiries: Option<&[i64]>,
+        dry_run: bool,
+    ) -> Result<Vec<Expiry>> {
+        let mut found = Vec::with_capacity(keys.len());
         let now_ms = match expiries {
             Some(_) => self.now_ms()?,
             None => 0,
@@ -319,23 +326,25 @@ impl OnlineStore for RedisStore {
                 ttls.cmd("PTTL").arg(key);
             }
             let pttl: Vec<i64> = self.with("read expiries", |c| ttls.query(c))?;
-            if let Some(at) = expiries {
-                let mut extend = redis::pipe();
-                let mut later = 0;
-                for (j, (key, &ttl)) in chunk.iter().zip(&pttl).enumerate() {
-                    let at = at[i * 1000 + j];
-                    if ttl >= 0 && now_ms + ttl < at {
+            let mut extend = redis::pipe();
+            let mut later = 0;
+            for (j, (key, &ttl)) in chunk.iter().zip(&pttl).enumerate() {
+                let at = expiries.map(|at| at[i * 1000 + j]);
+                found.push(match at {
+                    _ if ttl == -2 => Expiry::Missing,
+                    Some(at) if ttl >= 0 && now_ms + ttl < at => {
                         extend.cmd("PEXPIREAT").arg(key).arg(at).ignore();
                         later += 1;
+                        Expiry::Extended
                     }
-                }
-                if later > 0 {
-                    self.with("extend expiries", |c| extend.query::<()>(c))?;
-                }
+                    _ => Expiry::Unchanged,
+                });
             }
-            present.extend(pttl.into_iter().map(|t| t != -2));
+            if later > 0 && !dry_run {
+                self.with("extend expiries", |c| extend.query::<()>(c))?;
+            }
         }
-        Ok(present)
+        Ok(found)
     }
 
     fn sample(&self, prefix: &str, n: usize) -> Result<Vec<(String, Vec<u8>)>> {

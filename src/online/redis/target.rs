@@ -126,7 +126,8 @@ impl RedisTarget {
                 std::fs::read_to_string(file)
                     .map_err(|e| {
                         Error::config(format!(
-                            "online_store.password_file {}: {e}",
+                            "online_store.password_file: cannot read {} ({e}); a relative path \
+                             is taken from the repo directory",
                             file.display()
                         ))
                     })?
@@ -143,7 +144,11 @@ impl RedisTarget {
         }
         let tls_root = match &store.tls_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| {
-                Error::config(format!("online_store.tls_ca_file {}: {e}", path.display()))
+                Error::config(format!(
+                    "online_store.tls_ca_file: cannot read {} ({e}); a relative path is taken \
+                     from the repo directory",
+                    path.display()
+                ))
             })?),
             None => None,
         };
