@@ -20,6 +20,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a feature repo: a commented feature_store.yaml with example data, or a draft from
+    /// Parquet files
+    #[command(after_help = help(commands::init::HELP))]
+    Init(commands::init::Args),
     /// Compute the latest features per entity and commit them to Redis as a new snapshot
     #[command(after_help = help(commands::materialize::HELP))]
     Materialize(commands::materialize::Args),
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     fsctl::base::interrupt::install_signal_handlers();
     commands::note_naive_times(&cli.global);
     let result = match &cli.command {
+        Command::Init(args) => commands::init::run(&cli.global, args),
         Command::Materialize(args) => commands::materialize::run(&cli.global, args),
         Command::Commit(args) => commands::commit::run(&cli.global, args),
         Command::Get(args) => commands::get::run(&cli.global, args),

@@ -6,6 +6,7 @@
 pub mod commit;
 pub mod gc;
 pub mod get;
+pub mod init;
 pub mod lock;
 pub mod materialize;
 pub mod rollback;

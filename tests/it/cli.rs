@@ -118,6 +118,7 @@ fn json_error_documents_are_pinned() {
 fn every_help_ends_with_examples_exit_codes_and_environment() {
     let repo = scratch_repo("golden");
     for verb in [
+        "init",
         "materialize",
         "commit",
         "get",

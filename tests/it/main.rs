@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod golden;
 mod harness;
+mod init;
 mod lifecycle;
 mod newcomer;
 mod pinned;
