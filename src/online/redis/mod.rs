@@ -313,19 +313,25 @@ impl OnlineStore for RedisStore {
         dry_run: bool,
     ) -> Result<Vec<Expiry>> {
         let mut found = Vec::with_capacity(keys.len());
-        let now_ms = match expiries {
-            Some(_) => self.now_ms()?,
-            None => 0,
-        };
         for (i, chunk) in keys.chunks(1000).enumerate() {
             // PTTL answers presence (-2: missing) and the expiry to compare with; an expiry is
             // only ever moved later (what `PEXPIREAT ... GT` does, which needs Redis 7.0), and a
-            // key without one keeps none.
+            // key without one keeps none. The server's clock is read after the PTTLs, in the
+            // same pipeline, so `now + pttl` is never earlier than the key's expiry: a key that
+            // already expires at the time asked is never counted as extended.
             let mut ttls = redis::pipe();
             for key in chunk {
                 ttls.cmd("PTTL").arg(key);
             }
-            let pttl: Vec<i64> = self.with("read expiries", |c| ttls.query(c))?;
+            ttls.cmd("TIME");
+            let (pttl, (secs, micros)): (Vec<i64>, (i64, i64)) =
+                self.with("read expiries", |c| {
+                    let mut replies: Vec<redis::Value> = ttls.query(c)?;
+                    let time = redis::from_redis_value(replies.pop().unwrap_or(redis::Value::Nil))?;
+                    let pttl = redis::from_redis_value(redis::Value::Array(replies))?;
+                    Ok((pttl, time))
+                })?;
+            let now_ms = secs * 1000 + micros / 1000;
             let mut extend = redis::pipe();
             let mut later = 0;
             for (j, (key, &ttl)) in chunk.iter().zip(&pttl).enumerate() {
