@@ -39,12 +39,6 @@ impl ColumnCounts {
     }
 }
 
-/// One encoded vector.
-pub(crate) struct Encoded<'a> {
-    pub entity: &'a str,
-    pub bytes: Vec<u8>,
-}
-
 /// A service's entities, each with its row in every view of the service (`RowRef::NONE` when
 /// absent), in the order `Assembler::entities` chose.
 pub(crate) struct Joined<'a> {
@@ -197,27 +191,6 @@ impl<'a> Assembler<'a> {
             joined.keys.push(next.1);
         }
         joined
-    }
-
-    /// Encodes the vectors of `entities` in parallel, adding to `counts` (one per column).
-    pub(crate) fn encode_chunk(
-        &self,
-        entities: JoinedSlice<'_, 'a>,
-        counts: &mut [ColumnCounts],
-    ) -> Vec<Encoded<'a>> {
-        let parts = self.encode_each(
-            entities,
-            2048,
-            counts,
-            Vec::new,
-            |out: &mut Vec<Encoded<'a>>, entity, bytes| {
-                out.push(Encoded {
-                    entity,
-                    bytes: bytes.to_vec(),
-                })
-            },
-        );
-        parts.into_iter().flatten().collect()
     }
 
     /// Encodes `entities` in parallel groups of `group` and hands each vector to `each` with the

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::layout::Layout;
 use super::partitions::ViewTotals;
 use super::{MaterializeOptions, Output, ServiceReport, Status, lifecycle};
 use crate::assemble::{Assembler, ColumnCounts, ViewChecks, ViewInput};
@@ -12,8 +13,7 @@ use crate::base::interrupt::interrupted;
 use crate::base::time::{format_us, now_us};
 use crate::offline::{LatestRows, Shard, ViewScan};
 use crate::online::{
-    self, CommandSink, Flip, KeySpace, Manifest, OnlineStore, PackedBatch, RespFile, RunLock,
-    WriteStats,
+    self, CommandSink, Flip, KeySpace, Manifest, OnlineStore, RespFile, RunLock, WriteStats,
 };
 use crate::progress::Progress;
 use crate::repo::{Repo, Service};
@@ -276,13 +276,21 @@ impl<'a> ServiceJob<'a> {
         let assembler = Assembler::new(repo, s, inputs);
         let entities = assembler.entities();
         self.entities += entities.len() as u64;
-        if self.sink.is_some() && !entities.keys().is_empty() {
-            // Listed before any of them is written, so whatever lands can be retired by name:
-            // one frame (one round trip) per partition.
-            let frame = online::key_list_frame(
-                entities.keys().iter().copied(),
-                repo.entities[s.entity].has_integer_key(),
-            );
+        let as_of_ms = self.end_us / 1000;
+        let layout = Layout::of(
+            repo,
+            s,
+            &self.keys,
+            &self.snapshot,
+            as_of_ms,
+            s.online_ttl_ms,
+        );
+        // Listed before any of them is written, so whatever lands can be retired by name: one
+        // frame (one round trip) per partition.
+        let frame = (self.sink.is_some() && !entities.keys().is_empty())
+            .then(|| layout.key_list_frame(entities.keys().iter().copied()))
+            .flatten();
+        if let Some(frame) = frame {
             let (_, last_expiry) = online::expiry_bounds(
                 self.end_us / 1000,
                 s.online_ttl_ms.max(s.hot_ttl_ms),
@@ -296,8 +304,6 @@ impl<'a> ServiceJob<'a> {
                 last_expiry,
             )?;
         }
-        let as_of_ms = self.end_us / 1000;
-        let prefix = self.keys.data_prefix(&self.snapshot);
         let action = match self.opts.output {
             Output::DryRun => "encode (dry run, nothing written)",
             Output::EmitResp(_) => "emit",
@@ -313,22 +319,7 @@ impl<'a> ServiceJob<'a> {
                 return Err(Error::Interrupted);
             }
             let t = Instant::now();
-            let batches = assembler.encode_each(
-                chunk,
-                BATCH,
-                &mut self.counts,
-                PackedBatch::default,
-                |batch, entity, bytes| {
-                    let pxat_ms = online::data_key_expiry_ms(
-                        &prefix,
-                        entity,
-                        as_of_ms,
-                        s.online_ttl_ms,
-                        repo.ttl_jitter,
-                    );
-                    batch.push_set(&prefix, entity, bytes, pxat_ms);
-                },
-            );
+            let batches = layout.stage(&assembler, chunk, BATCH, &mut self.counts);
             self.encode_t += t.elapsed();
             let t = Instant::now();
             for batch in batches {

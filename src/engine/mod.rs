@@ -7,6 +7,7 @@
 //! then commit each service's snapshot with its manifest (`manifest`).
 
 mod job;
+mod layout;
 pub mod lifecycle;
 pub mod lockfile;
 mod manifest;

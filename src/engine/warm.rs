@@ -10,6 +10,7 @@ use std::time::Instant;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
+use super::layout::Layout;
 use crate::assemble::{Assembler, ColumnCounts, ViewInput};
 use crate::base::error::{Error, Result};
 use crate::base::time::parse_instant_us;
@@ -61,6 +62,9 @@ pub struct WarmReport {
     /// Things the user should know, such as a `hot_ttl` that cannot extend any expiry.
     pub warnings: Vec<String>,
 }
+
+/// Recomputed entities encoded per parallel group (and written per round trip).
+const STAGE: usize = 2048;
 
 /// Tier boundaries: cumulative sizes ending at `n`.
 fn tier_bounds(n: usize, given: &[usize]) -> Vec<usize> {
@@ -293,34 +297,33 @@ fn recompute(
     }
     let present = joined.select(&present);
     let mut counts = vec![ColumnCounts::default(); s.features.len()];
-    let prefix = pinned.key("");
-    let mut batch = PackedBatch::default();
-    for e in assembler.encode_chunk(present.all(), &mut counts) {
-        let at = online::data_key_expiry_ms(
-            &prefix,
-            e.entity,
-            manifest.as_of_ms,
-            s.hot_ttl_ms,
-            repo.ttl_jitter,
-        );
-        batch.push_set(&prefix, e.entity, &e.bytes, at);
-    }
-    let written = batch.len();
-    // Listed first, like a run's writes, so that retiring the snapshot finds them.
+    // Written as the run wrote them, with the hot TTL.
     let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
-    let (_, last_expiry) = online::expiry_bounds(manifest.as_of_ms, s.hot_ttl_ms, repo.ttl_jitter);
-    let frame = online::key_list_frame(
-        present.keys().iter().copied(),
-        repo.entities[s.entity].has_integer_key(),
-    );
-    store.append_key_list(
+    let layout = Layout::of(
+        repo,
+        s,
         &keys,
         &pinned.snapshot,
-        &frame,
         manifest.as_of_ms,
-        last_expiry,
-    )?;
-    store.write_now(batch)?;
+        s.hot_ttl_ms,
+    );
+    let batches = layout.stage(&assembler, present.all(), STAGE, &mut counts);
+    let written = batches.iter().map(PackedBatch::len).sum();
+    // Listed first, like a run's writes, so that retiring the snapshot finds them.
+    if let Some(frame) = layout.key_list_frame(present.keys().iter().copied()) {
+        let (_, last_expiry) =
+            online::expiry_bounds(manifest.as_of_ms, s.hot_ttl_ms, repo.ttl_jitter);
+        store.append_key_list(
+            &keys,
+            &pinned.snapshot,
+            &frame,
+            manifest.as_of_ms,
+            last_expiry,
+        )?;
+    }
+    for batch in batches {
+        store.write_now(batch)?;
+    }
     Ok((written, absent))
 }
 
