@@ -3,6 +3,7 @@
 //! stages on both sides of it (the scan that writes items, the reader that decodes) share it.
 
 mod codec;
+pub mod feast;
 mod fingerprint;
 pub mod msgpack;
 mod unpack;
