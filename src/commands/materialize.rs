@@ -69,7 +69,8 @@ pub struct Args {
     pub memory_budget: Option<u64>,
     /// Write only shard I of N of the entities (by key hash) and record a shard manifest
     /// instead of committing; `fsctl commit --shards N` commits the snapshot (SPEC §3.3). Needs
-    /// --end, the same in every shard: it names the snapshot
+    /// --end, the same in every shard: it names the snapshot. `auto/N` takes I from
+    /// JOB_COMPLETION_INDEX (a Kubernetes Indexed Job sets it)
     #[arg(
         long,
         value_name = "I/N",
@@ -115,21 +116,46 @@ fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
-/// `I/N` with `0 <= I < N`.
+/// `I/N` with `0 <= I < N`, or `auto/N` with I from `JOB_COMPLETION_INDEX`.
 fn parse_shard(text: &str) -> Result<Shard, String> {
+    shard_from(text, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref())
+}
+
+/// `parse_shard` with the value of `JOB_COMPLETION_INDEX` given.
+fn shard_from(text: &str, completion_index: Option<&str>) -> Result<Shard, String> {
     let bad = || {
         format!(
-            "`{text}` is not a shard: expected I/N with 0 <= I < N <= {}, e.g. 0/4",
+            "`{text}` is not a shard: expected I/N with 0 <= I < N <= {}, e.g. 0/4, or auto/N",
             engine::shards::MAX_SHARDS
         )
     };
     let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let (index, count): (u32, u32) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if index >= count || count > engine::shards::MAX_SHARDS {
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    let index: u32 = if i.trim() == "auto" {
+        let from_env = completion_index.ok_or_else(|| {
+            format!(
+                "`{text}` takes the shard index from JOB_COMPLETION_INDEX (a Kubernetes Indexed \
+                 Job sets it), which is not set; pass I/N instead"
+            )
+        })?;
+        from_env.trim().parse().map_err(|_| {
+            format!("`{text}`: JOB_COMPLETION_INDEX is `{from_env}`, not a shard index")
+        })?
+    } else {
+        i.trim().parse().map_err(|_| bad())?
+    };
+    if count > engine::shards::MAX_SHARDS {
         return Err(bad());
+    }
+    if index >= count {
+        return Err(format!(
+            "`{text}`: shard index {index} is not below the shard count {count}{}",
+            if i.trim() == "auto" {
+                " (from JOB_COMPLETION_INDEX: the Indexed Job's completions must equal N)"
+            } else {
+                ""
+            }
+        ));
     }
     Ok(Shard { index, count })
 }
@@ -330,9 +356,24 @@ mod tests {
         for bad in ["", "0", "-1G", "12Q", "G", "1000", "0.5"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_shard("1/4"), Ok(Shard { index: 1, count: 4 }));
-        for bad in ["4/4", "1", "a/b", "0/0", "0/5000"] {
-            assert!(parse_shard(bad).is_err(), "{bad}");
+        assert_eq!(shard_from("1/4", None), Ok(Shard { index: 1, count: 4 }));
+        for bad in ["4/4", "1", "a/b", "0/0", "0/5000", "auto/0"] {
+            assert!(shard_from(bad, Some("0")).is_err(), "{bad}");
         }
+        assert_eq!(
+            shard_from("auto/4", Some("3")),
+            Ok(Shard { index: 3, count: 4 })
+        );
+        assert!(
+            shard_from("auto/4", None)
+                .unwrap_err()
+                .contains("JOB_COMPLETION_INDEX")
+        );
+        assert!(
+            shard_from("auto/4", Some("4"))
+                .unwrap_err()
+                .contains("completions must equal N")
+        );
+        assert!(shard_from("auto/4", Some("x")).is_err());
     }
 }

@@ -690,3 +690,73 @@ fn a_killed_shard_rerun_completes_the_job() {
     assert_eq!(got.len(), 200_000);
     assert!(got == want);
 }
+
+#[test]
+fn shard_auto_takes_its_index_from_job_completion_index() {
+    let repo = scratch_repo("golden");
+    let (whole, sharded) = (RedisServer::start(), RedisServer::start());
+    run_ok(repo.path(), &whole, &["materialize", "--end", GOLDEN_END]);
+    let auto = |index: Option<&str>| {
+        let mut cmd = fsctl_command(
+            repo.path(),
+            &sharded.url(),
+            &[
+                "--format",
+                "json",
+                "materialize",
+                "--end",
+                GOLDEN_END,
+                "--shard",
+                "auto/3",
+            ],
+        );
+        cmd.env_remove("JOB_COMPLETION_INDEX");
+        if let Some(i) = index {
+            cmd.env("JOB_COMPLETION_INDEX", i);
+        }
+        cmd.output().unwrap()
+    };
+    // As an Indexed Job of 3 completions runs it.
+    for i in 0..3 {
+        let out = auto(Some(&i.to_string()));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["services"][0]["shard"]["index"], i, "{doc}");
+    }
+    run_ok(
+        repo.path(),
+        &sharded,
+        &["commit", "--end", GOLDEN_END, "--shards", "3"],
+    );
+    let (mut a, mut b) = (whole.con(), sharded.con());
+    for service in ["scoring", "balances"] {
+        let snapshot = current(&mut a, GOLDEN_PREFIX, service).expect("committed");
+        assert_eq!(
+            current(&mut b, GOLDEN_PREFIX, service),
+            Some(snapshot.clone())
+        );
+        let data = format!("{GOLDEN_PREFIX}:{service}:{snapshot}:");
+        let want = keyspace(&mut a, &data);
+        assert!(!want.is_empty());
+        assert!(
+            keyspace(&mut b, &data) == want,
+            "{service}: keys, values or expiries differ"
+        );
+    }
+    // Without the variable, or with an index the count cannot hold: a usage error naming it.
+    for (index, needle) in [
+        (None, "JOB_COMPLETION_INDEX"),
+        (Some("3"), "completions must equal N"),
+    ] {
+        let out = auto(index);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{needle}"
+        );
+    }
+}
