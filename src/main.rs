@@ -3,6 +3,7 @@
 
 mod commands;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,9 @@ enum Command {
     /// Flip current back to a kept snapshot (default: the previous one)
     #[command(after_help = help(commands::rollback::HELP))]
     Rollback(commands::rollback::Args),
+    /// Each service's committed snapshot: as-of, age, keys, bytes; exit 1 when one is stale
+    #[command(after_help = help(commands::status::HELP))]
+    Status(commands::status::Args),
     /// Retire snapshots that are not kept and leftovers of runs that never committed
     #[command(after_help = help(commands::gc::HELP))]
     Gc(commands::gc::Args),
@@ -65,6 +69,15 @@ fn main() -> ExitCode {
     };
     // rediss:// uses rustls; pick its crypto backend once for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if cli.global.format == commands::OutputFormat::Prometheus
+        && !matches!(cli.command, Command::Status(_))
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: --format prometheus is for `fsctl status`; use text or json"
+        );
+        return ExitCode::from(2);
+    }
     fsctl::base::interrupt::install_signal_handlers();
     commands::note_naive_times(&cli.global);
     let result = match &cli.command {
@@ -78,6 +91,7 @@ fn main() -> ExitCode {
         Command::Snapshots(args) => commands::snapshots::run(&cli.global, args),
         Command::Rollback(args) => commands::rollback::run(&cli.global, args),
         Command::Gc(args) => commands::gc::run(&cli.global, args),
+        Command::Status(args) => commands::status::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -236,6 +236,10 @@ pub enum Error {
     )]
     ValidationFailed { errors: usize, definitions: bool },
 
+    /// `fsctl status`: a service's committed snapshot is older than allowed, or missing.
+    #[error("stale: {}", services.join("; "))]
+    Stale { services: Vec<String> },
+
     /// The run was interrupted by a signal.
     #[error("interrupted: stopped writing; nothing was committed")]
     Interrupted,
@@ -313,6 +317,7 @@ impl Error {
             Error::BackInTime { .. } => "back_in_time",
             Error::ExpiresInPast { .. } => "expires_in_past",
             Error::QualityGate { .. } => "quality_gate",
+            Error::Stale { .. } => "stale",
             Error::EmptyResult { .. } => "empty_result",
             Error::ShardsIncomplete { .. } => "shards_incomplete",
             Error::VectorNotFound { .. } => "vector_not_found",
@@ -386,6 +391,7 @@ impl Error {
             } => {
                 json!({ "service": service, "end": end, "online_ttl": online_ttl, "expires": expires })
             }
+            Error::Stale { services } => json!({ "stale": services }),
             Error::QualityGate {
                 service,
                 failures,

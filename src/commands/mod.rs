@@ -11,6 +11,7 @@ pub mod lock;
 pub mod materialize;
 pub mod rollback;
 pub mod snapshots;
+pub mod status;
 pub mod validate;
 pub mod warm;
 
@@ -25,6 +26,9 @@ use fsctl::repo::{self, Repo};
 pub enum OutputFormat {
     Text,
     Json,
+    // Prometheus text exposition, for `fsctl status` only (a doc comment here would turn
+    // every verb's --help into the long form).
+    Prometheus,
 }
 
 /// Options every command takes.
@@ -33,7 +37,8 @@ pub struct Global {
     /// Feature repo directory (default: ./feature_repo, or . when it holds feature_store.yaml)
     #[arg(long, global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// Output format: human text, or one JSON document on stdout (also on failure)
+    /// Output format: human text, one JSON document on stdout (also on failure), or Prometheus
+    /// text (`status` only)
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Print only errors

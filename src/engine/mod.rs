@@ -15,6 +15,7 @@ mod partitions;
 mod plan;
 pub mod read;
 pub mod shards;
+pub mod status;
 pub mod validate;
 pub mod warm;
 

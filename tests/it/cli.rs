@@ -128,6 +128,7 @@ fn every_help_ends_with_examples_exit_codes_and_environment() {
         "snapshots",
         "rollback",
         "gc",
+        "status",
     ] {
         let run = fsctl(repo.path(), None, &[verb, "--help"]);
         assert_eq!(run.code, 0, "{verb}: {}", run.stderr);

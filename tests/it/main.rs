@@ -20,6 +20,7 @@ mod s3;
 mod security;
 mod selective;
 mod shards;
+mod status;
 mod tls;
 mod validate;
 mod warm;
