@@ -3,13 +3,14 @@ values as `fsctl get` reads there, `get_many` spread over the primaries."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 import redis
-from conftest import Repo, Server
+from conftest import Repo, Server, free_port
 
-from fsctl_client import FeatureClient
+from fsctl_client import AsyncFeatureClient, ConfigError, FeatureClient
 
 CLUSTER_ARGS = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
 
@@ -80,3 +81,48 @@ def test_a_cluster_reads_as_fsctl_get_reads_it(tmp_path, cluster):
         > 0
     }
     assert len(holders) > 1
+
+
+def test_a_first_seed_that_is_down_does_not_stop_the_client(tmp_path, cluster, monkeypatch):
+    repo = Repo(tmp_path, cluster)
+    repo.edit("type: redis\n", "type: redis_cluster\n")
+    repo.materialize()
+    # The first seed is a port nothing listens on; the second a live node. The CLI tries every
+    # seed, and so does the client.
+    seeds = f"redis://127.0.0.1:{free_port()},redis://127.0.0.1:{cluster.nodes[1].port}"
+    repo.edit("url: redis://127.0.0.1:6379/0", f"url: {seeds}")
+    monkeypatch.delenv("FSCTL_REDIS_URL", raising=False)
+    client = FeatureClient.from_repo(repo.dir)
+    entities = list(range(1, 10))
+    got = client.get_many("scoring", entities)
+    found = [g for g in got if g.found]
+    assert len(found) >= 5
+    for g in found:
+        want = repo.get_json("scoring", f"customer_id={g.entity}")
+        assert list(g.values) == list(want["values"])
+        assert g.snapshot == want["snapshot"]
+
+    async def read_async():
+        c = AsyncFeatureClient.from_repo(repo.dir)
+        try:
+            return await c.get_many("scoring", entities)
+        finally:
+            await c.close()
+
+    assert [a.values for a in asyncio.run(read_async())] == [g.values for g in got]
+
+
+@pytest.mark.parametrize(
+    ("seeds", "error"),
+    [
+        ("redis://:a,1@h1:1,redis://:b@h2:2", "differ in their password"),
+        ("redis://h1:1,rediss://h2:2", "mixes redis:// and rediss://"),
+        ("redis://h1:1,redis://h2:2/3", "only database 0, but `redis://h2:2/3`"),
+    ],
+)
+def test_seeds_redis_py_cannot_serve_alike_are_a_config_error(seeds, error):
+    # redis-py connects to every node with the same options: no silent pick among them, and
+    # no password in the message.
+    with pytest.raises(ConfigError, match=error) as e:
+        FeatureClient(seeds, project="golden", cluster=True)
+    assert "a,1" not in str(e.value)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Repo, Server, Tls
+from conftest import Repo, Server, Tls, fsctl_bin
 
 from fsctl_client import (
     AsyncFeatureClient,
@@ -26,6 +28,7 @@ from fsctl_client import (
     StoreUnavailable,
     UnknownService,
 )
+from fsctl_client._core import redact
 
 PASSWORD = "s3cret pw:with/odd@chars"
 PROFILE_LINE = "  key_prefix: fst\n"
@@ -149,6 +152,84 @@ def test_a_wrong_password_names_its_source_and_never_the_password(tmp_path, secu
     monkeypatch.delenv("FSCTL_TEST_UNSET_PW", raising=False)
     with pytest.raises(ConfigError, match="password_env names `FSCTL_TEST_UNSET_PW`"):
         FeatureClient.from_repo(repo.dir)
+
+
+# A wrong password whose pieces, cut at `,`, `@` or `:`, would each show if a URL were split at
+# every comma or its user information ended at the first `@`.
+WRONG_IN_URL = "x7q,9zk@jv4:w2m"
+WRONG_PIECES = ("x7q", "9zk", "jv4", "w2m")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@h:6379/0", "redis://:***@h:6379/0"),
+        ("rediss://app:s3cret@h/1", "rediss://app:***@h/1"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("redis://tok@h", "redis://***@h"),
+        ("redis://u:p@ss@host:6379/0", "redis://u:***@host:6379/0"),
+        ("redis://app:a:b:c@h/0", "redis://app:***@h/0"),
+        (f"redis://default:{WRONG_IN_URL}@h:1/0", "redis://default:***@h:1/0"),
+        ("redis://:a@h1:1,redis://:b@h2:2", "redis://:***@h1:1,redis://:***@h2:2"),
+        # A comma inside a password neither splits the list nor shows a piece of it.
+        ("redis://:pa,ss@h1:1,redis://:b@h2:2", "redis://:***@h1:1,redis://:***@h2:2"),
+        ("redis://:pa,ss@h1:1, rediss://h2:2", "redis://:***@h1:1,rediss://h2:2"),
+        (
+            "rediss://u:x,y@z:w@h1:1,rediss://u:x,y@z:w@h2:2",
+            "rediss://u:***@h1:1,rediss://u:***@h2:2",
+        ),
+        ("pa,ss@h:1", "***@h:1"),
+    ],
+)
+def test_redact_hides_every_password_of_a_url_list(url, shown):
+    # The cases of src/base/secrets.rs `redacts_passwords`, and passwords with `@`, `,`, `:`.
+    assert redact(url) == shown
+
+
+def test_a_wrong_password_in_the_url_never_shows_a_piece_of_it(tmp_path, secured, monkeypatch):
+    repo = Repo(tmp_path, secured)
+    wrong = f"redis://default:{WRONG_IN_URL}@127.0.0.1:{secured.port}/0"
+    shown = f"redis://default:***@127.0.0.1:{secured.port}/0"
+
+    def refused() -> None:
+        with pytest.raises(AuthenticationFailed) as e:
+            FeatureClient.from_repo(repo.dir).get("scoring", 1)
+        message = str(e.value)
+        assert shown in message and "check the password from the URL" in message
+        for piece in WRONG_PIECES:
+            assert piece not in message, (piece, message)
+
+    # From FSCTL_REDIS_URL...
+    monkeypatch.setenv("FSCTL_REDIS_URL", wrong)
+    refused()
+    # ...and from online_store.url; the CLI shows the same redacted URL.
+    monkeypatch.delenv("FSCTL_REDIS_URL")
+    repo.edit("url: redis://127.0.0.1:6379/0", f"url: '{wrong}'")
+    refused()
+    env = {k: v for k, v in os.environ.items() if k != "FSCTL_REDIS_URL"}
+    cli = subprocess.run(
+        [fsctl_bin(), "--repo", str(repo.dir), "get", "--service", "scoring"]
+        + ["--entity", "customer_id=1"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert cli.returncode != 0 and shown in cli.stderr, cli.stderr
+    assert not any(piece in cli.stderr for piece in WRONG_PIECES), cli.stderr
+
+
+def test_the_tls_error_of_a_cluster_url_list_shows_no_password(tmp_path, monkeypatch):
+    repo = Repo(tmp_path, None)
+    (repo.dir / "ca.crt").write_text("not read: the URL is refused first\n")
+    seeds = f"rediss://u:{WRONG_IN_URL}@h1:7000, redis://:{WRONG_IN_URL}@h2:7000"
+    repo.edit("type: redis\n", "type: redis_cluster\n")
+    repo.edit(PROFILE_LINE, PROFILE_LINE + "  tls_ca_file: ca.crt\n")
+    monkeypatch.setenv("FSCTL_REDIS_URL", seeds)
+    with pytest.raises(ConfigError) as e:
+        FeatureClient.from_repo(repo.dir)
+    message = str(e.value)
+    assert "`rediss://u:***@h1:7000,redis://:***@h2:7000` is not rediss://" in message
+    assert not any(piece in message for piece in WRONG_PIECES), message
 
 
 def test_an_unset_variable_in_the_url_is_an_error_naming_it(golden, monkeypatch):

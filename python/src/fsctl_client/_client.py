@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Generator, Iterable
 from typing import Any, Callable
@@ -12,6 +11,7 @@ from typing import Any, Callable
 import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 
 from ._core import (
     FeatureVector,
@@ -23,6 +23,7 @@ from ._core import (
     import_numpy,
     numpy_columns,
     redact,
+    split_urls,
 )
 from ._core import (
     as_numpy as to_numpy,
@@ -113,19 +114,26 @@ class _Base:
         self.retry = RetryPolicy(retry_attempts, retry_max_delay)
         self.services = None if services is None else list(services)
         self.services_source = services_source or "the services= argument"
+        seeds = [u for u in split_urls(url) if u] if cluster else [url.strip()]
+        if not seeds:
+            raise ConfigError(f"the URL `{redact(url)}` names no cluster node")
         if password_source is None and password is not None:
             password_source = "the password= argument"
-        elif password_source is None and _without_password(url) != url:
+        elif password_source is None and any(_without_password(u) != u for u in seeds):
             password_source = "the URL"
         # Where the password comes from, named in authentication errors (None: nowhere).
         self.password_source = password_source
         # Until a first call succeeds, a failure is reported at once, as the CLI's connect is:
         # a wrong host or port should not wait out the retries.
         self.reached = False
-        seeds = _seeds(url) if cluster else [url.strip()]
         if tls_ca_file is not None and not all(u.startswith("rediss://") for u in seeds):
             raise ConfigError(f"tls_ca_file is set but the URL `{redact(url)}` is not rediss://")
-        self._connect_url = seeds[0] if password is None else _without_password(seeds[0])
+        if password is not None:
+            seeds = [_without_password(u) for u in seeds]
+        self._connect_url = seeds[0]
+        # A cluster's seeds (host, port), every one tried in turn as the CLI does, and the
+        # options their URLs share (user, password, TLS).
+        self._seed_nodes, self._seed_options = _cluster_seeds(url, seeds) if cluster else ([], {})
         self._connect_kwargs: dict[str, Any] = {}
         if password is not None:
             self._connect_kwargs["password"] = password
@@ -256,8 +264,36 @@ def _decode_str(v: bytes | None) -> str | None:
     return None if v is None else v.decode()
 
 
-def _seeds(url: str) -> list[str]:
-    return [u.strip() for u in re.split(r",(?=\s*rediss?://)", url) if u.strip()]
+def _cluster_seeds(url: str, seeds: list[str]) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The host and port of every seed of a cluster, and the options their URLs give (user,
+    password, TLS, query options). redis-py connects to every node of a cluster with the same
+    options, so seeds that disagree on one are a configuration error; a password named in one
+    seed's URL only is used for all."""
+    nodes: list[tuple[str, int]] = []
+    shared: dict[str, Any] = {}
+    for seed in seeds:
+        shown = redact(seed)
+        try:
+            options = parse_url(seed)
+        except ValueError as e:
+            detail = str(e).replace(seed, shown)
+            raise ConfigError(f"invalid Redis URL `{shown}`: {detail}") from None
+        if "path" in options:
+            raise ConfigError(f"a cluster is reached over TCP, not the Unix socket `{shown}`")
+        if options.pop("db", 0) != 0:
+            raise ConfigError(f"a cluster has only database 0, but `{shown}` names another")
+        nodes.append((options.pop("host", "localhost"), options.pop("port", 6379)))
+        if options.pop("connection_class", None) is not None:
+            options["ssl"] = True  # rediss://
+        for name, value in options.items():
+            if shared.setdefault(name, value) != value:
+                raise ConfigError(
+                    f"the seeds of the cluster URL `{redact(url)}` differ in their {name}: "
+                    "redis-py connects to every node with the same one"
+                )
+    if len({u.partition("://")[0].lower() for u in seeds}) > 1:
+        raise ConfigError(f"the cluster URL `{redact(url)}` mixes redis:// and rediss:// seeds")
+    return nodes, shared
 
 
 class FeatureClient(_Base):
@@ -269,9 +305,12 @@ class FeatureClient(_Base):
         super().__init__(url, **kwargs)
         options = {**self._connect_kwargs, **redis_kwargs}
         if self.cluster:
-            from redis.cluster import RedisCluster
+            from redis.cluster import ClusterNode, RedisCluster
 
-            self.redis: Any = RedisCluster.from_url(self._connect_url, **options)
+            # Every seed, as the CLI tries them: the first one down does not stop the client.
+            nodes = [ClusterNode(host, port) for host, port in self._seed_nodes]
+            options = {**self._seed_options, **options}
+            self.redis: Any = RedisCluster(startup_nodes=nodes, **options)
         else:
             from redis.retry import Retry
 
@@ -366,9 +405,11 @@ class AsyncFeatureClient(_Base):
         super().__init__(url, **kwargs)
         options = {**self._connect_kwargs, **redis_kwargs}
         if self.cluster:
-            from redis.asyncio.cluster import RedisCluster
+            from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-            self.redis: Any = RedisCluster.from_url(self._connect_url, **options)
+            nodes = [ClusterNode(host, port) for host, port in self._seed_nodes]
+            options = {**self._seed_options, **options}
+            self.redis: Any = RedisCluster(startup_nodes=nodes, **options)
         else:
             from redis.asyncio.retry import Retry
 

@@ -321,17 +321,42 @@ class RetryPolicy:
         return ceiling / 2 + random.random() * ceiling / 2
 
 
+def split_urls(text: str) -> list[str]:
+    """The URLs of a comma-separated list (a cluster's seeds), as src/base/secrets.rs
+    `split_urls` cuts it: a URL starts at a comma followed by `redis://`, `rediss://` or `${`;
+    any other comma belongs to the URL before it (a password may hold one), so that no piece
+    of a password is ever taken for a URL of its own."""
+    out, start = [], 0
+    for i, c in enumerate(text):
+        if c == "," and text[i + 1 :].lstrip().startswith(("redis://", "rediss://", "${")):
+            out.append(text[start:i].strip())
+            start = i + 1
+    out.append(text[start:].strip())
+    return out
+
+
 def redact(url: str) -> str:
-    """`url` with any password replaced by `***`."""
-    out = []
-    for part in url.split(","):
-        scheme, sep, rest = part.partition("://")
-        if sep and "@" in rest.split("/", 1)[0]:
-            userinfo, _, host = rest.partition("@")
-            user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
-            part = f"{scheme}://{user}:***@{host}" if ":" in userinfo else f"{scheme}://***@{host}"
-        out.append(part)
-    return ",".join(out)
+    """`url` with any password replaced by `***`, in every URL of a comma-separated list
+    (src/base/secrets.rs `redact_url`): the user information ends at the LAST `@` before the
+    path, so a password holding `@`, `:` or `,` never shows."""
+    return ",".join(_redact_one(u) for u in split_urls(url))
+
+
+def _redact_one(url: str) -> str:
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        # Not a URL; what comes before an `@` may still be a secret.
+        at = url.rfind("@")
+        return url if at < 0 else f"***{url[at:]}"
+    scheme, rest = url[: scheme_end + 3], url[scheme_end + 3 :]
+    host_start = rest.find("/")
+    at = rest.rfind("@", 0, len(rest) if host_start < 0 else host_start)
+    if at < 0:
+        return url
+    userinfo = rest[:at]
+    if ":" in userinfo:
+        return f"{scheme}{userinfo.split(':', 1)[0]}:***{rest[at:]}"
+    return f"{scheme}***{rest[at:]}"
 
 
 def build_all(
