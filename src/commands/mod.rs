@@ -138,7 +138,10 @@ pub fn note_naive_times(global: &Global) {
     if global.quiet {
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
+    // Arguments that are not UTF-8 (a path) are no times; clap took them as they are.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.into_string().unwrap_or_default())
+        .collect();
     for (i, arg) in args.iter().enumerate() {
         let (flag, value) = match arg.split_once('=') {
             Some((f, v)) if f == "--start" || f == "--end" => (f, v),

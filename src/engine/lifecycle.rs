@@ -473,10 +473,17 @@ pub fn rollback(
         None => default_target(store, &keys, service, &current, &history)?,
     };
     if target == current {
-        let as_of = store
-            .manifest(&keys, &current)?
-            .map(|m| m.as_of)
-            .unwrap_or_default();
+        let now = store.manifest(&keys, &current)?;
+        // A rollback that flipped but died before recording the snapshot it left: record it
+        // now, so that a later default rollback never goes back to that one.
+        if let Some(from) = now.as_ref().and_then(|m| m.restored_from.as_deref())
+            && let Some(mut left) = store.manifest(&keys, from)?
+            && left.rolled_back_at.is_none()
+        {
+            left.rolled_back_at = now.as_ref().and_then(|m| m.restored_at.clone());
+            store.put_manifest(&keys, &left)?;
+        }
+        let as_of = now.map(|m| m.as_of).unwrap_or_default();
         lock.release();
         return Ok(RolledBack {
             service: service.name.clone(),
@@ -571,7 +578,11 @@ pub fn rollback(
     restored.restored_at = Some(now.clone());
     restored.rolled_back_at = None;
     store.put_manifest(&keys, &restored)?;
-    store.flip(&keys, &lock, &target, &current)?;
+    if let Err(e) = store.flip(&keys, &lock, &target, &current) {
+        // Not made current after all: its manifest says nothing of a rollback (best effort).
+        let _ = store.put_manifest(&keys, &m);
+        return Err(e);
+    }
     if let Some(mut from) = store.manifest(&keys, &current)? {
         from.rolled_back_at = Some(now);
         store.put_manifest(&keys, &from)?;

@@ -350,6 +350,28 @@ impl ShardCommit<'_> {
                 }
             }
         }
+        // Which entities a shard holds is a hash of this fsctl's: shards of two versions may
+        // miss or repeat entities between them.
+        if let Some(first) = shards.first() {
+            let first_version = &first.manifest.fsctl_version;
+            let other: Vec<&ShardManifest> = shards
+                .iter()
+                .filter(|m| &m.manifest.fsctl_version != first_version)
+                .collect();
+            if !other.is_empty() {
+                let named: Vec<String> = shards
+                    .iter()
+                    .map(|m| format!("{} ran {}", m.shard, m.manifest.fsctl_version))
+                    .collect();
+                missing.extend(other.iter().map(|m| m.shard));
+                problems.push(format!(
+                    "the shards ran different fsctl versions ({}); the shard of an entity is a \
+                     hash fsctl computes, so every shard of a job must run the same version: \
+                     rerun the others with --force",
+                    named.join(", ")
+                ));
+            }
+        }
         Ok(if problems.is_empty() {
             Ok(shards)
         } else {

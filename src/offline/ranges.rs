@@ -86,8 +86,9 @@ impl ViewScan {
                         Some(name),
                         format!(
                             "column `{name}` ({role}, {source_type} declared {dtype}): {found}, \
-                             which does not fit {dtype}; materialize would stop there. Declare \
-                             a wider dtype or fix the data"
+                             which does not fit {dtype}; materialize stops on such a value in a \
+                             row it keeps (an entity's latest). Declare a wider dtype or fix the \
+                             data"
                         ),
                     ));
                     break;
@@ -160,9 +161,12 @@ fn stats_fit(stats: &Statistics, source: &DataType, dst: Scalar) -> Option<bool>
         Statistics::Int64(s) => (*s.min_opt()? as f64, *s.max_opt()? as f64),
         Statistics::Double(s) => {
             let (min, max) = (*s.min_opt()?, *s.max_opt()?);
-            // Infinities and NaN pass through a narrowing as themselves.
-            let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
-            (finite(min), finite(max))
+            // An infinite (or NaN) bound narrows as itself but says nothing of the values
+            // between: read them.
+            if !(min.is_finite() && max.is_finite()) {
+                return None;
+            }
+            (min, max)
         }
         _ => return None,
     };

@@ -88,6 +88,7 @@ pub fn load_all(dir: &Path) -> Result<Loaded, Error> {
                     && f.name
                         .as_deref()
                         .is_none_or(|n| !n.contains(parse::MISSING))
+                    && !refers_to_replaced(f, &parsed.top_replaced)
             })
             .map(|f| parsed.in_file(f)),
     );
@@ -97,6 +98,21 @@ pub fn load_all(dir: &Path) -> Result<Loaded, Error> {
         sound_views: resolved.sound_views,
         sound_services: resolved.sound_services,
     })
+}
+
+/// Whether `f` is a dangling reference into a top-level list that had the wrong shape (and so
+/// stands empty): the shape error is the finding, not each reference into the list.
+fn refers_to_replaced(f: &Finding, replaced: &[String]) -> bool {
+    f.code == "unknown-reference"
+        && replaced.iter().any(|list| {
+            let what = match list.as_str() {
+                "entities" => "unknown entity",
+                "sources" => "unknown source",
+                "feature_views" => "unknown feature view",
+                _ => return false,
+            };
+            f.message.contains(what)
+        })
 }
 
 impl Repo {

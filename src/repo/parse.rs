@@ -21,6 +21,8 @@ pub(super) struct Parsed {
     pub raw: Option<raw::RawRepo>,
     pub findings: Vec<Finding>,
     origin: Vec<u64>,
+    /// Top-level lists replaced by placeholders: references into them are not findings.
+    pub top_replaced: Vec<String>,
 }
 
 impl Parsed {
@@ -35,38 +37,39 @@ impl Parsed {
 
 pub(super) fn parse_all(text: &str, file: &Path) -> Parsed {
     let mut findings: Vec<Finding> = Vec::new();
-    let mut text = text.to_owned();
-    // Lines whose value was replaced after a shape error, and keys dropped with their line.
-    let mut replaced: Vec<usize> = Vec::new();
+    let mut text = text.replace("\r\n", "\n");
+    // Keys (with their line) whose value was replaced after a shape error, and keys dropped
+    // with their line.
+    let mut replaced: Vec<(usize, String)> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
+    let mut top_replaced: Vec<String> = Vec::new();
     // The line of the file each line of `text` comes from (placeholders may add lines).
     let mut origin: Vec<u64> = (1..=text.lines().count() as u64 + 1).collect();
+    let done = |raw, findings, origin, top_replaced| Parsed {
+        raw,
+        findings,
+        origin,
+        top_replaced,
+    };
     for _ in 0..100 {
         let e = match serde_saphyr::from_str::<raw::RawRepo>(&text) {
-            Ok(raw) => {
-                return Parsed {
-                    raw: Some(raw),
-                    findings,
-                    origin,
-                };
-            }
+            Ok(raw) => return done(Some(raw), findings, origin, top_replaced),
             Err(e) => e,
         };
         let plain = e.without_snippet();
         let message = yaml_message(&plain.to_string());
-        let Some((line, col)) = plain
+        let Some((line, shown_col)) = plain
             .location()
-            .map(|l| (l.line() as usize, l.column() as usize))
+            .map(|l| (l.line().max(1) as usize, l.column().max(1) as usize))
         else {
             findings.push(Finding::error("invalid-yaml", file, message));
-            return Parsed {
-                raw: None,
-                findings,
-                origin,
-            };
+            return done(None, findings, origin, top_replaced);
         };
+        // The parser counts characters; the text is edited by bytes.
+        let col = byte_col(&text, line, shown_col);
         let orig = |line: usize| origin.get(line - 1).copied().unwrap_or(line as u64);
-        let at = |f: Finding| f.at(orig(line), col as u64);
+        let at = |f: Finding| f.at(orig(line), shown_col as u64);
+        let before = text.clone();
         if message.starts_with("unknown field") {
             let name = message.split('`').nth(1).unwrap_or_default().to_owned();
             let guess = closest_key(&name, &message);
@@ -90,108 +93,123 @@ pub(super) fn parse_all(text: &str, file: &Path) -> Parsed {
             let shown = if matches!(key.as_str(), "project" | "online_store") {
                 (1, 1)
             } else {
-                (orig(mapping_start(&text, line, col)), col as u64)
+                (orig(mapping_start(&text, line, col)), shown_col as u64)
             };
-            let at = |f: Finding| f.at(shown.0, shown.1);
             let context = Context::of(&text, line, col);
             if !dropped.contains(&key) {
                 findings.push(
-                    at(Finding::error(
+                    Finding::error(
                         "missing-key",
                         file,
                         format!(
                             "missing required key `{key}`: {} (see docs/configuration.md)",
                             wanted(&key, context)
                         ),
-                    ))
+                    )
+                    .at(shown.0, shown.1)
                     .named(key.clone()),
                 );
             }
-            let (patched, added) = insert_key(&text, line, col, &key, &placeholder(&key, context));
+            let value = placeholder(&key, context).unwrap_or_else(|| format!("\"{MISSING}\""));
+            let (patched, added) = insert_key(&text, line, col, &key, &value);
             if added {
                 origin.insert(line - 1, orig(line));
             }
             text = patched;
         } else if is_shape_error(&message) {
-            // The key whose value has the wrong shape: on this line, or the item's parent's.
-            let (key_line, key) = match key_at(&text, line, col) {
-                Some(k) => k,
-                None => {
-                    findings.push(at(Finding::error("invalid-yaml", file, message)));
-                    return Parsed {
-                        raw: None,
-                        findings,
-                        origin,
-                    };
-                }
+            let Some(site) = shape_site(&text, line, col) else {
+                findings.push(at(Finding::error("invalid-yaml", file, message)));
+                return done(None, findings, origin, top_replaced);
             };
-            let key_col = text
-                .lines()
-                .nth(key_line - 1)
-                .map_or(1, |l| l.find(key.as_str()).map_or(1, |i| i + 1));
-            let context = Context::of(&text, key_line, key_col);
-            if !findings
-                .iter()
-                .any(|f| f.line == Some(orig(line)) && f.code == "invalid-shape")
-            {
+            let context = Context::of(&text, site.line, site.key_col);
+            let seen = (site.line, site.key.clone());
+            if !replaced.contains(&seen) {
                 findings.push(
-                    Finding::error(
+                    at(Finding::error(
                         "invalid-shape",
                         file,
                         format!(
-                            "`{key}` has the wrong shape ({}): it takes {} (see \
+                            "`{}` has the wrong shape ({}): it takes {} (see \
                              docs/configuration.md)",
+                            site.key,
                             found(&message),
-                            shape(&key, context)
+                            shape(&site.key, context)
                         ),
-                    )
-                    .at(orig(line), col as u64)
-                    .named(key.clone()),
+                    ))
+                    .named(site.key.clone()),
                 );
             }
-            text = if replaced.contains(&key_line) {
-                dropped.push(key);
-                blank_line(&text, key_line)
-            } else {
-                replaced.push(key_line);
-                replace_value(&text, key_line, &key, &placeholder(&key, context))
+            if context == Context::TopLevel {
+                top_replaced.push(site.key.clone());
+            }
+            text = match placeholder(&site.key, context) {
+                Some(value) if !replaced.contains(&seen) => {
+                    replaced.push(seen);
+                    site.replace(&text, &value)
+                }
+                _ => {
+                    dropped.push(site.key.clone());
+                    site.remove(&text)
+                }
             };
         } else {
             findings.push(at(Finding::error("invalid-yaml", file, message)));
-            return Parsed {
-                raw: None,
-                findings,
-                origin,
-            };
+            return done(None, findings, origin, top_replaced);
+        }
+        // A fix that changed nothing would meet the same error again: drop the line instead,
+        // and stop when even that changes nothing.
+        if text == before {
+            text = blank_line(&text, line);
+            if text == before {
+                return done(None, findings, origin, top_replaced);
+            }
         }
     }
-    Parsed {
-        raw: None,
-        findings,
-        origin,
-    }
+    done(None, findings, origin, top_replaced)
+}
+
+/// The 1-based byte column of the 1-based character column `col` of `line`.
+fn byte_col(text: &str, line: usize, col: usize) -> usize {
+    let Some(l) = text.lines().nth(line - 1) else {
+        return col;
+    };
+    l.char_indices()
+        .nth(col - 1)
+        .map_or(l.len() + 1, |(i, _)| i + 1)
 }
 
 /// Errors about a value's shape (a list where a mapping belongs, say), as serde and the YAML
 /// parser word them, rather than about the YAML's syntax.
 fn is_shape_error(message: &str) -> bool {
     [
-        "invalid type",
+        "invalid ",
         "data did not match any variant",
-        "invalid length",
+        "cannot deserialize null",
     ]
     .iter()
     .any(|p| message.starts_with(p))
         || (message.starts_with("expected ")
-            && ["mapping start", "sequence start", "scalar", "a "]
+            && ["mapping start", "sequence start", "scalar"]
                 .iter()
-                .any(|w| message["expected ".len()..].starts_with(w)))
+                .any(|w| message.contains(w)))
 }
 
 /// What serde found, without the names of fsctl's own types.
 fn found(message: &str) -> String {
     if message.starts_with("data did not match any variant") {
         return "an item matches neither form".into();
+    }
+    if message.starts_with("cannot deserialize null") {
+        return "it is empty".into();
+    }
+    if message.starts_with("invalid floating point") {
+        return "not a number".into();
+    }
+    if let Some(t) = message.strip_prefix("invalid ")
+        && (t.starts_with('u') || t.starts_with('i'))
+        && t[1..].chars().all(|c| c.is_ascii_digit())
+    {
+        return "not a whole number in range".into();
     }
     match message.split_once(", expected ") {
         Some((what, _)) => what.to_owned(),
@@ -291,18 +309,29 @@ fn shape(key: &str, context: Context) -> &'static str {
         }
         ("materialization", _) => "a mapping such as `{ttl_jitter: 0.2, keep_snapshots: 2}`",
         ("offline_store", _) => "a mapping: `{storage_options: {aws_region: eu-west-1}}`",
-        _ => "a single value",
+        (
+            "keep_snapshots"
+            | "connections"
+            | "retry_attempts"
+            | "compress_threshold_bytes"
+            | "min_entities",
+            _,
+        ) => "a whole number, e.g. `2`",
+        ("ttl_jitter" | "max_null_fraction" | "min" | "max", _) => "a number, e.g. `0.2`",
+        _ => "a single value (text)",
     }
 }
 
-/// A value of the right shape for `key`, built around `MISSING`.
-fn placeholder(key: &str, context: Context) -> String {
+/// A value of the right shape for `key`, built around `MISSING`; `None` for a key whose line is
+/// better dropped (a number: an optional key takes its default).
+fn placeholder(key: &str, context: Context) -> Option<String> {
     let m = format!("\"{MISSING}\"");
-    match (key, context) {
+    Some(match (key, context) {
         ("join_keys", _) => format!("[{{name: {m}, dtype: int64}}]"),
-        ("entities" | "sources" | "feature_views" | "feature_services", Context::TopLevel) => {
-            "[]".into()
-        }
+        // Top-level lists: one item that stands for the list, so that a service list of the
+        // wrong shape is not also "no feature_services"; references into them are dropped.
+        ("feature_services", Context::TopLevel) => format!("[{{name: {m}, features: [{m}]}}]"),
+        ("entities" | "sources" | "feature_views", Context::TopLevel) => "[]".into(),
         ("entities", _) => format!("[{m}]"),
         ("features", Context::View) => format!("[{{name: {m}, dtype: int64}}]"),
         ("features", _) => format!("[{m}]"),
@@ -312,33 +341,160 @@ fn placeholder(key: &str, context: Context) -> String {
             "field_mapping" | "storage_options" | "checks" | "materialization" | "offline_store",
             _,
         ) => "{}".into(),
+        (
+            "keep_snapshots"
+            | "connections"
+            | "retry_attempts"
+            | "compress_threshold_bytes"
+            | "min_entities"
+            | "ttl_jitter"
+            | "max_null_fraction"
+            | "min"
+            | "max",
+            _,
+        ) => return None,
         _ => m,
+    })
+}
+
+/// Where a value of the wrong shape sits: the key it belongs to, and its value on the key's
+/// line (a span of it) or below it (a block).
+struct ShapeSite {
+    /// The key's line and 1-based byte column.
+    line: usize,
+    key_col: usize,
+    key: String,
+    /// The value's bytes on the line, `None` when it is a block under the line.
+    span: Option<(usize, usize)>,
+}
+
+impl ShapeSite {
+    /// The text without the key and its value: the pair alone in a flow mapping, else its line
+    /// and the lines under it.
+    fn remove(&self, text: &str) -> String {
+        match self.span {
+            Some((_, end)) => map_line(text, self.line, |l| {
+                let rest = l[end..].strip_prefix(',').unwrap_or(&l[end..]).trim_start();
+                let head = &l[..self.key_col - 1];
+                if head.trim_end().ends_with(['{', '[']) || rest.starts_with(['}', ']']) {
+                    format!("{}{rest}", head.trim_end_matches([' ', ',']))
+                } else {
+                    format!("{head}{rest}")
+                }
+            }),
+            None => blank_line(text, self.line),
+        }
+    }
+
+    /// The text with the value replaced by `value`.
+    fn replace(&self, text: &str, value: &str) -> String {
+        match self.span {
+            Some((start, end)) => map_line(text, self.line, |l| {
+                format!("{}{value}{}", &l[..start], &l[end..])
+            }),
+            None => map_line(&blank_nested(text, self.line), self.line, |l| {
+                let colon = l[self.key_col - 1..]
+                    .find(':')
+                    .map_or(l.len(), |i| self.key_col - 1 + i + 1);
+                format!("{} {value}", &l[..colon])
+            }),
+        }
     }
 }
 
-/// The key a shape error at `line`, `col` is about, with its line: the line's own key when the
-/// error lies in its value, else the nearest key above with less indentation (an item of its
-/// list).
-fn key_at(text: &str, line: usize, col: usize) -> Option<(usize, String)> {
+/// The key whose value holds the shape error at `line`, `col` (1-based, bytes): the innermost
+/// `key:` before the error on its line (a block key or a key in a flow mapping), else the key
+/// of the list the line is an item of.
+fn shape_site(text: &str, line: usize, col: usize) -> Option<ShapeSite> {
     let lines: Vec<&str> = text.lines().collect();
-    let here = lines.get(line - 1)?;
-    if let Some((at, _, key)) = key_of(here)
-        && at + key.len() < col
-    {
-        return Some((line, key.to_owned()));
+    let here = *lines.get(line - 1)?;
+    // Up to and including the character the error points at.
+    let upto = here
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .find(|&end| end >= col)
+        .unwrap_or(here.len());
+    if let Some((key_start, key, value_start)) = last_key(&here[..upto]) {
+        let span = (value_start < here.len()).then(|| (value_start, value_end(here, value_start)));
+        return Some(ShapeSite {
+            line,
+            key_col: key_start + 1,
+            key,
+            span,
+        });
     }
+    // An item of a block list: the list's key is above, less indented.
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let base = indent(here).min(col.saturating_sub(1));
+    let base = indent(here);
     lines[..line - 1]
         .iter()
         .enumerate()
         .rev()
-        .find_map(|(i, l)| match key_of(l) {
-            Some((at, _, key)) if at - 1 < base && !l.trim_start().starts_with('#') => {
-                Some((i + 1, key.to_owned()))
-            }
-            _ => None,
+        .find_map(|(i, l)| {
+            let (start, key, value_start) = last_key(l)?;
+            (start < base && value_start >= l.len()).then(|| ShapeSite {
+                line: i + 1,
+                key_col: start + 1,
+                key,
+                span: None,
+            })
         })
+}
+
+/// The last `key:` in `s` (a plain or quoted key followed by `:` and a space or the end): the
+/// key's byte offset, the key, and where its value starts (after the spaces).
+fn last_key(s: &str) -> Option<(usize, String, usize)> {
+    let bytes = s.as_bytes();
+    let colon = (0..bytes.len())
+        .rev()
+        .find(|&i| bytes[i] == b':' && bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace()))?;
+    let head = s[..colon].trim_end();
+    let (key, start) = match head.chars().last()? {
+        q @ ('"' | '\'') => {
+            let open = head[..head.len() - 1].rfind(q)?;
+            (head[open + 1..head.len() - 1].to_owned(), open)
+        }
+        _ => {
+            let start = head
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                .map_or(0, |i| i + 1);
+            (head[start..].to_owned(), start)
+        }
+    };
+    if key.is_empty() || key.starts_with('#') {
+        return None;
+    }
+    let after = colon + 1;
+    let value_start = after + (s.len() - after - s[after..].trim_start().len());
+    // A comment is no value.
+    let value_start = if s[value_start..].starts_with('#') {
+        s.len()
+    } else {
+        value_start
+    };
+    Some((start, key, value_start))
+}
+
+/// Where the flow value starting at `start` ends on `line`: at the `,`, `}` or `]` that closes
+/// it, or at a comment or the end of the line.
+fn value_end(line: &str, start: usize) -> usize {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    for (i, c) in line[start..].char_indices() {
+        let at = start + i;
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => depth += 1,
+            (None, ']' | '}') if depth == 0 => return at,
+            (None, ']' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => return at,
+            (None, '#') if depth == 0 && line[..at].ends_with(' ') => return at,
+            _ => {}
+        }
+    }
+    line.trim_end().len().max(start)
 }
 
 /// Inserts `key: value` into the mapping that has a key at `line`, `col` (1-based): into a flow
@@ -380,15 +536,6 @@ fn mapping_start(text: &str, line: usize, col: usize) -> usize {
         }
     }
     start
-}
-
-/// Replaces the value of `key` on `line` (and the lines nested under it) with `value`.
-fn replace_value(text: &str, line: usize, key: &str, value: &str) -> String {
-    let blanked = blank_nested(text, line);
-    map_line(&blanked, line, |l| match l.find(&format!("{key}:")) {
-        Some(i) => format!("{}{key}: {value}", &l[..i]),
-        None => l.to_owned(),
-    })
 }
 
 fn map_line(text: &str, n: usize, f: impl FnOnce(&str) -> String) -> String {
@@ -461,22 +608,31 @@ fn key_of(l: &str) -> Option<(usize, bool, &str)> {
     };
     let key = rest.split(':').next()?.trim();
     let at = l.len() - rest.len() + 1;
-    (!key.is_empty() && rest.contains(':') && !key.starts_with('#')).then_some((at, item, key))
+    // A flow mapping or list (`{name: a}`) is a value, not a key.
+    let plain = !key.is_empty() && !key.starts_with(['#', '{', '[']);
+    (plain && rest.contains(':')).then_some((at, item, key))
 }
 
-/// Replaces the key `from` on line `n` (1-based) with `to`.
+/// Replaces the key `from` on line `n` (1-based) with `to`, written plain, `"quoted"` or
+/// `'quoted'`, with or without spaces before its `:`.
 fn rename_key(text: &str, n: usize, from: &str, to: &str) -> String {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i + 1 == n {
-                l.replacen(&format!("{from}:"), &format!("{to}:"), 1)
-            } else {
-                l.to_owned()
+    map_line(text, n, |l| {
+        for written in [from.to_owned(), format!("\"{from}\""), format!("'{from}'")] {
+            let mut search = 0;
+            while let Some(i) = l[search..].find(&written).map(|i| search + i) {
+                let after = &l[i + written.len()..];
+                let boundary = l[..i]
+                    .chars()
+                    .last()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                if boundary && after.trim_start().starts_with(':') {
+                    return format!("{}{to}{after}", &l[..i]);
+                }
+                search = i + written.len();
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        }
+        l.to_owned()
+    })
 }
 
 /// Replaces line `n` (1-based) and the lines nested under it with empty lines.
@@ -650,6 +806,88 @@ feature_services:
             assert_eq!(found.len(), 1, "{to}: {found:#?}");
             assert_eq!(found[0].0, code, "{to}: {found:#?}");
             assert!(found[0].2.contains(needle), "{to}: {found:#?}");
+        }
+    }
+
+    /// What a review found recovery getting wrong: each case gives exactly the findings listed.
+    #[test]
+    fn recovery_survives_what_users_write() {
+        // (edits to the repo, the findings wanted: code and a part of the message)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)]);
+        let cases: [Case; 7] = [
+            // Multi-byte text before the error column (columns count characters).
+            (
+                &[(
+                    "{name: clicks, dtype: int64, default: 0}",
+                    "{name: clicks, description: \"in €, fee €\", default: 0}",
+                )],
+                &[("missing-key", "`dtype`")],
+            ),
+            // A shape error inside a flow mapping is its own key's, and the line stays YAML.
+            (
+                &[(
+                    "{name: clicks, dtype: int64, default: 0}",
+                    "{name: clicks, dtype: [int64], default: 0, checks: max_null_fraction}",
+                )],
+                &[("invalid-shape", "`dtype`"), ("invalid-shape", "`checks`")],
+            ),
+            // A quoted or spaced typo is renamed like a plain one.
+            (
+                &[("    ttl: 1d\n", "    \"tll\" : 1d\n")],
+                &[("unknown-key", "`tll`")],
+            ),
+            // Scalars of the wrong kind, and an empty required value.
+            (
+                &[
+                    (
+                        "project: p\n",
+                        "project: p\nmaterialization: {keep_snapshots: two, ttl_jitter: 20%}\n",
+                    ),
+                    ("    timestamp_field: ts\n", "    timestamp_field:\n"),
+                    ("source: src", "source: scr"),
+                ],
+                &[
+                    ("invalid-shape", "`keep_snapshots`"),
+                    ("invalid-shape", "`ttl_jitter`"),
+                    ("invalid-shape", "`timestamp_field`"),
+                    ("unknown-reference", "`scr`"),
+                ],
+            ),
+            // A top-level list written as a mapping: one finding, not one per reference.
+            (
+                &[(
+                    "feature_services:\n  - name: svc\n",
+                    "feature_services:\n  name: svc\n",
+                )],
+                &[("invalid-shape", "`feature_services`")],
+            ),
+            (
+                &[("entities:\n  - name: user\n", "entities:\n  name: user\n")],
+                &[("invalid-shape", "`entities`")],
+            ),
+            // Windows line endings.
+            (&[("\n", "\r\n")], &[]),
+        ];
+        for (edits, want) in cases {
+            let mut yaml = REPO.to_owned();
+            for (from, to) in edits {
+                assert!(yaml.contains(from), "{from}");
+                yaml = if *from == "\n" {
+                    yaml.replace(from, to)
+                } else {
+                    yaml.replacen(from, to, 1)
+                };
+            }
+            let found = findings(&yaml);
+            let got: Vec<&str> = found.iter().map(|(c, _, _)| c.as_str()).collect();
+            let codes: Vec<&str> = want.iter().map(|(c, _)| *c).collect();
+            assert_eq!(got, codes, "{edits:?}: {found:#?}");
+            for ((_, _, message), (_, needle)) in found.iter().zip(want) {
+                assert!(
+                    message.contains(needle),
+                    "{edits:?}: {needle} not in {message}"
+                );
+            }
         }
     }
 

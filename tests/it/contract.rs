@@ -151,3 +151,45 @@ fn every_dtype_reads_back_through_the_client_as_the_contract_states() {
         );
     }
 }
+
+/// docs/contract.md, the contract as readers in other languages get it, held to what fsctl
+/// writes: every manifest field has a row, and the expiry formula as written there gives every
+/// key's expiry to the millisecond.
+#[test]
+fn the_contract_doc_describes_what_lands_in_redis() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/contract.md"),
+    )
+    .unwrap();
+    // `_server` keeps the server alive to the end.
+    let Committed {
+        redis: _server,
+        mut con,
+        snapshot,
+        ..
+    } = golden_committed("scoring");
+    let m = manifest(&mut con, "fst:golden", "scoring");
+    for field in m.as_object().unwrap().keys() {
+        assert!(
+            doc.contains(&format!("| `{field}` |")),
+            "docs/contract.md has no row for manifest field `{field}`"
+        );
+    }
+    for text in [
+        "expiry = as_of + floor(online_ttl × (1 + ttl_jitter × u))",
+        "(xxh3_64(key) >> 11) / 2^53",
+    ] {
+        assert!(doc.contains(text), "docs/contract.md lost `{text}`");
+    }
+    let as_of = m["as_of_ms"].as_i64().unwrap();
+    let ttl = m["ttl"]["online_ms"].as_i64().unwrap();
+    let jitter = m["ttl"]["jitter"].as_f64().unwrap();
+    let keys = data_keys(&mut con, &format!("fst:golden:scoring:{snapshot}:"));
+    assert!(!keys.is_empty());
+    for (key, _) in keys {
+        let u = (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64;
+        let documented = as_of + (ttl as f64 * (1.0 + jitter * u)).floor() as i64;
+        let actual: i64 = redis::cmd("PEXPIRETIME").arg(&key).query(&mut con).unwrap();
+        assert_eq!(actual, documented, "{key}");
+    }
+}

@@ -417,11 +417,24 @@ fn rollback_is_idempotent_and_keeps_commit_times() {
     assert!(committed_s1.is_string());
 
     let first = rollback_json(repo.path(), &redis, &[]);
+    // As if the rollback had died between the flip and recording the snapshot it left.
+    let s2_key = format!("{GOLDEN_PREFIX}:{{scoring}}:snapshot:{s2}");
+    let raw: String = redis::cmd("GET").arg(&s2_key).query(&mut con).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert!(m["rolled_back_at"].is_string());
+    m.as_object_mut().unwrap().remove("rolled_back_at");
+    let _: () = redis::cmd("SET")
+        .arg(&s2_key)
+        .arg(m.to_string())
+        .arg("KEEPTTL")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(
         (&first["to"], &first["changed"]),
         (&s1.as_str().into(), &true.into())
     );
-    // A retried task runs the same rollback again: it stays on s1 instead of redeploying s2.
+    // A retried task runs the same rollback again: it stays on s1 instead of redeploying s2,
+    // and records what the first one could not.
     let again = rollback_json(repo.path(), &redis, &[]);
     assert_eq!(
         (&again["to"], &again["changed"]),

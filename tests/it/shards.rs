@@ -760,3 +760,62 @@ fn shard_auto_takes_its_index_from_job_completion_index() {
         );
     }
 }
+
+#[test]
+fn shards_of_different_fsctl_versions_are_not_committed() {
+    let repo = scratch_repo("golden");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let mut snapshot = String::new();
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let doc = run_ok(
+            repo.path(),
+            &redis,
+            &[
+                "materialize",
+                "--service",
+                "scoring",
+                "--end",
+                GOLDEN_END,
+                "--shard",
+                &shard,
+            ],
+        );
+        snapshot = doc["services"][0]["snapshot"].as_str().unwrap().to_owned();
+    }
+    // Shard 1 as an older fsctl would have recorded it.
+    let key = format!("{GOLDEN_PREFIX}:{{scoring}}:snapshot:{snapshot}:shard:1");
+    let raw: String = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    m["fsctl_version"] = "0.0.9".into();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(m.to_string())
+        .arg("KEEPTTL")
+        .query(&mut con)
+        .unwrap();
+    let refused = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "commit",
+            "--service",
+            "scoring",
+            "--end",
+            GOLDEN_END,
+            "--shards",
+            "2",
+        ],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("the shards ran different fsctl versions")
+            && refused.stderr.contains("1 ran 0.0.9"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(current(&mut con, GOLDEN_PREFIX, "scoring"), None);
+}
