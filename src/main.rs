@@ -69,6 +69,16 @@ fn main() -> ExitCode {
     };
     // rediss:// uses rustls; pick its crypto backend once for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(path) = &cli.global.json_out {
+        if cli.global.format != commands::OutputFormat::Json {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: --json-out writes the JSON document: add --format json"
+            );
+            return ExitCode::from(2);
+        }
+        let _ = commands::JSON_OUT.set(path.clone());
+    }
     if cli.global.format == commands::OutputFormat::Prometheus
         && !matches!(cli.command, Command::Status(_))
     {

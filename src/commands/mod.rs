@@ -47,6 +47,10 @@ pub struct Global {
     /// Print more detail
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// With --format json: also write the JSON document to FILE (e.g. Airflow's
+    /// /airflow/xcom/return.json), also when the command fails
+    #[arg(long, global = true, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 impl Global {
@@ -79,8 +83,19 @@ pub fn print(text: &str) -> anyhow::Result<()> {
 
 /// Prints `doc` as the one JSON document of the command.
 pub fn print_json(doc: &serde_json::Value) -> anyhow::Result<()> {
-    print(&(serde_json::to_string_pretty(doc)? + "\n"))
+    let text = serde_json::to_string_pretty(doc)? + "\n";
+    if let Some(path) = JSON_OUT.get() {
+        std::fs::write(path, &text).map_err(|source| Error::Output {
+            what: "--json-out",
+            path: path.clone(),
+            source,
+        })?;
+    }
+    print(&text)
 }
+
+/// `--json-out FILE`, set once at start: every JSON document printed goes there too.
+pub static JSON_OUT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// A failure whose JSON document the command already printed (with its partial results, as
 /// `validate` and `materialize` do): only the exit code and the text on stderr remain to do.

@@ -458,3 +458,54 @@ fn a_dry_run_reports_the_keys_it_would_write() {
         run.stdout
     );
 }
+
+#[test]
+fn json_out_writes_the_document_to_a_file_too_also_on_failure() {
+    let c = golden_committed("scoring");
+    let out = c.repo.path().join("return.json");
+    let out_arg = out.to_str().unwrap();
+    let run = fsctl(
+        c.repo.path(),
+        Some(&c.redis),
+        &[
+            "--format",
+            "json",
+            "--json-out",
+            out_arg,
+            "snapshots",
+            "--service",
+            "scoring",
+        ],
+    );
+    run.ok();
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(written, run.stdout);
+    assert_eq!(run.json()["command"], "snapshots");
+    // A failure's document too, the one an Airflow task's XCom then holds.
+    let failed = fsctl(
+        c.repo.path(),
+        Some(&c.redis),
+        &[
+            "--format",
+            "json",
+            "--json-out",
+            out_arg,
+            "get",
+            "--service",
+            "nope",
+            "--entity",
+            "customer_id=1",
+        ],
+    );
+    assert_eq!(failed.code, 2);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["error"]["kind"], "unknown_service");
+    let text = fsctl(
+        c.repo.path(),
+        Some(&c.redis),
+        &["--json-out", out_arg, "snapshots"],
+    );
+    assert_eq!(text.code, 2);
+    assert!(text.stderr.contains("add --format json"), "{}", text.stderr);
+}
