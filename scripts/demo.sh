@@ -24,4 +24,6 @@ say fsctl validate --online   "(the committed snapshots match the repo; sampled 
 $FSCTL validate --online
 say fsctl snapshots   "(each service's history: current, kept, retired)"
 $FSCTL snapshots
+say fsctl status   "(for monitoring: each service's freshness; exit 1 when one is stale)"
+$FSCTL status
 echo "(Redis on port $REDIS_PORT is stopped now)"
