@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use fsctl::engine::{self, CommitOptions};
 
 use super::Global;
+use super::metrics::RunMetrics;
 
 pub const HELP: &str = "\
 Examples:
@@ -38,6 +39,10 @@ pub struct Args {
     /// Also write the manifest (JSON) to FILE
     #[arg(long, value_name = "FILE")]
     pub manifest_out: Option<PathBuf>,
+    /// Write the run's metrics to FILE as Prometheus text (a node-exporter textfile), also
+    /// when it fails; a service's last success is kept from the file until it commits again
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// Commit again a snapshot that is already committed, and allow moving `current` back in time
     #[arg(long)]
     pub force: bool,
@@ -54,25 +59,38 @@ pub struct Args {
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let repo = global.load_repo()?;
-    let store = fsctl::online::open(&repo.online)?;
-    let opts = CommitOptions {
-        services: args.services.clone(),
-        start_us: args.start,
-        end_us: Some(args.end),
-        shards: args.shards,
-        force: args.force,
-        wait_lock: args.wait_lock.unwrap_or_default(),
-        allow_empty: args.allow_empty,
-        skip_checks: args.skip_checks,
-        allow_future_end: args.allow_future_end,
+    let mut metrics = RunMetrics {
+        command: "commit",
+        ..Default::default()
     };
-    let done = engine::commit(&repo, &*store, &opts, global.progress())?;
-    super::materialize::report(
-        global,
-        "commit",
-        done,
-        args.manifest_out.as_deref(),
-        started,
-    )
+    let result = (|| {
+        let repo = global.load_repo()?;
+        metrics.project = Some(repo.project.clone());
+        let store = fsctl::online::open(&repo.online)?;
+        let opts = CommitOptions {
+            services: args.services.clone(),
+            start_us: args.start,
+            end_us: Some(args.end),
+            shards: args.shards,
+            force: args.force,
+            wait_lock: args.wait_lock.unwrap_or_default(),
+            allow_empty: args.allow_empty,
+            skip_checks: args.skip_checks,
+            allow_future_end: args.allow_future_end,
+        };
+        let done = engine::commit(&repo, &*store, &opts, global.progress())?;
+        metrics.reports = done.reports.clone();
+        super::materialize::report(
+            global,
+            "commit",
+            done,
+            args.manifest_out.as_deref(),
+            started,
+        )
+    })();
+    if let Some(path) = &args.metrics_file {
+        let seconds = started.elapsed().as_secs_f64();
+        metrics.write(path, &result, seconds, super::materialize::now_s());
+    }
+    result
 }

@@ -8,6 +8,7 @@ use fsctl::engine::{self, MaterializeOptions, Output, ScanMode, ServiceReport, S
 use fsctl::offline::Shard;
 use fsctl::online::Manifest;
 
+use super::metrics::RunMetrics;
 use super::{Global, Printed, failure_doc, print, print_json};
 
 pub const HELP: &str = "\
@@ -82,6 +83,10 @@ pub struct Args {
     /// With --shard: commit the snapshot when this shard finds all N shards recorded
     #[arg(long, requires = "shard")]
     pub commit_when_complete: bool,
+    /// Write the run's metrics to FILE as Prometheus text (a node-exporter textfile), also
+    /// when it fails; a service's last success is kept from the file until it commits again
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// A size: bytes, or a number with K, M, G or T (powers of 1024; a trailing B or iB is allowed).
@@ -192,16 +197,33 @@ impl Args {
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let repo = global.load_repo()?;
-    let store = fsctl::online::open(&repo.online)?;
-    let done = engine::materialize(&repo, &*store, &args.options(global), global.progress())?;
-    report(
-        global,
-        "materialize",
-        done,
-        args.manifest_out.as_deref(),
-        started,
-    )
+    let mut metrics = RunMetrics {
+        command: "materialize",
+        ..Default::default()
+    };
+    let result = (|| {
+        let repo = global.load_repo()?;
+        metrics.project = Some(repo.project.clone());
+        let store = fsctl::online::open(&repo.online)?;
+        let done = engine::materialize(&repo, &*store, &args.options(global), global.progress())?;
+        metrics.reports = done.reports.clone();
+        report(
+            global,
+            "materialize",
+            done,
+            args.manifest_out.as_deref(),
+            started,
+        )
+    })();
+    if let Some(path) = &args.metrics_file {
+        metrics.write(path, &result, started.elapsed().as_secs_f64(), now_s());
+    }
+    result
+}
+
+/// Now, in seconds since the epoch.
+pub(super) fn now_s() -> f64 {
+    fsctl::base::time::now_us() as f64 / 1e6
 }
 
 /// Prints a materialization's (or a commit's) reports, writes `--manifest-out`, and returns

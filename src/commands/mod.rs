@@ -9,6 +9,7 @@ pub mod get;
 pub mod init;
 pub mod lock;
 pub mod materialize;
+pub mod metrics;
 pub mod rollback;
 pub mod snapshots;
 pub mod status;

@@ -14,6 +14,7 @@ mod golden;
 mod harness;
 mod init;
 mod lifecycle;
+mod metrics;
 mod newcomer;
 mod pinned;
 mod s3;
