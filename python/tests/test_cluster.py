@@ -126,3 +126,13 @@ def test_seeds_redis_py_cannot_serve_alike_are_a_config_error(seeds, error):
     with pytest.raises(ConfigError, match=error) as e:
         FeatureClient(seeds, project="golden", cluster=True)
     assert "a,1" not in str(e.value)
+
+
+def test_a_cluster_with_no_live_seed_is_store_unavailable_with_the_url_redacted():
+    from fsctl_client import StoreUnavailable
+
+    seeds = f"redis://:s3cr3t@127.0.0.1:{free_port()},redis://:s3cr3t@127.0.0.1:{free_port()}"
+    with pytest.raises(StoreUnavailable) as raised:
+        FeatureClient(seeds, cluster=True, project="golden")
+    message = str(raised.value)
+    assert "slot map" in message and "s3cr3t" not in message and "***" in message

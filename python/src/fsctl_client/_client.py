@@ -310,7 +310,11 @@ class FeatureClient(_Base):
             # Every seed, as the CLI tries them: the first one down does not stop the client.
             nodes = [ClusterNode(host, port) for host, port in self._seed_nodes]
             options = {**self._seed_options, **options}
-            self.redis: Any = RedisCluster(startup_nodes=nodes, **options)
+            try:
+                # redis-py's synchronous cluster client reads the slot map as it is made.
+                self.redis: Any = RedisCluster(startup_nodes=nodes, **options)
+            except (redis.exceptions.RedisClusterException, redis.RedisError) as e:
+                raise self._failed("read the cluster's slot map from its seeds", e) from e
         else:
             from redis.retry import Retry
 
