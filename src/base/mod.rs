@@ -7,6 +7,7 @@ pub mod entity_key;
 pub mod error;
 pub mod finding;
 pub mod interrupt;
+pub mod prometheus;
 pub mod retry;
 pub mod secrets;
 pub mod suggest;

@@ -20,7 +20,7 @@ use parquet::file::properties::WriterProperties;
 
 use fsctl::Error;
 use fsctl::base::time::{format_us, now_us};
-use fsctl::repo::REPO_FILE;
+use fsctl::repo::{REPO_FILE, is_project_name};
 
 use super::{Global, print, print_json};
 
@@ -115,12 +115,6 @@ fn refuse_overwrite(paths: &[&Path], force: bool) -> Result<(), Error> {
         ))),
         _ => Ok(()),
     }
-}
-
-fn is_project_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// A project name from the repo directory's name: lowercased, other characters as `_`,

@@ -4,9 +4,9 @@
 //! over from the file otherwise, so that a failed run never hides the last good one (an alert
 //! on `time() - fsctl_last_success_timestamp_seconds` then fires on the right thing).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
+use fsctl::base::prometheus::{gauge, labels};
 use fsctl::engine::{ServiceReport, Status};
 
 use super::Printed;
@@ -43,77 +43,63 @@ impl RunMetrics {
 
     fn render(&self, previous: &str, exit_code: u8, seconds: f64, now_s: f64) -> String {
         let project = self.project.as_deref().unwrap_or("");
-        let run = format!(
-            "command=\"{}\",project=\"{}\"",
-            self.command,
-            label(project)
-        );
+        let run = labels(&[("command", self.command), ("project", project)]);
+        let service = |r: &ServiceReport| labels(&[("project", project), ("service", &r.service)]);
         let committed: Vec<&ServiceReport> = self
             .reports
             .iter()
             .filter(|r| matches!(r.status, Status::Committed | Status::AlreadyCommitted))
             .collect();
         let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, samples: &[(String, f64)], carried: &[&str]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-            for (labels, v) in samples {
-                let _ = writeln!(out, "{name}{{{labels}}} {v}");
-            }
-            for line in carried {
-                let _ = writeln!(out, "{line}");
-            }
-        };
+        let only = |v: f64| [(run.clone(), v)];
         gauge(
+            &mut out,
             "fsctl_last_run_timestamp_seconds",
             "When the last run ended.",
-            &[(run.clone(), now_s)],
+            only(now_s),
             &[],
         );
         gauge(
+            &mut out,
             "fsctl_last_run_exit_code",
             "The last run's exit code (0 success, 1 the job failed, 2 usage or configuration).",
-            &[(run.clone(), f64::from(exit_code))],
+            only(f64::from(exit_code)),
             &[],
         );
         gauge(
+            &mut out,
             "fsctl_run_duration_seconds",
             "How long the last run took.",
-            &[(run, seconds)],
+            only(seconds),
             &[],
         );
-        let service = |r: &ServiceReport| {
-            format!(
-                "project=\"{}\",service=\"{}\"",
-                label(project),
-                label(&r.service)
-            )
-        };
-        let done: Vec<String> = committed.iter().map(|r| label(&r.service)).collect();
+        // A service that did not commit keeps its lines from the file.
+        let done: Vec<String> = committed.iter().map(|r| service(r)).collect();
         let kept = |name: &str| -> Vec<&str> {
             previous
                 .lines()
                 .filter(|l| l.starts_with(&format!("{name}{{")))
-                .filter(|l| !done.iter().any(|s| l.contains(&format!("service=\"{s}\""))))
+                .filter(|l| {
+                    !done
+                        .iter()
+                        .any(|d| l.starts_with(&format!("{name}{{{d}}}")))
+                })
                 .collect()
         };
-        let success: Vec<(String, f64)> = committed.iter().map(|r| (service(r), now_s)).collect();
         gauge(
+            &mut out,
             CARRIED[0],
             "When the service last committed (or found its job committed).",
-            &success,
+            committed.iter().map(|r| (service(r), now_s)),
             &kept(CARRIED[0]),
         );
-        let as_of: Vec<(String, f64)> = committed
-            .iter()
-            .filter_map(|r| {
-                let m = r.manifest.as_ref()?;
-                Some((service(r), m.as_of_ms as f64 / 1000.0))
-            })
-            .collect();
         gauge(
+            &mut out,
             CARRIED[1],
             "The as-of time (window end) of the service's committed snapshot: its data freshness.",
-            &as_of,
+            committed
+                .iter()
+                .filter_map(|r| Some((service(r), r.manifest.as_ref()?.as_of_ms as f64 / 1000.0))),
             &kept(CARRIED[1]),
         );
         let per_run = |f: fn(&ServiceReport) -> u64| -> Vec<(String, f64)> {
@@ -123,45 +109,48 @@ impl RunMetrics {
                 .collect()
         };
         gauge(
+            &mut out,
             "fsctl_last_run_entities",
             "Entities of the last run.",
-            &per_run(|r| r.entities),
+            per_run(|r| r.entities),
             &[],
         );
         gauge(
+            &mut out,
             "fsctl_last_run_keys_written",
             "Keys the last run wrote.",
-            &per_run(|r| r.keys_written),
+            per_run(|r| r.keys_written),
             &[],
         );
         gauge(
+            &mut out,
             "fsctl_last_run_bytes_written",
             "Value bytes the last run wrote.",
-            &per_run(|r| r.bytes_written),
+            per_run(|r| r.bytes_written),
             &[],
         );
         gauge(
+            &mut out,
             "fsctl_last_run_retries",
             "Transient faults the last run retried.",
-            &per_run(|r| r.retries),
+            per_run(|r| r.retries),
             &[],
         );
-        let phases: Vec<(String, f64)> = self
-            .reports
-            .iter()
-            .flat_map(|r| {
-                r.phases_ms.iter().map(move |(phase, ms)| {
-                    (
-                        format!("{},phase=\"{phase}\"", service(r)),
-                        *ms as f64 / 1000.0,
-                    )
-                })
+        let phases = self.reports.iter().flat_map(|r| {
+            r.phases_ms.iter().map(move |(phase, ms)| {
+                let l = labels(&[
+                    ("project", project),
+                    ("service", &r.service),
+                    ("phase", phase),
+                ]);
+                (l, *ms as f64 / 1000.0)
             })
-            .collect();
+        });
         gauge(
+            &mut out,
             "fsctl_phase_duration_seconds",
             "Each phase of the last run.",
-            &phases,
+            phases,
             &[],
         );
         out
@@ -179,11 +168,4 @@ fn exit_code(result: &anyhow::Result<()>) -> u8 {
                 .map_or(1, fsctl::Error::exit_code),
         },
     }
-}
-
-/// A label value escaped as the exposition format asks.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::prometheus::{gauge, labels};
 use crate::base::time::{format_us, parse_instant_us};
 use crate::online::{KeySpace, OnlineStore};
 use crate::repo::{Repo, Service};
@@ -151,23 +152,11 @@ pub fn prometheus(project: &str, statuses: &[ServiceStatus]) -> String {
         ),
     ];
     for (name, help, value) in metrics {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
-        for s in statuses {
-            if let Some(v) = value(s) {
-                out.push_str(&format!(
-                    "{name}{{project=\"{}\",service=\"{}\"}} {v}\n",
-                    label(project),
-                    label(&s.service)
-                ));
-            }
-        }
+        let samples = statuses.iter().filter_map(|s| {
+            let labels = labels(&[("project", project), ("service", &s.service)]);
+            value(s).map(|v| (labels, v))
+        });
+        gauge(&mut out, name, help, samples, &[]);
     }
     out
-}
-
-/// A label value escaped as the exposition format asks (`\`, `"` and newlines).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::base::duration::{format_duration_ms, parse_duration_ms};
 pub use model::*;
-pub use resolve::default_value;
+pub use resolve::{default_value, is_identifier, is_project_name};
 
 use crate::base::error::Error;
 use crate::base::finding::Finding;

@@ -46,13 +46,14 @@ fn loc<T>(s: &Spanned<T>) -> &Location {
 }
 
 /// Names used in keys or as identifiers: letters, digits and `_`, not starting with a digit.
-fn is_identifier(s: &str) -> bool {
+pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn is_project_name(s: &str) -> bool {
+/// A project name: `[a-z][a-z0-9_]*`.
+pub fn is_project_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

@@ -17,7 +17,7 @@ use parquet::file::statistics::Statistics;
 use fsctl::Error;
 use fsctl::base::time::{format_us, now_us};
 use fsctl::base::value::{DType, Scalar};
-use fsctl::repo::REPO_FILE;
+use fsctl::repo::{REPO_FILE, is_identifier};
 
 use super::{Created, DAY_US, ServiceSummary, write_file};
 
@@ -221,12 +221,6 @@ fn dtype(t: &DataType) -> Result<(DType, Option<String>), String> {
         }
         other => scalar_dtype(other).map(|(s, note)| (DType::Scalar(s), note)),
     }
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `s` as a name fsctl accepts (`[A-Za-z_][A-Za-z0-9_]*`): other characters become `_`.
