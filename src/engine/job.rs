@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::commit::{ShardManifest, commit_and_retire, current_before, recorded};
 use super::layout::Layout;
 use super::partitions::ViewTotals;
 use super::{MaterializeOptions, Output, ServiceReport, Status, lifecycle};
@@ -189,7 +190,7 @@ impl<'a> ServiceJob<'a> {
             if self.store.is_committed(&self.keys, &self.snapshot)? {
                 return Ok(Some(self.report(Status::AlreadyCommitted)));
             }
-            if super::shards::recorded(self.store, &self.keys, &self.snapshot, shard)? {
+            if recorded(self.store, &self.keys, &self.snapshot, shard)? {
                 let mut report = self.report(Status::AlreadyRecorded);
                 report.shard = Some(shard);
                 return Ok(Some(report));
@@ -467,7 +468,7 @@ impl<'a> ServiceJob<'a> {
         let manifest = super::manifest::build(&self, scans, totals);
         let t = Instant::now();
         let status = if self.writes_redis() {
-            let recorded = super::shards::ShardManifest {
+            let recorded = ShardManifest {
                 shard: shard.index,
                 shards: shard.count,
                 checks: s
@@ -530,68 +531,6 @@ impl<'a> ServiceJob<'a> {
     pub(crate) fn report(&self, status: Status) -> ServiceReport {
         ServiceReport::new(self.repo, self.service, status, &self.snapshot)
     }
-}
-
-/// The snapshot `current` names, after checking that committing a run as of `end_us` would not
-/// move it back in time (unless `force`).
-pub(crate) fn current_before(
-    store: &dyn OnlineStore,
-    keys: &KeySpace,
-    service: &str,
-    end_us: i64,
-    force: bool,
-) -> Result<String> {
-    let Some(cur) = store.current(keys)? else {
-        return Ok(String::new());
-    };
-    if let Some(m) = &cur.manifest
-        && m.as_of_ms > end_us / 1000
-        && !force
-    {
-        return Err(Error::BackInTime {
-            service: service.to_owned(),
-            committed: cur.snapshot,
-            committed_as_of: m.as_of.clone(),
-            requested_as_of: format_us(end_us),
-        });
-    }
-    Ok(cur.snapshot)
-}
-
-/// Commits `flip` under `lock`, then, still under it, retires what SPEC §3.1 no longer keeps.
-/// A lost lock or a refused flip fails the commit and, with `discard_refused`, takes back the
-/// snapshot's keys (another run or gc may own the service now). A failed retirement leaves
-/// `current` whole and is returned as its message: the next run or `fsctl gc` finishes it.
-pub(crate) fn commit_and_retire(
-    repo: &Repo,
-    store: &dyn OnlineStore,
-    keys: &KeySpace,
-    lock: RunLock,
-    flip: &Flip<'_>,
-    discard_refused: bool,
-) -> Result<std::result::Result<lifecycle::Retired, String>> {
-    let committed = if lock.is_lost() {
-        Err(Error::LockLost {
-            service: keys.service().to_owned(),
-        })
-    } else {
-        store.commit(keys, &lock, flip)
-    };
-    let flipped_at_ms = match committed {
-        Ok(at) => at,
-        Err(e @ (Error::LockLost { .. } | Error::CommitRefused { .. })) => {
-            drop(lock);
-            if discard_refused {
-                let _ = lifecycle::discard(store, keys, flip.snapshot);
-            }
-            return Err(e);
-        }
-        Err(e) => return Err(e),
-    };
-    let retired = lifecycle::retire_after_commit(repo, store, keys, flip.snapshot, flipped_at_ms)
-        .map_err(|e| e.to_string());
-    lock.release();
-    Ok(retired)
 }
 
 fn ms(d: Duration) -> u64 {

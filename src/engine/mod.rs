@@ -6,6 +6,7 @@
 //! the views in partitions and write each partition while the next is read (`partitions`),
 //! then commit each service's snapshot with its manifest (`manifest`).
 
+mod commit;
 mod job;
 mod layout;
 pub mod lifecycle;

@@ -10,34 +10,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use super::job::{commit_and_retire, current_before};
+pub use super::commit::ShardManifest;
+use super::commit::{commit_and_retire, current_before};
 use super::{MaterializeOptions, Materialized, ServiceReport, Status, plan, select_services};
-use crate::assemble::{RecordedChecks, ViewChecks};
+use crate::assemble::ViewChecks;
 use crate::base::error::{Error, Result};
 use crate::base::time::{format_us, now_us};
-use crate::offline::{Shard, ViewScan};
+use crate::offline::ViewScan;
 use crate::online::{self, Flip, KeySpace, Manifest, OnlineStore};
 use crate::progress::Progress;
 use crate::repo::{Repo, Service};
 
 /// The most shards a job may be split into.
 pub const MAX_SHARDS: u32 = 1024;
-
-/// What a shard records at `snapshot:{id}:shard:{I}`: its manifest (figures over its own
-/// entities; inputs and row counts as every shard reads them), its place in the job and the
-/// quality checks' statistics the commit's gate adds up.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ShardManifest {
-    pub shard: u32,
-    pub shards: u32,
-    /// Per view: the statistics of its checks over this shard's entities.
-    pub checks: BTreeMap<String, RecordedChecks>,
-    pub recorded_at: String,
-    #[serde(flatten)]
-    pub manifest: Manifest,
-}
 
 /// What to commit and how.
 #[derive(Debug, Clone, Default)]
@@ -72,21 +57,6 @@ impl CommitOptions {
             allow_future_end: opts.allow_future_end,
         }
     }
-}
-
-/// Did shard `shard` of `snapshot` record its manifest, as shard of the same count?
-pub(crate) fn recorded(
-    store: &dyn OnlineStore,
-    keys: &KeySpace,
-    snapshot: &str,
-    shard: Shard,
-) -> Result<bool> {
-    let raw = store.shard_manifests(keys, snapshot, shard.index + 1)?;
-    Ok(raw
-        .last()
-        .and_then(Option::as_deref)
-        .and_then(|json| serde_json::from_str::<ShardManifest>(json).ok())
-        .is_some_and(|m| m.shards == shard.count))
 }
 
 /// Commits sharded runs: for each service, the snapshot of the job (the window and the inputs
