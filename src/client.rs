@@ -605,6 +605,7 @@ impl FeatureClient {
                     base: Duration::from_millis(10),
                     max: Duration::from_millis(100),
                 },
+                feast_writes: false,
             },
             project: project.to_owned(),
             retire_grace: Duration::from_secs(300),

@@ -231,6 +231,63 @@ impl<'a> Assembler<'a> {
     }
 
     /// Encodes one entity's vector into `scratch`; absent views get defaults.
+    /// Where each of the service's columns is: (view slot, position in that view's items).
+    pub(crate) fn columns(&self) -> &[(usize, usize)] {
+        &self.columns
+    }
+
+    /// Like `encode_each`, for a layout that encodes the rows itself: `each` gets the entity
+    /// and its row in each of the service's views (`None`: no row in the window), in parallel
+    /// groups of `group` entities, in entity order; counts nulls and absences per column.
+    pub(crate) fn visit_each<S: Send>(
+        &self,
+        entities: JoinedSlice<'_, 'a>,
+        group: usize,
+        counts: &mut [ColumnCounts],
+        init: impl Fn() -> S + Sync,
+        each: impl Fn(&mut S, &'a str, &[Option<Row<'a>>]) + Sync,
+    ) -> Vec<S> {
+        let group = group.max(1);
+        let stride = self.views.len();
+        let results: Vec<(S, Vec<ColumnCounts>)> = entities
+            .keys
+            .par_chunks(group)
+            .zip(entities.rows.par_chunks(group * stride))
+            .map(|(keys, rows)| {
+                let mut local = vec![ColumnCounts::default(); self.columns.len()];
+                let mut state = init();
+                let mut found: Vec<Option<Row<'a>>> = Vec::with_capacity(stride);
+                for (e, at) in keys.iter().zip(rows.chunks_exact(stride)) {
+                    found.clear();
+                    found.extend(
+                        self.views
+                            .iter()
+                            .zip(at)
+                            .map(|(v, &at)| (at != RowRef::NONE).then(|| v.rows.row(at))),
+                    );
+                    for (col, &(slot, pos)) in self.columns.iter().enumerate() {
+                        match found[slot] {
+                            None => local[col].absent += 1,
+                            Some(r) if r.is_null(pos) => {
+                                local[col].null(self.views[slot].scan.has_default(pos))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    each(&mut state, e, &found);
+                }
+                (state, local)
+            })
+            .collect();
+        results
+            .into_iter()
+            .map(|(state, local)| {
+                add_counts(counts, &local);
+                state
+            })
+            .collect()
+    }
+
     fn encode_into<'s>(
         &self,
         at: &[RowRef],

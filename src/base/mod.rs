@@ -7,6 +7,8 @@ pub mod entity_key;
 pub mod error;
 pub mod finding;
 pub mod interrupt;
+#[cfg(feature = "cloud")]
+pub mod objects;
 pub mod prometheus;
 pub mod retry;
 pub mod secrets;

@@ -17,7 +17,7 @@ use crate::online::{
     self, CommandSink, Flip, KeySpace, Manifest, OnlineStore, RespFile, RunLock, WriteStats,
 };
 use crate::progress::Progress;
-use crate::repo::{Repo, Service};
+use crate::repo::{OutputLayout, Repo, Service};
 
 /// Entities assembled and written per chunk (bounds memory of encoded vectors in flight).
 const CHUNK: usize = 16 * 1024;
@@ -100,6 +100,9 @@ impl<'a> ServiceJob<'a> {
         if !self.writes_redis() {
             return Ok(None);
         }
+        if self.repo.layout == OutputLayout::Feast {
+            return self.prepare_feast();
+        }
         if let Some(shard) = self.opts.shard {
             return self.prepare_shard(shard);
         }
@@ -180,6 +183,44 @@ impl<'a> ServiceJob<'a> {
             .register_run(&self.keys, &self.snapshot, self.started_ms)?;
         self.sink = Some(self.store.writer()?);
         Ok(())
+    }
+
+    /// `prepare` for the Feast layout (SPEC §3.4): there is no snapshot to stage, only the
+    /// window the unit last committed. A rerun of it is a no-op; an older one is refused
+    /// without `--force` (it would look like going back in time, though Feast's rule keeps
+    /// every newer row).
+    fn prepare_feast(&mut self) -> Result<Option<ServiceReport>> {
+        if self.opts.shard.is_some() {
+            return Err(Error::usage(
+                "--shard is not supported with layout: feast yet; run one materialize per \
+                 feature view instead (--service VIEW)",
+            ));
+        }
+        let lease = Duration::from_millis(self.repo.lock_lease_ms as u64);
+        let lock = self
+            .store
+            .lock(&self.keys, lease, self.opts.wait_lock, &self.snapshot)?;
+        if let Some(last) = feast_manifest(self.store, &self.keys)?
+            && !self.opts.force
+        {
+            let last_end_us = last.as_of_ms * 1000;
+            if last_end_us == self.end_us {
+                lock.release();
+                return Ok(Some(self.report(Status::AlreadyCommitted)));
+            }
+            if last_end_us > self.end_us {
+                lock.release();
+                return Err(Error::BackInTime {
+                    service: self.service.name.clone(),
+                    committed: last.snapshot,
+                    committed_as_of: last.as_of,
+                    requested_as_of: format_us(self.end_us),
+                });
+            }
+        }
+        self.lock = Some(lock);
+        self.sink = Some(self.store.writer()?);
+        Ok(None)
     }
 
     /// `prepare` for one shard of a sharded run (SPEC §3.3): no run lock (the shards of a job
@@ -412,12 +453,32 @@ impl<'a> ServiceJob<'a> {
                     expected_current: "",
                 };
                 match (output, resp) {
+                    (Output::EmitResp(_), Some(resp)) if repo.layout == OutputLayout::Feast => {
+                        let key = self.keys.feast_manifest();
+                        resp.command(&[b"SET", key.as_bytes(), json.as_bytes()])?;
+                        Status::Emitted
+                    }
                     (Output::EmitResp(_), Some(resp)) => {
                         for cmd in online::commit_commands(&self.keys, &flip) {
                             let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
                             resp.command(&args)?;
                         }
                         Status::Emitted
+                    }
+                    (Output::EmitResp(_), None) => unreachable!("an emitting run has its file"),
+                    (Output::Redis, _) if repo.layout == OutputLayout::Feast => {
+                        let lock = self
+                            .lock
+                            .take()
+                            .expect("a run writing to Redis holds the lock");
+                        if lock.is_lost() {
+                            return Err(Error::LockLost {
+                                service: s.name.clone(),
+                            });
+                        }
+                        self.store.put_feast_manifest(&self.keys, &json)?;
+                        lock.release();
+                        Status::Committed
                     }
                     _ => {
                         let lock = self
@@ -535,4 +596,64 @@ impl<'a> ServiceJob<'a> {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
+}
+
+/// The manifest a Feast-layout unit last committed (SPEC §3.4), if any.
+pub(crate) fn feast_manifest(store: &dyn OnlineStore, keys: &KeySpace) -> Result<Option<Manifest>> {
+    let key = keys.feast_manifest();
+    let Some(raw) = store.get_many(std::slice::from_ref(&key))?.pop().flatten() else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&raw).map(Some).map_err(|e| {
+        Error::input(format!(
+            "{key}: not a manifest fsctl wrote ({e}); delete it to start the unit over"
+        ))
+    })
+}
+
+/// Where each view of the Feast-layout units in `services` starts when no `--start` is given:
+/// where its unit's last committed window ended (Feast's `materialize-incremental`). A view
+/// that a precomputed vector reads starts its ttl back (the vector needs every view's latest
+/// row, not only the new ones), and so does a view never committed or a store unreachable.
+pub(crate) fn feast_view_starts(
+    repo: &Repo,
+    store: &dyn OnlineStore,
+    services: &[&Service],
+    end_us: i64,
+) -> HashMap<usize, i64> {
+    let Some(feast) = &repo.feast else {
+        return HashMap::new();
+    };
+    let full: std::collections::HashSet<usize> = services
+        .iter()
+        .filter(|s| {
+            let i = repo.services.iter().position(|x| x.name == s.name);
+            matches!(
+                i.and_then(|i| feast.units.get(i)),
+                Some(crate::repo::FeastUnit::Precomputed { .. })
+            )
+        })
+        .flat_map(|s| s.views.iter().copied())
+        .collect();
+    let mut starts = HashMap::new();
+    for s in services {
+        let i = repo.services.iter().position(|x| x.name == s.name);
+        if !matches!(
+            i.and_then(|i| feast.units.get(i)),
+            Some(crate::repo::FeastUnit::View)
+        ) {
+            continue;
+        }
+        let view = s.views[0];
+        if full.contains(&view) {
+            continue;
+        }
+        let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
+        if let Ok(Some(m)) = feast_manifest(store, &keys)
+            && m.as_of_ms * 1000 <= end_us
+        {
+            starts.insert(view, m.as_of_ms * 1000);
+        }
+    }
+    starts
 }

@@ -20,7 +20,7 @@ pub mod status;
 pub mod validate;
 pub mod warm;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ use crate::base::error::{Error, Result};
 use crate::offline::Shard;
 use crate::online::{Manifest, OnlineStore};
 use crate::progress::Progress;
-use crate::repo::Repo;
+use crate::repo::{OutputLayout, Repo};
 
 /// Where a materialization's vectors go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -288,9 +288,16 @@ pub fn materialize(
     let services = select_services(repo, &opts.services)?;
     let end_us = plan::window_end(opts.end_us, opts.allow_future_end)?;
     let t_plan = std::time::Instant::now();
-    let scans = plan::plan_scans(repo, &services, opts.start_us, end_us)?;
+    let view_starts = match (repo.layout, opts.start_us) {
+        (OutputLayout::Feast, None) => job::feast_view_starts(repo, store, &services, end_us),
+        _ => HashMap::new(),
+    };
+    let scans = plan::plan_scans(repo, &services, opts.start_us, &view_starts, end_us)?;
     let plan_ms = t_plan.elapsed().as_millis() as u64;
-    plan::check_expiries(repo, &services, end_us)?;
+    if repo.layout != OutputLayout::Feast {
+        // Feast's expiries run from the write, not from the window's end.
+        plan::check_expiries(repo, &services, end_us)?;
+    }
 
     // Lock each service and learn what is current (a rerun of the same job is a no-op).
     let mut jobs = Vec::new();
@@ -321,7 +328,17 @@ pub fn materialize(
         .unwrap_or_else(|| auto_partitions(&jobs, &scans, &views, opts, progress));
     let selective = selective_views(&jobs, &scans, &views, opts, progress);
     let resp = match &opts.output {
-        Output::EmitResp(path) => Some(store.resp_file(path)?),
+        Output::EmitResp(path) => {
+            let mut resp = store.resp_file(path)?;
+            if repo.layout == OutputLayout::Feast {
+                resp.preamble(&[
+                    b"SCRIPT",
+                    b"LOAD",
+                    crate::online::FEAST_WRITE_SCRIPT.as_bytes(),
+                ])?;
+            }
+            Some(resp)
+        }
         _ => None,
     };
     let read = partitions::read_and_write(

@@ -10,7 +10,7 @@ use crate::base::error::{Error, Result};
 use crate::base::time::{format_us, now_us};
 use crate::offline::{ViewScan, Window};
 use crate::online::expiry_bounds;
-use crate::repo::{Repo, Service, format_duration_ms};
+use crate::repo::{FeastUnit, OutputLayout, Repo, Service, format_duration_ms};
 
 /// How far ahead of this machine's clock `--end` may be: clock skew between a scheduler and
 /// its workers, not a snapshot "as of" a future time.
@@ -26,7 +26,51 @@ pub fn select_services<'r>(repo: &'r Repo, names: &[String]) -> Result<Vec<&'r S
         }
         return Ok(repo.services.iter().collect());
     }
-    names.iter().map(|n| service(repo, n)).collect()
+    let mut out: Vec<&Service> = Vec::new();
+    for n in names {
+        let selected = match feast_selection(repo, n) {
+            Some(units) => units,
+            None => vec![service(repo, n)?],
+        };
+        for s in selected {
+            if !out.iter().any(|o| std::ptr::eq(*o, s)) {
+                out.push(s);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// With `layout: feast`, a Feast feature service's name selects the units that write it: its
+/// views' and its precomputed vector's (`None` for any other name).
+fn feast_selection<'r>(repo: &'r Repo, name: &str) -> Option<Vec<&'r Service>> {
+    let feast = repo
+        .feast
+        .as_ref()
+        .filter(|_| repo.layout == OutputLayout::Feast)?;
+    if repo.service(name).is_some() {
+        return None;
+    }
+    let (i, fs) = feast
+        .services
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.name == name)?;
+    let mut out = Vec::new();
+    for p in &fs.projections {
+        if let Some(s) = p
+            .view
+            .and_then(|v| repo.services.iter().find(|s| s.name == repo.views[v].name))
+        {
+            out.push(s);
+        }
+    }
+    for (s, unit) in repo.services.iter().zip(&feast.units) {
+        if *unit == (FeastUnit::Precomputed { service: i }) {
+            out.push(s);
+        }
+    }
+    Some(out)
 }
 
 /// The service named `name`, or an error listing the known ones.
@@ -61,11 +105,13 @@ pub(crate) fn view_window(repo: &Repo, view: usize, start: Option<i64>, end: i64
 }
 
 /// Plans every view the services need (metadata only), each with the union of the features
-/// its services read.
+/// its services read; a view's window starts at `start_us`, else at its `view_starts` entry
+/// (where its last run ended), else its ttl before the end.
 pub(crate) fn plan_scans(
     repo: &Repo,
     services: &[&Service],
     start_us: Option<i64>,
+    view_starts: &HashMap<usize, i64>,
     end_us: i64,
 ) -> Result<HashMap<usize, ViewScan>> {
     if let Some(s) = start_us
@@ -85,7 +131,8 @@ pub(crate) fn plan_scans(
     }
     let mut scans = HashMap::new();
     for (&view, features) in &needed {
-        let window = view_window(repo, view, start_us, end_us);
+        let start = start_us.or_else(|| view_starts.get(&view).copied());
+        let window = view_window(repo, view, start, end_us);
         scans.insert(
             view,
             ViewScan::plan(repo, view, features.iter().copied().collect(), window)?,

@@ -74,7 +74,7 @@ pub fn commit(
     }
     let services = select_services(repo, &opts.services)?;
     let end_us = plan::window_end(opts.end_us, opts.allow_future_end)?;
-    let scans = plan::plan_scans(repo, &services, opts.start_us, end_us)?;
+    let scans = plan::plan_scans(repo, &services, opts.start_us, &HashMap::new(), end_us)?;
     let mut reports = Vec::new();
     let mut refused = None;
     for s in services {

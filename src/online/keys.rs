@@ -72,6 +72,12 @@ impl KeySpace {
         self.control(&format!("snapshot:{snapshot}:shard:{index}"))
     }
 
+    /// The manifest of a unit written in the Feast layout (SPEC §3.4): its last committed
+    /// window, which the next run continues from.
+    pub fn feast_manifest(&self) -> String {
+        self.control("feast")
+    }
+
     /// Sharded snapshots awaiting their commit, scored by their as-of time (ms).
     pub fn sharded(&self) -> String {
         self.control("sharded")

@@ -14,6 +14,10 @@ mod slots;
 mod store;
 
 pub use self::cluster::ClusterStore;
+
+/// The Feast layout's conditional write of one entity's hash (SPEC §3.4), loaded on every
+/// connection of a store that writes it and called by its SHA1.
+pub const FEAST_WRITE_SCRIPT: &str = include_str!("feast_write.lua");
 pub use self::keylist::{Entities, frame as key_list_frame};
 pub use self::keys::{KeySpace, data_key_expiry_ms, expiry_bounds, expiry_ms};
 pub use self::manifest::*;

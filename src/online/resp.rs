@@ -65,6 +65,23 @@ impl PackedBatch {
         bulk(b, &[itoa::Buffer::new().format(pxat_ms).as_bytes()]);
     }
 
+    /// Appends any command whose argument `key_at` is its key (`EVALSHA sha 1 key ...`),
+    /// counting `value_bytes` as the bytes it stores.
+    pub fn push_keyed(&mut self, args: &[&[u8]], key_at: usize, value_bytes: usize) {
+        self.starts.push(self.bytes.len());
+        let b = &mut self.bytes;
+        array_len(b, args.len());
+        let mut key = (0, 0);
+        for (i, a) in args.iter().enumerate() {
+            let at = bulk(b, &[a]);
+            if i == key_at {
+                key = (at, a.len());
+            }
+        }
+        self.keys.push(key);
+        self.value_bytes += value_bytes;
+    }
+
     /// Appends `PEXPIREAT {key_prefix}{entity} at_ms` (without `LT`, which needs Redis 7.0:
     /// a key whose own expiry came sooner lives on to `at_ms`, still within the grace).
     pub fn push_expire_by(&mut self, key_prefix: &str, entity: &str, at_ms: i64) {
@@ -178,6 +195,17 @@ impl RespFile {
     /// The files written (for a cluster, the commit's last).
     pub fn paths(&self) -> impl Iterator<Item = &std::path::Path> {
         self.outs.iter().map(|(_, p)| p.as_path())
+    }
+
+    /// Writes one command to the head of every stream (`SCRIPT LOAD` of a script the data
+    /// commands call).
+    pub fn preamble(&mut self, args: &[&[u8]]) -> Result<()> {
+        let mut buf = Vec::new();
+        command(&mut buf, args);
+        for (out, path) in &mut self.outs {
+            out.write_all(&buf).map_err(|e| output(path, e))?;
+        }
+        Ok(())
     }
 
     /// Writes one command (an array of bulk strings) of the commit.

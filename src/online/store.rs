@@ -165,6 +165,10 @@ pub trait OnlineStore: Send + Sync {
     /// Writes `manifest` back over the existing one, keeping its expiry (to record `retired_at`).
     fn put_manifest(&self, keys: &KeySpace, manifest: &Manifest) -> Result<()>;
 
+    /// Writes the manifest of a Feast-layout unit (SPEC §3.4), which never expires: it holds
+    /// the window end the next run continues from.
+    fn put_feast_manifest(&self, keys: &KeySpace, json: &str) -> Result<()>;
+
     /// Drops a retired snapshot from `runs`; its key list expires at `at_ms`.
     fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()>;
 

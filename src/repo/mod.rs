@@ -2,6 +2,7 @@
 //! and checked. `Repo::load` is the way in for a run; `load_all` hands `validate` every finding
 //! together with whatever resolved.
 
+pub mod feast;
 mod model;
 mod parse;
 mod raw;
@@ -67,6 +68,9 @@ pub fn load_all(dir: &Path) -> Result<Loaded, Error> {
         let shown = if dir.is_file() { dir } else { &file };
         Error::config(format!("{}: {why}", shown.display()))
     })?;
+    if feast::is_feast_project(&text) {
+        return feast::load_all(dir, &text);
+    }
     let mut parsed = parse::parse_all(&text, &file);
     let mut findings = std::mem::take(&mut parsed.findings);
     let Some(raw) = parsed.raw.take() else {

@@ -25,6 +25,74 @@ pub struct Repo {
     pub views: Vec<View>,
     pub services: Vec<Service>,
     pub hot_entities: Option<HotEntities>,
+    /// How services land in Redis (SPEC §1 `online_store.layout`).
+    pub layout: OutputLayout,
+    /// What a Feast project adds to the definitions (None for fsctl's own repo format).
+    pub feast: Option<FeastProject>,
+}
+
+/// `online_store.layout` (SPEC §1): how a service's entities land in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputLayout {
+    /// fsctl's versioned, fingerprinted vectors (SPEC §3).
+    Fsctl,
+    /// Feast's own hashes, served by an unchanged Feast (SPEC §3.4).
+    Feast,
+}
+
+impl OutputLayout {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputLayout::Fsctl => "fsctl",
+            OutputLayout::Feast => "feast",
+        }
+    }
+}
+
+/// A Feast project's own definitions beside the resolved views (FEAST.md §1).
+#[derive(Debug, Clone)]
+pub struct FeastProject {
+    /// The registry's path or URL, as `feature_store.yaml` names it.
+    pub registry: String,
+    /// `entity_key_serialization_version`: 3, or 2.
+    pub entity_key_version: u32,
+    /// `online_store.key_ttl_seconds` in ms: what Feast gives every hash (none without it).
+    pub key_ttl_ms: Option<i64>,
+    /// Every feature service of the project, by name.
+    pub services: Vec<FeastService>,
+    /// With `layout: feast`, what each of the repo's services writes (same order).
+    pub units: Vec<FeastUnit>,
+}
+
+/// What one service of a Feast project writes with `layout: feast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeastUnit {
+    /// The fields of its one view (`feast materialize` of that view).
+    View,
+    /// The `__precomputed__` vector of `FeastProject::services[service]`.
+    Precomputed { service: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct FeastService {
+    pub name: String,
+    /// Its projections, in order.
+    pub projections: Vec<FeastProjection>,
+    pub precompute: bool,
+    /// Every view it needs is materialized.
+    pub complete: bool,
+}
+
+/// One view of a Feast service, with the features it takes.
+#[derive(Debug, Clone)]
+pub struct FeastProjection {
+    /// The view, when fsctl materializes it.
+    pub view: Option<usize>,
+    pub view_name: String,
+    /// The alias, else the view's name (`name_to_use`).
+    pub name_to_use: String,
+    /// Each feature's name and its index among the view's features.
+    pub features: Vec<(String, Option<usize>)>,
 }
 
 /// `online_store:` of the repo. The URL is kept as written (it may hold `${VAR}`); the online
@@ -46,6 +114,9 @@ pub struct OnlineStoreConfig {
     pub connections: usize,
     /// Retries of transient faults, for writes and commits alike.
     pub retry: RetryPolicy,
+    /// The store receives the Feast layout's writes (SPEC §3.4): every connection loads their
+    /// script first, so that the writes may call it by its SHA1.
+    pub feast_writes: bool,
 }
 
 /// `online_store.type` (SPEC §1).

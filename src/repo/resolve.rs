@@ -667,6 +667,8 @@ pub(super) fn resolve(raw: RawRepo, dir: &Path, file: &Path) -> Resolved {
             views,
             services,
             hot_entities,
+            layout: OutputLayout::Fsctl,
+            feast: None,
         },
         findings: cx.findings,
         sound_views,
@@ -794,6 +796,7 @@ fn resolve_online(cx: &mut Ctx<'_>, o: &RawOnlineStore, dir: &Path) -> OnlineSto
         connect_timeout_ms,
         response_timeout_ms,
         connections,
+        feast_writes: false,
     }
 }
 

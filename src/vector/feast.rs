@@ -129,6 +129,11 @@ pub fn timestamp(us: i64) -> Vec<u8> {
 /// seconds, rounded down as Feast's numpy path does.
 pub fn value(out: &mut Vec<u8>, value: &Value, dtype: DType) {
     match (dtype, value) {
+        // Feast's null timestamp is pandas' NaT, the smallest int64, not an empty Value.
+        (DType::Scalar(Scalar::Timestamp), Value::Null) => {
+            out.push(0x40);
+            varint(out, i64::MIN as u64);
+        }
         (_, Value::Null) => {}
         (_, Value::F32(v)) if v.is_nan() => {}
         (_, Value::F64(v)) if v.is_nan() => {}
@@ -203,9 +208,11 @@ fn list(out: &mut Vec<u8>, elem: Scalar, items: &[Value]) {
                         varint(&mut packed, us.div_euclid(1_000_000) as u64);
                     }
                     (_, Value::Int(i)) => varint(&mut packed, *i as u64),
-                    // A null element has no place in Feast's lists: its zero stands in.
-                    (Scalar::Float64, _) => packed.extend_from_slice(&0f64.to_le_bytes()),
-                    (Scalar::Float32, _) => packed.extend_from_slice(&0f32.to_le_bytes()),
+                    // A null element goes the way numpy takes it in Feast: NaN in a float list,
+                    // NaT (the smallest int64) in a timestamp list, else zero.
+                    (Scalar::Float64, _) => packed.extend_from_slice(&f64::NAN.to_le_bytes()),
+                    (Scalar::Float32, _) => packed.extend_from_slice(&f32::NAN.to_le_bytes()),
+                    (Scalar::Timestamp, _) => varint(&mut packed, i64::MIN as u64),
                     _ => packed.push(0),
                 }
             }
@@ -215,6 +222,39 @@ fn list(out: &mut Vec<u8>, elem: Scalar, items: &[Value]) {
         }
     }
     len_delimited(out, tag, &inner);
+}
+
+/// A `PrecomputedFeatureVector` (FEAST.md §2.2): the names, their Values (already encoded),
+/// one `FeatureViewTimestamp` per projection (`None`: the entity has no row there, which Feast
+/// records as the epoch) and when it was computed.
+pub fn precomputed_vector(
+    names: &[String],
+    values: &[Vec<u8>],
+    stamps: &[(&str, Option<i64>)],
+    precomputed_at_us: i64,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in names {
+        len_delimited(&mut out, &[0x0a], n.as_bytes());
+    }
+    for v in values {
+        len_delimited(&mut out, &[0x12], v);
+    }
+    for (view, at) in stamps {
+        let mut entry = Vec::new();
+        len_delimited(&mut entry, &[0x0a], view.as_bytes());
+        len_delimited(&mut entry, &[0x12], &timestamp(at.unwrap_or(0)));
+        len_delimited(&mut out, &[0x1a], &entry);
+    }
+    len_delimited(&mut out, &[0x22], &timestamp(precomputed_at_us));
+    out
+}
+
+/// The Value holding `bytes` (`bytes_val`), as Feast stores a precomputed vector.
+pub fn bytes_value(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 6);
+    len_delimited(&mut out, &[0x0a], bytes);
+    out
 }
 
 fn len_delimited(out: &mut Vec<u8>, tag: &[u8], bytes: &[u8]) {

@@ -11,5 +11,6 @@ mod unpack;
 pub use codec::{DecodeError, DecodedVector, HEADER_MSGPACK, HEADER_ZSTD, VectorEncoder, decode};
 pub use fingerprint::{LayoutFeature, SchemaFingerprint};
 pub use unpack::UnpackError;
+pub(crate) use unpack::item as unpack_item;
 
 pub use crate::base::value::{DType, Scalar, Value};

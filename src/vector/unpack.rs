@@ -65,6 +65,11 @@ pub(crate) fn document(bytes: &[u8]) -> Result<DecodedVector, UnpackError> {
     }
 }
 
+/// One MessagePack item (a value fsctl encoded itself) as a `Value`.
+pub(crate) fn item(bytes: &[u8]) -> Result<Value, UnpackError> {
+    Reader { bytes, pos: 0 }.value(MAX_DEPTH)
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,

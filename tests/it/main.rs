@@ -10,6 +10,7 @@ mod commit;
 mod contract;
 mod errors;
 mod faults;
+mod feast;
 mod golden;
 mod harness;
 mod init;

@@ -407,6 +407,10 @@ impl OnlineStore for ClusterStore {
         self.on_control(keys, |n| n.put_manifest(keys, manifest))
     }
 
+    fn put_feast_manifest(&self, keys: &KeySpace, json: &str) -> Result<()> {
+        self.on_control(keys, |n| n.put_feast_manifest(keys, json))
+    }
+
     fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()> {
         self.on_control(keys, |n| n.forget_run(keys, snapshot, at_ms))
     }

@@ -505,6 +505,15 @@ impl OnlineStore for RedisStore {
         })
     }
 
+    fn put_feast_manifest(&self, keys: &KeySpace, json: &str) -> Result<()> {
+        self.with("write the manifest", |c| {
+            redis::cmd("SET")
+                .arg(keys.feast_manifest())
+                .arg(json)
+                .query::<()>(c)
+        })
+    }
+
     fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()> {
         self.with("forget the run", |c| {
             redis::pipe()

@@ -21,6 +21,8 @@ pub(crate) struct RedisTarget {
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
     pub(crate) connections: usize,
+    /// Loaded on every connection before any command (`OnlineStoreConfig::feast_writes`).
+    scripts: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for RedisTarget {
@@ -164,6 +166,11 @@ impl RedisTarget {
             connect_timeout: Duration::from_millis(store.connect_timeout_ms as u64),
             response_timeout: Duration::from_millis(store.response_timeout_ms as u64),
             connections: store.connections,
+            scripts: if store.feast_writes {
+                vec![crate::online::FEAST_WRITE_SCRIPT]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -183,9 +190,15 @@ impl RedisTarget {
             )?,
             None => redis::Client::open(self.info.clone())?,
         };
-        let con = client.get_connection_with_timeout(self.connect_timeout)?;
+        let mut con = client.get_connection_with_timeout(self.connect_timeout)?;
         con.set_read_timeout(Some(self.response_timeout))?;
         con.set_write_timeout(Some(self.response_timeout))?;
+        for script in &self.scripts {
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(*script)
+                .query::<String>(&mut con)?;
+        }
         Ok(con)
     }
 

@@ -4,18 +4,23 @@
 //! says whether they are listed for retirement, and stages the commands. One match here is where
 //! another layout goes.
 //!
-//! Today there is one: fsctl's own (SPEC §3), one versioned string key per entity and snapshot
-//! holding a format-1 vector, listed in the snapshot's key list before it is written, expiring at
-//! the jittered TTL.
+//! fsctl's own (SPEC §3, below): one versioned string key per entity and snapshot holding a
+//! format-1 vector, listed in the snapshot's key list before it is written, expiring at the
+//! jittered TTL. Feast's (SPEC §3.4, `feast.rs`): Feast's hashes, written in place.
 
+mod feast;
+
+use self::feast::FeastHashes;
 use crate::assemble::{Assembler, ColumnCounts, JoinedSlice};
 use crate::online::{self, KeySpace, PackedBatch};
-use crate::repo::{Repo, Service};
+use crate::repo::{OutputLayout, Repo, Service};
 
 /// Where and how one service's entities are written.
 pub(crate) enum Layout {
     /// SPEC §3: `{prefix}:{project}:{service}:{snapshot}:{entity}` = a format-1 vector.
     Versioned(VersionedKeys),
+    /// SPEC §3.4: Feast's hash per entity key, no snapshot.
+    Feast(FeastHashes),
 }
 
 /// fsctl's layout for one snapshot.
@@ -40,6 +45,9 @@ impl Layout {
         as_of_ms: i64,
         ttl_ms: i64,
     ) -> Layout {
+        if repo.layout == OutputLayout::Feast {
+            return Layout::Feast(FeastHashes::new(repo, service));
+        }
         Layout::Versioned(VersionedKeys {
             data_prefix: keys.data_prefix(snapshot),
             as_of_ms,
@@ -57,6 +65,7 @@ impl Layout {
     ) -> Option<Vec<u8>> {
         match self {
             Layout::Versioned(v) => Some(online::key_list_frame(entities, v.integer_key)),
+            Layout::Feast(_) => None,
         }
     }
 
@@ -86,6 +95,7 @@ impl Layout {
                     staged.push_set(&v.data_prefix, entity, vector, pxat_ms);
                 },
             ),
+            Layout::Feast(f) => f.stage(assembler, entities, batch, counts),
         }
     }
 }

@@ -1,0 +1,334 @@
+//! `layout: feast` (SPEC §3.4): what `feast materialize` writes, so that an unchanged Feast
+//! serves it. One hash per entity key (`serialize_entity_key` + project), per-view fields
+//! `mmh3("<view>:<feature>")` holding `feast.types.Value`s, `_ts:<view>`, an expiry of
+//! `key_ttl_seconds` (jittered later, never sooner), and for a `precompute_online` service its
+//! `__precomputed__<service>` vector built from the same rows.
+//!
+//! Each entity is one `EVALSHA` of `FEAST_WRITE_SCRIPT`, which skips a row older than (or as
+//! old as) the one stored: Feast's rule, checked on the server in the same round trip.
+
+use redis::Script;
+
+use crate::assemble::{Assembler, ColumnCounts, JoinedSlice};
+use crate::base::time::now_us;
+use crate::base::value::{DType, Scalar, Value};
+use crate::offline::Row;
+use crate::online::{FEAST_WRITE_SCRIPT, PackedBatch, expiry_ms};
+use crate::repo::{FeastUnit, Repo, Service, ServiceFeature, feast::precomputed_name};
+use crate::vector::feast::{self as proto, KeyValue};
+use crate::vector::msgpack::split_items;
+use crate::vector::unpack_item;
+
+/// One Feast unit's writes (a view's fields, or a service's precomputed vector).
+pub(crate) struct FeastHashes {
+    sha: String,
+    project: String,
+    key_version: u32,
+    keys: Vec<(String, DType)>,
+    /// Key expiry: `key_ttl_seconds` in ms and the jitter (none without a ttl).
+    ttl: Option<(i64, f64)>,
+    writes: Writes,
+}
+
+enum Writes {
+    /// Every feature of the service's one view.
+    View {
+        ts_field: Vec<u8>,
+        fields: Vec<[u8; 4]>,
+        dtypes: Vec<DType>,
+    },
+    Precomputed(Vector),
+}
+
+/// How a precomputed vector is built from the unit's columns.
+struct Vector {
+    ts_field: Vec<u8>,
+    field: [u8; 4],
+    /// `<alias or view>__<feature>`, in service order.
+    names: Vec<String>,
+    /// Per name: the unit's column holding it (none: a view fsctl does not join here, whose
+    /// value Feast leaves empty too), and its dtype.
+    columns: Vec<(Option<usize>, DType)>,
+    /// Per projection: its name, the unit's view slot (if joined) and that view's `_ts` field.
+    stamps: Vec<(String, Option<usize>, Vec<u8>)>,
+    at_us: i64,
+}
+
+impl FeastHashes {
+    pub(crate) fn new(repo: &Repo, service: &Service) -> FeastHashes {
+        let feast = repo
+            .feast
+            .as_ref()
+            .expect("layout feast is a Feast project's");
+        let index = repo
+            .services
+            .iter()
+            .position(|s| s.name == service.name)
+            .expect("a service of the repo");
+        let entity = &repo.entities[service.entity];
+        let keys = entity
+            .join_keys
+            .iter()
+            .map(|k| (k.name.clone(), k.dtype))
+            .collect();
+        let writes = match feast.units[index] {
+            FeastUnit::View => {
+                let view = &repo.views[service.views[0]];
+                Writes::View {
+                    ts_field: proto::ts_field(&view.name),
+                    fields: service
+                        .features
+                        .iter()
+                        .map(|sf| proto::field(&view.name, &repo.feature(*sf).name))
+                        .collect(),
+                    dtypes: service
+                        .features
+                        .iter()
+                        .map(|sf| repo.feature(*sf).dtype)
+                        .collect(),
+                }
+            }
+            FeastUnit::Precomputed { service: s } => {
+                let fs = &feast.services[s];
+                let pseudo = precomputed_name(&fs.name);
+                let mut names = Vec::new();
+                let mut columns = Vec::new();
+                let mut stamps = Vec::new();
+                for p in &fs.projections {
+                    let joined = p.view.filter(|v| service.views.contains(v));
+                    for (name, ix) in &p.features {
+                        names.push(format!("{}__{name}", p.name_to_use));
+                        let col = joined.zip(*ix).and_then(|(view, feature)| {
+                            service
+                                .features
+                                .iter()
+                                .position(|sf| *sf == ServiceFeature { view, feature })
+                        });
+                        let dtype = col.map_or(DType::Scalar(Scalar::Bytes), |c| {
+                            repo.feature(service.features[c]).dtype
+                        });
+                        columns.push((col, dtype));
+                    }
+                    stamps.push((
+                        p.name_to_use.clone(),
+                        joined.and_then(|v| service.views.iter().position(|&x| x == v)),
+                        proto::ts_field(&p.view_name),
+                    ));
+                }
+                Writes::Precomputed(Vector {
+                    ts_field: proto::ts_field(&pseudo),
+                    field: proto::field(&pseudo, "vector"),
+                    names,
+                    columns,
+                    stamps,
+                    at_us: now_us(),
+                })
+            }
+        };
+        FeastHashes {
+            sha: Script::new(FEAST_WRITE_SCRIPT).get_hash().to_owned(),
+            project: repo.project.clone(),
+            key_version: feast.entity_key_version,
+            keys,
+            ttl: feast.key_ttl_ms.map(|ms| (ms, repo.ttl_jitter)),
+            writes,
+        }
+    }
+
+    /// Feast's Redis key of the rendered entity `entity` (SPEC §3 rendering, join keys in
+    /// name order).
+    fn redis_key(&self, entity: &str) -> Vec<u8> {
+        if self.keys.is_empty() {
+            let dummy = [(proto::DUMMY_JOIN_KEY, KeyValue::Str(""))];
+            return proto::redis_key(&proto::entity_key(&dummy, self.key_version), &self.project);
+        }
+        let parts = split_entity(entity, self.keys.len());
+        let values: Vec<(&str, KeyValue<'_>)> = self
+            .keys
+            .iter()
+            .zip(&parts)
+            .map(|((name, dtype), text)| {
+                let v = match dtype {
+                    DType::Scalar(Scalar::Int64) => KeyValue::Int64(text.parse().unwrap_or(0)),
+                    DType::Scalar(Scalar::Int32) => KeyValue::Int32(text.parse().unwrap_or(0)),
+                    _ => KeyValue::Str(text),
+                };
+                (name.as_str(), v)
+            })
+            .collect();
+        proto::redis_key(&proto::entity_key(&values, self.key_version), &self.project)
+    }
+
+    /// Stages one `EVALSHA` per entity, `batch` per batch.
+    pub(crate) fn stage<'a>(
+        &self,
+        assembler: &Assembler<'a>,
+        entities: JoinedSlice<'_, 'a>,
+        batch: usize,
+        counts: &mut [ColumnCounts],
+    ) -> Vec<PackedBatch> {
+        let columns = assembler.columns();
+        assembler.visit_each(
+            entities,
+            batch,
+            counts,
+            PackedBatch::default,
+            |staged, entity, rows| self.push(staged, columns, entity, rows),
+        )
+    }
+
+    fn push(
+        &self,
+        staged: &mut PackedBatch,
+        columns: &[(usize, usize)],
+        entity: &str,
+        rows: &[Option<Row<'_>>],
+    ) {
+        let key = self.redis_key(entity);
+        let pexpire = self
+            .ttl
+            .map_or(0, |(ms, jitter)| expiry_ms(&key, 0, ms, jitter));
+        let items: Vec<Vec<&[u8]>> = rows
+            .iter()
+            .map(|r| {
+                let mut v = Vec::new();
+                if let Some(r) = r {
+                    split_items(r.items(), &mut v);
+                }
+                v
+            })
+            .collect();
+        let value = |col: usize, dtype: DType| -> Vec<u8> {
+            let (slot, pos) = columns[col];
+            let mut out = Vec::new();
+            if let Some(item) = items[slot].get(pos) {
+                let v = unpack_item(item).unwrap_or(Value::Null);
+                proto::value(&mut out, &v, dtype);
+            }
+            out
+        };
+        let mut args: Vec<Vec<u8>> = Vec::new();
+        let mut value_bytes = 0;
+        let num = |v: i64| itoa::Buffer::new().format(v).as_bytes().to_vec();
+        match &self.writes {
+            Writes::View {
+                ts_field,
+                fields,
+                dtypes,
+            } => {
+                let Some(row) = rows[0] else { return };
+                let (s, n) = sec_nanos(row.event_us);
+                args.extend([
+                    ts_field.clone(),
+                    num(s),
+                    num(n),
+                    proto::timestamp(row.event_us),
+                    num(0),
+                    num(fields.len() as i64),
+                ]);
+                for (col, (field, dtype)) in fields.iter().zip(dtypes).enumerate() {
+                    let v = value(col, *dtype);
+                    value_bytes += v.len();
+                    args.push(field.to_vec());
+                    args.push(v);
+                }
+            }
+            Writes::Precomputed(vector) => {
+                let values: Vec<Vec<u8>> = vector
+                    .columns
+                    .iter()
+                    .map(|(col, dtype)| col.map_or(Vec::new(), |c| value(c, *dtype)))
+                    .collect();
+                let stamps: Vec<(&str, Option<i64>)> = vector
+                    .stamps
+                    .iter()
+                    .map(|(name, slot, _)| {
+                        (
+                            name.as_str(),
+                            slot.and_then(|s| rows[s].map(|r| r.event_us)),
+                        )
+                    })
+                    .collect();
+                let blob = proto::bytes_value(&proto::precomputed_vector(
+                    &vector.names,
+                    &values,
+                    &stamps,
+                    vector.at_us,
+                ));
+                value_bytes += blob.len();
+                let (s, n) = sec_nanos(vector.at_us);
+                args.extend([
+                    vector.ts_field.clone(),
+                    num(s),
+                    num(n),
+                    proto::timestamp(vector.at_us),
+                ]);
+                let deps: Vec<(&Vec<u8>, i64)> = vector
+                    .stamps
+                    .iter()
+                    .filter_map(|(_, slot, ts)| {
+                        slot.and_then(|s| rows[s].map(|r| (ts, r.event_us)))
+                    })
+                    .collect();
+                args.push(num(deps.len() as i64));
+                for (ts, us) in deps {
+                    let (s, n) = sec_nanos(us);
+                    args.extend([ts.clone(), num(s), num(n)]);
+                }
+                args.push(num(1));
+                args.push(vector.field.to_vec());
+                args.push(blob);
+            }
+        }
+        let head: [&[u8]; 6] = [
+            b"EVALSHA",
+            self.sha.as_bytes(),
+            b"1",
+            &key,
+            &num(pexpire),
+            b"1",
+        ];
+        let head: Vec<Vec<u8>> = head.iter().map(|a| a.to_vec()).collect();
+        let all: Vec<&[u8]> = head.iter().chain(&args).map(Vec::as_slice).collect();
+        staged.push_keyed(&all, 3, value_bytes);
+    }
+}
+
+/// Seconds and nanoseconds of `us` since the epoch (as a protobuf Timestamp holds them).
+fn sec_nanos(us: i64) -> (i64, i64) {
+    (us.div_euclid(1_000_000), us.rem_euclid(1_000_000) * 1000)
+}
+
+/// The join key values of a rendered entity (SPEC §3): one, or `n` separated by unescaped
+/// `:` with `\\` and `\:` unescaped.
+fn split_entity(entity: &str, n: usize) -> Vec<String> {
+    if n == 1 {
+        return vec![entity.to_owned()];
+    }
+    let mut parts = vec![String::new()];
+    let mut chars = entity.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    parts.last_mut().expect("one part").push(next);
+                }
+            }
+            ':' => parts.push(String::new()),
+            c => parts.last_mut().expect("one part").push(c),
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_entities_split_into_their_key_values() {
+        assert_eq!(split_entity("a:b", 1), ["a:b"]);
+        assert_eq!(split_entity("c1:1001", 2), ["c1", "1001"]);
+        assert_eq!(split_entity(r"a\:b:x\\y", 2), ["a:b", r"x\y"]);
+    }
+}

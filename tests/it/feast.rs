@@ -1,0 +1,347 @@
+//! A Feast project materialized in Feast's layout (SPEC §3.4), from the committed fixture
+//! (`fixtures/feast/fsdrop`, made by Feast 0.67 with `scripts/feast-fixture.py`): the hashes
+//! Feast reads, Feast's newer-wins rule, the incremental window and the no-op rerun. Byte parity
+//! with `feast materialize` itself is `python/tests/test_feast.py`, which runs the real Feast.
+
+use std::collections::BTreeMap;
+
+use redis::Commands;
+
+use crate::harness::*;
+
+const END: &str = "2025-11-23T00:00:00Z";
+
+/// Feast's v3 Redis key of driver_id=`id` in project fsdrop (FEAST.md §3.5, byte for byte).
+fn driver_key(id: i64) -> Vec<u8> {
+    let mut k = Vec::new();
+    for v in [1u32, 2, 9] {
+        k.extend_from_slice(&v.to_le_bytes());
+    }
+    k.extend_from_slice(b"driver_id");
+    k.extend_from_slice(&4u32.to_le_bytes());
+    k.extend_from_slice(&8u32.to_le_bytes());
+    k.extend_from_slice(&id.to_le_bytes());
+    k.extend_from_slice(b"fsdrop");
+    k
+}
+
+/// The hash field of a feature: murmur3("<view>:<feature>") little-endian, from the values
+/// Feast 0.67 printed (FEAST.md §3.5) where there is one.
+fn field(view: &str, feature: &str) -> Vec<u8> {
+    fsctl::vector::feast::field(view, feature).to_vec()
+}
+
+/// Seconds of a protobuf Timestamp.
+fn seconds(ts: &[u8]) -> i64 {
+    assert_eq!(ts.first(), Some(&0x08), "{ts:?}");
+    let (mut v, mut shift) = (0u64, 0);
+    for &b in &ts[1..] {
+        v |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b < 0x80 {
+            break;
+        }
+    }
+    v as i64
+}
+
+fn hashes(con: &mut redis::Connection) -> BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>> {
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).unwrap();
+    keys.into_iter()
+        .filter(|k| !k.starts_with(b"fs:"))
+        .map(|k| {
+            let mut h: BTreeMap<Vec<u8>, Vec<u8>> = con.hgetall(&k).unwrap();
+            // Computed at write time, like Feast's own.
+            h.retain(|f, _| !f.starts_with(b"_ts:__precomputed__"));
+            h.retain(|f, _| *f != field("__precomputed__svc_pre", "vector"));
+            h.retain(|f, _| *f != field("__precomputed__svc_pre_alias", "vector"));
+            (k, h)
+        })
+        .collect()
+}
+
+fn materialize(repo: &std::path::Path, redis: &RedisServer, args: &[&str]) -> Run {
+    let mut all = vec!["--format", "json", "materialize"];
+    all.extend_from_slice(args);
+    fsctl(repo, Some(redis), &all)
+}
+
+fn status_of(run: &Run, service: &str) -> String {
+    run.json()["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == service)
+        .unwrap_or_else(|| panic!("{service} not in {}", run.stdout))["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_feast_project_lands_as_feasts_hashes_and_a_rerun_is_a_no_op() {
+    let repo = scratch_repo("feast/fsdrop");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let run = materialize(
+        repo.path(),
+        &redis,
+        &["--start", "2025-11-19T00:00:00Z", "--end", END],
+    );
+    run.ok();
+    assert_eq!(status_of(&run, "driver_stats"), "committed");
+
+    let key = driver_key(1001);
+    let h: BTreeMap<Vec<u8>, Vec<u8>> = con.hgetall(&key).unwrap();
+    // One field per feature of every view keyed by driver_id, and each view's `_ts`.
+    for view in ["driver_stats", "driver_lists"] {
+        let ts = &h[format!("_ts:{view}").as_bytes()];
+        assert!(seconds(ts) > 1_763_000_000, "{view}: {ts:?}");
+    }
+    assert!(h.contains_key(&field("driver_stats", "conv_rate")));
+    assert!(h.contains_key(&field("driver_lists", "tags")));
+    // The precomputed vector of svc_pre, under the first projection's entity.
+    assert!(h.contains_key(b"_ts:__precomputed__svc_pre".as_slice()));
+    assert!(h.contains_key(&field("__precomputed__svc_pre", "vector")));
+    // Feast's EXPIRE key_ttl_seconds (86400), never sooner, spread by the jitter.
+    let ttl: i64 = con.ttl(&key).unwrap();
+    assert!((86_390..=86_400 * 12 / 10).contains(&ttl), "ttl {ttl}");
+    // fsctl's own manifest per unit, where the next run continues.
+    let manifest: String = con.get("fs:fsdrop:{driver_stats}:feast").unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["window"]["end"], END);
+
+    let before = hashes(&mut con);
+    let again = materialize(
+        repo.path(),
+        &redis,
+        &["--start", "2025-11-19T00:00:00Z", "--end", END],
+    );
+    again.ok();
+    assert_eq!(status_of(&again, "driver_stats"), "already_committed");
+    assert_eq!(hashes(&mut con), before);
+}
+
+#[test]
+fn a_newer_row_in_redis_survives_an_older_run() {
+    let repo = scratch_repo("feast/fsdrop");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    materialize(
+        repo.path(),
+        &redis,
+        &["--start", "2025-11-19T00:00:00Z", "--end", END],
+    )
+    .ok();
+    let fresh = driver_key(1001);
+    let stale = driver_key(1002);
+    let conv = field("driver_stats", "conv_rate");
+    // `feast push` wrote a fresher row for 1001 (2030-01-01), and 1002's row was lost.
+    let pushed_ts: Vec<u8> = {
+        let mut t = vec![0x08];
+        let mut v = 1_893_456_000u64;
+        while v >= 0x80 {
+            t.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        t.push(v as u8);
+        t
+    };
+    let pushed_value = b"\x35\x00\x00\x80\x3f".to_vec(); // float 1.0
+    let _: () = con
+        .hset_multiple(
+            &fresh,
+            &[
+                (b"_ts:driver_stats".to_vec(), pushed_ts.clone()),
+                (conv.clone(), pushed_value.clone()),
+            ],
+        )
+        .unwrap();
+    let written: Vec<u8> = con.hget(&stale, &conv).unwrap();
+    let _: () = con.hdel(&stale, &conv).unwrap();
+    let _: () = con.hdel(&stale, "_ts:driver_stats").unwrap();
+
+    let run = materialize(
+        repo.path(),
+        &redis,
+        &[
+            "--start",
+            "2025-11-19T00:00:00Z",
+            "--end",
+            END,
+            "--force",
+            "--service",
+            "driver_stats",
+        ],
+    );
+    run.ok();
+    let now: Vec<u8> = con.hget(&fresh, &conv).unwrap();
+    assert_eq!(now, pushed_value, "the pushed, newer value was overwritten");
+    let ts: Vec<u8> = con.hget(&fresh, "_ts:driver_stats").unwrap();
+    assert_eq!(ts, pushed_ts);
+    let restored: Vec<u8> = con.hget(&stale, &conv).unwrap();
+    assert_eq!(
+        restored, written,
+        "an entity without a newer row is written"
+    );
+}
+
+#[test]
+fn runs_continue_where_the_last_ended_and_refuse_going_back() {
+    let repo = scratch_repo("feast/fsdrop");
+    let redis = RedisServer::start();
+    let first = materialize(
+        repo.path(),
+        &redis,
+        &[
+            "--service",
+            "driver_activity",
+            "--end",
+            "2025-11-22T00:00:00Z",
+        ],
+    );
+    first.ok();
+    let second = materialize(
+        repo.path(),
+        &redis,
+        &["--service", "driver_activity", "--end", END],
+    );
+    second.ok();
+    let m = &second.json()["services"][0]["manifest"];
+    assert_eq!(
+        m["views"][0]["window"]["start"], "2025-11-22T00:00:00Z",
+        "{m}"
+    );
+    assert_eq!(m["window"]["end"], END);
+
+    let older = materialize(
+        repo.path(),
+        &redis,
+        &[
+            "--service",
+            "driver_activity",
+            "--end",
+            "2025-11-21T00:00:00Z",
+        ],
+    );
+    assert_eq!(older.code, 1, "{}", older.stdout);
+    let error = &older.json()["error"];
+    assert!(
+        error["message"].as_str().unwrap().contains("2025-11-23"),
+        "{error}"
+    );
+    materialize(
+        repo.path(),
+        &redis,
+        &[
+            "--service",
+            "driver_activity",
+            "--end",
+            "2025-11-21T00:00:00Z",
+            "--force",
+        ],
+    )
+    .ok();
+}
+
+#[test]
+fn a_run_that_died_before_its_manifest_is_rerun_to_the_same_hashes() {
+    let repo = scratch_repo("feast/fsdrop");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let args = ["--start", "2025-11-19T00:00:00Z", "--end", END];
+    materialize(repo.path(), &redis, &args).ok();
+    let whole = hashes(&mut con);
+    // As if the run had been killed after some writes: no manifest, part of the data.
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("fs:*").query(&mut con).unwrap();
+    let _: () = con.del(keys).unwrap();
+    let _: () = con.del(driver_key(1003)).unwrap();
+    let rerun = materialize(repo.path(), &redis, &args);
+    rerun.ok();
+    assert_eq!(status_of(&rerun, "driver_stats"), "committed");
+    assert_eq!(hashes(&mut con), whole);
+}
+
+#[test]
+fn validate_names_what_fsctl_cannot_compute_and_the_rest_materializes() {
+    let repo = scratch_repo("feast/fsdrop-unsupported");
+    let redis = RedisServer::start();
+    let v = fsctl(repo.path(), None, &["validate"]);
+    let all = format!("{}{}", v.stdout, v.stderr);
+    assert_eq!(v.code, 0, "{all}");
+    for needle in [
+        "on-demand feature view",
+        "stream feature view",
+        "global_stats",
+    ] {
+        assert!(all.contains(needle), "{needle} not in:\n{all}");
+    }
+    materialize(
+        repo.path(),
+        &redis,
+        &["--start", "2025-11-19T00:00:00Z", "--end", END],
+    )
+    .ok();
+    let mut con = redis.con();
+    let h: BTreeMap<Vec<u8>, Vec<u8>> = con.hgetall(driver_key(1001)).unwrap();
+    assert!(h.contains_key(b"_ts:driver_stats".as_slice()));
+}
+
+#[test]
+fn the_registry_may_live_in_s3() {
+    let moto = crate::s3::Moto::start();
+    moto.create_bucket("fsdrop-registry");
+    let repo = scratch_repo("feast/fsdrop");
+    let registry = std::fs::read(repo.path().join("data/registry.db")).unwrap();
+    moto.put("fsdrop-registry", "feast/registry.db", &registry);
+    std::fs::remove_file(repo.path().join("data/registry.db")).unwrap();
+    edit_yaml(
+        repo.path(),
+        "registry: data/registry.db",
+        "registry: s3://fsdrop-registry/feast/registry.db",
+    );
+    let redis = RedisServer::start();
+    let out = fsctl_command(
+        repo.path(),
+        &redis.url(),
+        &["materialize", "--service", "driver_stats", "--end", END],
+    )
+    // Feast's own way to point boto3 at another endpoint (FEAST.md §1.1).
+    .env(
+        "FEAST_S3_ENDPOINT_URL",
+        format!("http://127.0.0.1:{}", moto.port),
+    )
+    .env("AWS_ACCESS_KEY_ID", "test")
+    .env("AWS_SECRET_ACCESS_KEY", "registry-secret-never-printed")
+    .env("AWS_REGION", "us-east-1")
+    .env_remove("AWS_PROFILE")
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mut con = redis.con();
+    let h: BTreeMap<Vec<u8>, Vec<u8>> = con.hgetall(driver_key(1001)).unwrap();
+    assert!(h.contains_key(b"_ts:driver_stats".as_slice()));
+
+    // A registry that is not there is named, with nothing written.
+    edit_yaml(repo.path(), "feast/registry.db", "feast/missing.db");
+    let out = fsctl_command(repo.path(), &redis.url(), &["validate"])
+        .env(
+            "FEAST_S3_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto.port),
+        )
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "registry-secret-never-printed")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let all =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("s3://fsdrop-registry/feast/missing.db"),
+        "{all}"
+    );
+    assert!(!all.contains("registry-secret-never-printed"), "{all}");
+}
