@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let repo = global.load_repo()?;
+    let repo = global.load_snapshot_repo("gc")?;
     let services = fsctl::engine::select_services(&repo, &args.services)?;
     let store = fsctl::online::open(&repo.online)?;
     let done = gc(&repo, &*store, &services, args.dry_run)?;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use fsctl::base::time::format_us;
 use fsctl::base::value::{DType, Scalar, Value};
-use fsctl::engine::read::{EntityVector, entity_key, read_entity};
+use fsctl::engine::read::{EntityVector, entity_key, read_entity, read_feast};
 
 use super::{Global, print, print_json};
 
@@ -64,6 +64,26 @@ fn pairs(flags: &[String], join_keys: &[&str]) -> Result<Vec<(String, String)>, 
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let repo = global.load_repo()?;
+    if repo.layout == fsctl::repo::OutputLayout::Feast {
+        if args.snapshot.is_some() {
+            return Err(fsctl::Error::usage(
+                "--snapshot does not apply to layout: feast (Feast's hashes have no snapshots)",
+            )
+            .into());
+        }
+        let store = fsctl::online::open(&repo.online)?;
+        let v = read_feast(
+            &repo,
+            store.as_ref(),
+            &args.service,
+            &pairs(&args.entity, &[])?,
+        )?;
+        return if global.json() {
+            print_json(&json(&v))
+        } else {
+            print(&text(&v))
+        };
+    }
     let service = fsctl::engine::service(&repo, &args.service)?;
     let join_keys: Vec<&str> = repo.entities[service.entity]
         .join_keys
@@ -121,11 +141,15 @@ fn json(v: &EntityVector) -> serde_json::Value {
 
 fn text(v: &EntityVector) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} {}  (snapshot {}, fingerprint {})",
-        v.service, v.entity, v.snapshot, v.fingerprint
-    );
+    if v.snapshot.is_empty() {
+        let _ = writeln!(out, "{} {}  (layout feast)", v.service, v.entity);
+    } else {
+        let _ = writeln!(
+            out,
+            "{} {}  (snapshot {}, fingerprint {})",
+            v.service, v.entity, v.snapshot, v.fingerprint
+        );
+    }
     let _ = writeln!(out, "key {}", v.key);
     let _ = writeln!(out, "as of {}, expires in {}", v.as_of, human_ms(v.ttl_ms));
     let _ = writeln!(out, "views:");

@@ -63,6 +63,20 @@ impl Global {
         Repo::load(&self.repo_dir())
     }
 
+    /// The repo, for a command of snapshots, which Feast's layout does not have (SPEC §3.4).
+    pub fn load_snapshot_repo(&self, command: &str) -> fsctl::Result<Repo> {
+        let repo = self.load_repo()?;
+        if repo.layout == fsctl::repo::OutputLayout::Feast {
+            return Err(fsctl::Error::usage(format!(
+                "`fsctl {command}` does not apply to layout: feast: Feast's hashes are written in \
+                 place, with no snapshots to list, roll back or retire (each run's window is \
+                 recorded for `fsctl status`); set `fsctl: {{layout: fsctl}}` in \
+                 feature_store.yaml for fsctl's snapshots"
+            )));
+        }
+        Ok(repo)
+    }
+
     pub fn progress(&self) -> Progress {
         Progress::new(self.quiet)
     }

@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let repo = global.load_repo()?;
+    let repo = global.load_snapshot_repo("rollback")?;
     let service = fsctl::engine::service(&repo, &args.service)?;
     let store = fsctl::online::open(&repo.online)?;
     let done = rollback(&repo, &*store, service, args.to.as_deref())?;

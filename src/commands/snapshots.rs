@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let repo = global.load_repo()?;
+    let repo = global.load_snapshot_repo("snapshots")?;
     let store = fsctl::online::open(&repo.online)?;
     let mut listed = Vec::new();
     for s in fsctl::engine::select_services(&repo, &args.services)? {

@@ -58,7 +58,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let mut on_tier = |service: &str, t: &TierReport| {
         if text {
             let _ = print(&format!(
-                "{service} tier {} ({} entities){dry}: {} present ({} extended), {} computed, {} absent from offline data, {} ms\n",
+                "{service} tier {} ({} entities){dry}: {} present ({} extended), {} computed, {} absent, {} ms\n",
                 t.tier, t.requested, t.present, t.extended, t.computed, t.absent, t.ms
             ));
         }
@@ -79,9 +79,13 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         }
         let _ = writeln!(
             out,
-            "{}: snapshot {}, {} tier{} warmed{dry}",
+            "{}: {}, {} tier{} warmed{dry}",
             r.service,
-            r.snapshot,
+            if r.snapshot.is_empty() {
+                "Feast's hashes".to_owned()
+            } else {
+                format!("snapshot {}", r.snapshot)
+            },
             r.tiers.len(),
             if r.tiers.len() == 1 { "" } else { "s" }
         );

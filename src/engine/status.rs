@@ -6,8 +6,8 @@ use serde::Serialize;
 use crate::base::error::{Error, Result};
 use crate::base::prometheus::{gauge, labels};
 use crate::base::time::{format_us, parse_instant_us};
-use crate::online::{KeySpace, OnlineStore};
-use crate::repo::{Repo, Service};
+use crate::online::{Committed, KeySpace, OnlineStore};
+use crate::repo::{OutputLayout, Repo, Service};
 
 /// One service's committed snapshot, as `status` reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -40,7 +40,14 @@ pub fn status(
     let mut out = Vec::new();
     for s in services {
         let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
-        let committed = store.current(&keys)?;
+        // The Feast layout has no pointer: its unit's manifest records the last window.
+        let committed = match repo.layout {
+            OutputLayout::Feast => super::job::feast_manifest(store, &keys)?.map(|m| Committed {
+                snapshot: m.snapshot.clone(),
+                manifest: Some(m),
+            }),
+            OutputLayout::Fsctl => store.current(&keys)?,
+        };
         let manifest = committed.as_ref().and_then(|c| c.manifest.as_ref());
         let Some(m) = manifest else {
             out.push(ServiceStatus {
@@ -58,7 +65,12 @@ pub fn status(
             continue;
         };
         let as_of_us = parse_instant_us(&m.as_of).unwrap_or(m.as_of_ms * 1000);
-        let limit_ms = max_age_ms.unwrap_or(m.ttl.online_ms);
+        // Without Feast's key_ttl_seconds, a unit's own view ttl says when it is stale.
+        let ttl_ms = match m.ttl.online_ms {
+            0 => m.views.iter().map(|v| v.ttl_ms).max().unwrap_or(0),
+            ms => ms,
+        };
+        let limit_ms = max_age_ms.unwrap_or(ttl_ms);
         let age_us = now_us - as_of_us;
         out.push(ServiceStatus {
             service: s.name.clone(),

@@ -10,14 +10,14 @@ use std::time::Instant;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use super::layout::Layout;
+use super::layout::{Layout, feast_key};
 use crate::assemble::{Assembler, ColumnCounts, ViewInput};
 use crate::base::error::{Error, Result};
 use crate::base::time::parse_instant_us;
 use crate::offline::{Partition, ViewScan, Window, top_entities};
 use crate::online::{self, Expiry, KeySpace, Manifest, OnlineStore, PackedBatch, Pinned, Reader};
 use crate::progress::Progress;
-use crate::repo::{Repo, Service};
+use crate::repo::{OutputLayout, Repo, Service};
 
 /// What to warm and how.
 #[derive(Debug, Clone, Default)]
@@ -110,9 +110,11 @@ pub fn warm(
             score.as_deref(),
             opts.top_n,
         )?;
-        reports.push(warm_service(
-            repo, s, store, &ranked, opts, progress, on_tier,
-        )?);
+        reports.push(if repo.layout == OutputLayout::Feast {
+            warm_feast(repo, s, store, &ranked, opts, progress, on_tier)?
+        } else {
+            warm_service(repo, s, store, &ranked, opts, progress, on_tier)?
+        });
     }
     Ok(reports)
 }
@@ -205,6 +207,78 @@ fn warm_service(
             // The manifest must outlive every vector that points at it.
             store.extend_expiry(&[keys.manifest(&pinned.snapshot)], Some(&[hot_hi]), false)?;
         }
+        tr.ms = t.elapsed().as_millis() as u64;
+        on_tier(&s.name, &tr);
+        report.tiers.push(tr);
+        start = end;
+        if opts.first_tier_only {
+            break;
+        }
+    }
+    phase.finish();
+    Ok(report)
+}
+
+/// `warm` with `layout: feast` (SPEC §3.4): Feast's hashes of the hottest entities get the hot
+/// TTL (twice `key_ttl_seconds`, jittered) from now, never a shorter one. There is no snapshot
+/// to recompute missing ones into: an entity without a hash is reported absent (the next
+/// materialize writes it).
+fn warm_feast(
+    repo: &Repo,
+    s: &Service,
+    store: &dyn OnlineStore,
+    ranked: &[(String, f64)],
+    opts: &WarmOptions,
+    progress: Progress,
+    on_tier: &mut dyn FnMut(&str, &TierReport),
+) -> Result<WarmReport> {
+    if s.hot_ttl_ms <= 0 {
+        return Err(Error::usage(format!(
+            "{}: online_store.key_ttl_seconds is not set, so Feast's hashes never expire and \
+             there is nothing to warm",
+            s.name
+        )));
+    }
+    let mut report = WarmReport {
+        service: s.name.clone(),
+        snapshot: String::new(),
+        tiers: Vec::new(),
+        absent_entities: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let phase = progress.phase(&format!("warm {}", s.name), ranked.len() as u64, "entities");
+    let now_ms = store.now_ms()?;
+    let mut start = 0;
+    for (i, end) in tier_bounds(ranked.len(), &opts.tiers)
+        .into_iter()
+        .enumerate()
+    {
+        if end <= start {
+            continue;
+        }
+        let t = Instant::now();
+        let tier: Vec<&str> = ranked[start..end].iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<Vec<u8>> = tier.iter().map(|e| feast_key(repo, s.entity, e)).collect();
+        let expiries: Vec<i64> = keys
+            .iter()
+            .map(|k| online::expiry_ms(k, now_ms, s.hot_ttl_ms, repo.ttl_jitter))
+            .collect();
+        let found = store.extend_expiry_of_bytes(&keys, &expiries, opts.dry_run)?;
+        phase.inc(tier.len() as u64);
+        let mut tr = TierReport {
+            tier: i + 1,
+            requested: tier.len(),
+            ..Default::default()
+        };
+        for (e, f) in tier.iter().zip(&found) {
+            if f.present() {
+                tr.present += 1;
+            } else {
+                tr.absent += 1;
+                report.absent_entities.push((*e).to_owned());
+            }
+        }
+        tr.extended = found.iter().filter(|f| **f == Expiry::Extended).count();
         tr.ms = t.elapsed().as_millis() as u64;
         on_tier(&s.name, &tr);
         report.tiers.push(tr);

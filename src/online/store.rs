@@ -8,6 +8,9 @@ use super::{KeySpace, Manifest, PackedBatch, RespFile, RunLock};
 use crate::base::error::Result;
 use crate::base::retry::RetryPolicy;
 
+/// A hash's fields and values.
+pub type HashFields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The committed state of a service: `current` and its manifest.
 #[derive(Debug, Clone)]
 pub struct Committed {
@@ -111,6 +114,10 @@ pub trait OnlineStore: Send + Sync {
     /// no expiry.
     fn remaining_ttl_ms(&self, key: &str) -> Result<Option<i64>>;
 
+    /// A hash's fields and its remaining TTL in ms (-1: no expiry, -2: no such key), read
+    /// together; the key may be any bytes (Feast's keys are binary, SPEC §3.4).
+    fn hash_with_ttl(&self, key: &[u8]) -> Result<(HashFields, i64)>;
+
     /// Which of `keys` exist; with `expiries`, also which ones expire before the given time,
     /// and unless `dry_run`, moves those expiries to it (never shortens one, never gives one
     /// to a key without).
@@ -118,6 +125,14 @@ pub trait OnlineStore: Send + Sync {
         &self,
         keys: &[String],
         expiries: Option<&[i64]>,
+        dry_run: bool,
+    ) -> Result<Vec<Expiry>>;
+
+    /// `extend_expiry` of keys of any bytes (Feast's hashes, SPEC §3.4), to the given times.
+    fn extend_expiry_of_bytes(
+        &self,
+        keys: &[Vec<u8>],
+        expiries: &[i64],
         dry_run: bool,
     ) -> Result<Vec<Expiry>>;
 

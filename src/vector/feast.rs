@@ -257,6 +257,160 @@ pub fn bytes_value(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Reads a `feast.types.Value` (as `value` writes it, or Feast itself) as a value of `dtype`:
+/// the empty Value is null, and so is Feast's NaT timestamp.
+pub fn decode_value(bytes: &[u8], dtype: DType) -> Result<Value, String> {
+    let mut r = Proto { bytes, pos: 0 };
+    if r.done() {
+        return Ok(Value::Null);
+    }
+    let (field, wire) = r.key()?;
+    let expected = match dtype {
+        DType::Scalar(s) => scalar_field(s),
+        DType::List(s) => scalar_field(s) + 10,
+    };
+    if field != expected {
+        return Err(format!(
+            "a Value of field {field}, expected {expected} for {dtype}"
+        ));
+    }
+    let value = match dtype {
+        DType::Scalar(s) => r.scalar(s, wire)?,
+        DType::List(s) => {
+            let inner = r.len_delimited()?;
+            let mut list = Proto {
+                bytes: inner,
+                pos: 0,
+            };
+            let mut items = Vec::new();
+            while !list.done() {
+                let (f, w) = list.key()?;
+                if f != 1 {
+                    return Err(format!("a list with field {f}"));
+                }
+                match (s, w) {
+                    (Scalar::String | Scalar::Bytes, _) | (_, 0 | 1 | 5) => {
+                        items.push(list.scalar(s, w)?)
+                    }
+                    // Packed numbers.
+                    (_, 2) => {
+                        let packed = list.len_delimited()?;
+                        let mut p = Proto {
+                            bytes: packed,
+                            pos: 0,
+                        };
+                        let wire = match s {
+                            Scalar::Float64 => 1,
+                            Scalar::Float32 => 5,
+                            _ => 0,
+                        };
+                        while !p.done() {
+                            items.push(p.scalar(s, wire)?);
+                        }
+                    }
+                    _ => return Err(format!("a list element of wire type {w}")),
+                }
+            }
+            Value::List(items)
+        }
+    };
+    Ok(value)
+}
+
+/// The `Value` field of a scalar type (`ValueType` number).
+fn scalar_field(s: Scalar) -> u64 {
+    match s {
+        Scalar::Bytes => 1,
+        Scalar::String => 2,
+        Scalar::Int32 => 3,
+        Scalar::Int64 => 4,
+        Scalar::Float64 => 5,
+        Scalar::Float32 => 6,
+        Scalar::Bool => 7,
+        Scalar::Timestamp => 8,
+    }
+}
+
+/// A protobuf reader over a few bytes.
+struct Proto<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Proto<'a> {
+    fn done(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.bytes.get(self.pos).ok_or("truncated varint")?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err("varint too long".into())
+    }
+
+    fn key(&mut self) -> Result<(u64, u64), String> {
+        let k = self.varint()?;
+        Ok((k >> 3, k & 7))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or("truncated")?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn len_delimited(&mut self) -> Result<&'a [u8], String> {
+        let n = self.varint()? as usize;
+        self.take(n)
+    }
+
+    fn scalar(&mut self, s: Scalar, wire: u64) -> Result<Value, String> {
+        Ok(match (s, wire) {
+            (Scalar::Bytes, 2) => Value::Bytes(self.len_delimited()?.to_vec()),
+            (Scalar::String, 2) => Value::Str(
+                String::from_utf8(self.len_delimited()?.to_vec()).map_err(|e| e.to_string())?,
+            ),
+            (Scalar::Int32, 0) => Value::Int(i64::from(self.varint()? as i32)),
+            (Scalar::Int64, 0) => Value::Int(self.varint()? as i64),
+            (Scalar::Bool, 0) => Value::Bool(self.varint()? != 0),
+            (Scalar::Timestamp, 0) => match self.varint()? as i64 {
+                i64::MIN => Value::Null,
+                seconds => Value::Int(seconds.saturating_mul(1_000_000)),
+            },
+            (Scalar::Float64, 1) => Value::F64(f64::from_le_bytes(
+                self.take(8)?.try_into().expect("8 bytes"),
+            )),
+            (Scalar::Float32, 5) => Value::F32(f32::from_le_bytes(
+                self.take(4)?.try_into().expect("4 bytes"),
+            )),
+            (s, w) => return Err(format!("{s:?} in wire type {w}")),
+        })
+    }
+}
+
+/// The event time (UTC µs) of a `google.protobuf.Timestamp`.
+pub fn decode_timestamp(bytes: &[u8]) -> Result<i64, String> {
+    let mut r = Proto { bytes, pos: 0 };
+    let (mut seconds, mut nanos) = (0i64, 0i64);
+    while !r.done() {
+        match r.key()? {
+            (1, 0) => seconds = r.varint()? as i64,
+            (2, 0) => nanos = r.varint()? as i64,
+            (f, _) => return Err(format!("a Timestamp with field {f}")),
+        }
+    }
+    Ok(seconds * 1_000_000 + nanos / 1000)
+}
+
 fn len_delimited(out: &mut Vec<u8>, tag: &[u8], bytes: &[u8]) {
     out.extend_from_slice(tag);
     varint(out, bytes.len() as u64);
@@ -275,6 +429,52 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_read_back_as_written() {
+        let cases = [
+            (DType::Scalar(Scalar::Float32), Value::F32(0.01)),
+            (DType::Scalar(Scalar::Float64), Value::F64(-0.5)),
+            (DType::Scalar(Scalar::Int32), Value::Int(-7)),
+            (DType::Scalar(Scalar::Int64), Value::Int(-5)),
+            (DType::Scalar(Scalar::String), Value::Str("drv".into())),
+            (DType::Scalar(Scalar::Bytes), Value::Bytes(vec![0, 1])),
+            (DType::Scalar(Scalar::Bool), Value::Bool(false)),
+            (
+                DType::Scalar(Scalar::Timestamp),
+                Value::Int(1_763_553_600_000_000),
+            ),
+            (DType::Scalar(Scalar::Timestamp), Value::Null),
+            (DType::Scalar(Scalar::Int64), Value::Null),
+            (
+                DType::List(Scalar::Int32),
+                Value::List(vec![Value::Int(1), Value::Int(-1)]),
+            ),
+            (
+                DType::List(Scalar::Float32),
+                Value::List(vec![Value::F32(1.0)]),
+            ),
+            (
+                DType::List(Scalar::String),
+                Value::List(vec![Value::Str("a".into()), Value::Str(String::new())]),
+            ),
+            (
+                DType::List(Scalar::Bool),
+                Value::List(vec![Value::Bool(true), Value::Bool(false)]),
+            ),
+            (DType::List(Scalar::Int64), Value::List(vec![])),
+        ];
+        for (dtype, v) in cases {
+            let mut out = Vec::new();
+            value(&mut out, &v, dtype);
+            assert_eq!(decode_value(&out, dtype).unwrap(), v, "{dtype} {out:02x?}");
+        }
+        assert_eq!(
+            decode_timestamp(&timestamp(1_763_636_400_123_456)).unwrap(),
+            1_763_636_400_123_456
+        );
+        assert!(decode_value(&[0x20, 0x01], DType::Scalar(Scalar::String)).is_err());
+    }
     use crate::base::time::parse_instant_us;
 
     fn hex(b: &[u8]) -> String {

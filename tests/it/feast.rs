@@ -345,3 +345,171 @@ fn the_registry_may_live_in_s3() {
     );
     assert!(!all.contains("registry-secret-never-printed"), "{all}");
 }
+
+#[test]
+fn get_warm_status_and_validate_read_feasts_hashes() {
+    let repo = scratch_repo("feast/fsdrop");
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    materialize(
+        repo.path(),
+        &redis,
+        &["--start", "2025-11-19T00:00:00Z", "--end", END],
+    )
+    .ok();
+
+    // `get` decodes the hash the way Feast's reader does, under Feast's full feature names.
+    let got = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "--format",
+            "json",
+            "get",
+            "--service",
+            "svc_pre_alias",
+            "--entity",
+            "driver_id=1001",
+        ],
+    );
+    got.ok();
+    let doc = got.json();
+    let values = doc["values"].as_object().unwrap();
+    let names: Vec<&str> = values.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "ds_alias__conv_rate",
+            "ds_alias__last_trip",
+            "driver_ratings__rating"
+        ]
+    );
+    // The same value as the field Feast stores (a float32 Value: 0x35 + 4 bytes).
+    let raw: Vec<u8> = con
+        .hget(driver_key(1001), field("driver_stats", "conv_rate"))
+        .unwrap();
+    let stored = f32::from_le_bytes(raw[1..5].try_into().unwrap());
+    assert_eq!(
+        values["ds_alias__conv_rate"].as_f64().unwrap() as f32,
+        stored
+    );
+    let missing = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "get",
+            "--service",
+            "driver_stats",
+            "--entity",
+            "driver_id=424242",
+        ],
+    );
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+
+    // `warm` gives the hottest hashes the hot TTL (2 x key_ttl_seconds) and names the absent.
+    let pop = repo.path().join("pop.parquet");
+    write_parquet(
+        &pop,
+        vec![
+            (
+                "driver_id",
+                std::sync::Arc::new(arrow::array::Int64Array::from(vec![1001, 424242])) as _,
+            ),
+            (
+                "requests",
+                std::sync::Arc::new(arrow::array::Float64Array::from(vec![9.0, 1.0])) as _,
+            ),
+        ],
+    );
+    let warm = fsctl(
+        repo.path(),
+        Some(&redis),
+        &[
+            "--format",
+            "json",
+            "warm",
+            "--service",
+            "driver_stats",
+            "--top-n",
+            "2",
+            "--from",
+            pop.to_str().unwrap(),
+            "--score-column",
+            "requests",
+        ],
+    );
+    warm.ok();
+    let tier = &warm.json()["services"][0]["tiers"][0];
+    assert_eq!(
+        (tier["present"].as_u64(), tier["absent"].as_u64()),
+        (Some(1), Some(1)),
+        "{tier}"
+    );
+    let ttl: i64 = con.ttl(driver_key(1001)).unwrap();
+    assert!(ttl > 2 * 86_400 - 10, "ttl {ttl}");
+
+    // `status` reads each unit's manifest; `validate --online` checks them.
+    let status = fsctl(
+        repo.path(),
+        Some(&redis),
+        &["--format", "json", "status", "--max-age", "3650d"],
+    );
+    status.ok();
+    let services = status.json()["services"].as_array().unwrap().clone();
+    assert!(services.iter().all(|s| s["as_of"] == END), "{services:?}");
+    fsctl(repo.path(), Some(&redis), &["validate", "--online"]).ok();
+    let _: () = con.del("fs:fsdrop:{driver_lists}:feast").unwrap();
+    let v = fsctl(repo.path(), Some(&redis), &["validate", "--online"]);
+    assert_eq!(v.code, 1);
+    assert!(v.stderr.contains("driver_lists") || v.stdout.contains("driver_lists"));
+
+    // What has no meaning without snapshots says so.
+    for cmd in [
+        ["snapshots"].as_slice(),
+        &["gc"],
+        &["rollback", "--service", "driver_stats"],
+    ] {
+        let r = fsctl(repo.path(), Some(&redis), cmd);
+        assert_eq!(r.code, 2, "{cmd:?}: {}", r.stderr);
+        assert!(r.stderr.contains("layout: feast"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn a_redis_cluster_holds_the_same_hashes() {
+    let repo = scratch_repo("feast/fsdrop");
+    edit_yaml(
+        repo.path(),
+        "  type: redis\n",
+        "  type: redis\n  redis_type: redis_cluster\n",
+    );
+    let cluster = RedisCluster::start(3, 0);
+    let single = RedisServer::start();
+    let args = [
+        "materialize",
+        "--start",
+        "2025-11-19T00:00:00Z",
+        "--end",
+        END,
+    ];
+    fsctl_url(repo.path(), &cluster.url(), &args).ok();
+    let plain = scratch_repo("feast/fsdrop");
+    fsctl(plain.path(), Some(&single), &args).ok();
+    let expected = hashes(&mut single.con());
+    assert!(expected.len() > 20);
+    let mut got = BTreeMap::new();
+    for mut con in cluster.primary_cons() {
+        got.extend(hashes(&mut con));
+    }
+    assert_eq!(got, expected);
+    // The keys spread over the primaries.
+    let per_node: Vec<usize> = cluster
+        .primary_cons()
+        .into_iter()
+        .map(|mut c| hashes(&mut c).len())
+        .collect();
+    assert!(
+        per_node.iter().filter(|n| **n > 0).count() >= 2,
+        "{per_node:?}"
+    );
+}

@@ -135,28 +135,8 @@ impl FeastHashes {
         }
     }
 
-    /// Feast's Redis key of the rendered entity `entity` (SPEC §3 rendering, join keys in
-    /// name order).
     fn redis_key(&self, entity: &str) -> Vec<u8> {
-        if self.keys.is_empty() {
-            let dummy = [(proto::DUMMY_JOIN_KEY, KeyValue::Str(""))];
-            return proto::redis_key(&proto::entity_key(&dummy, self.key_version), &self.project);
-        }
-        let parts = split_entity(entity, self.keys.len());
-        let values: Vec<(&str, KeyValue<'_>)> = self
-            .keys
-            .iter()
-            .zip(&parts)
-            .map(|((name, dtype), text)| {
-                let v = match dtype {
-                    DType::Scalar(Scalar::Int64) => KeyValue::Int64(text.parse().unwrap_or(0)),
-                    DType::Scalar(Scalar::Int32) => KeyValue::Int32(text.parse().unwrap_or(0)),
-                    _ => KeyValue::Str(text),
-                };
-                (name.as_str(), v)
-            })
-            .collect();
-        proto::redis_key(&proto::entity_key(&values, self.key_version), &self.project)
+        redis_key(&self.keys, self.key_version, &self.project, entity)
     }
 
     /// Stages one `EVALSHA` per entity, `batch` per batch.
@@ -292,6 +272,41 @@ impl FeastHashes {
         let all: Vec<&[u8]> = head.iter().chain(&args).map(Vec::as_slice).collect();
         staged.push_keyed(&all, 3, value_bytes);
     }
+}
+
+/// Feast's Redis key of the rendered entity `entity` (SPEC §3 rendering) of entity
+/// `entity_ix` of a Feast project's repo.
+pub(crate) fn feast_key(repo: &Repo, entity_ix: usize, entity: &str) -> Vec<u8> {
+    let keys: Vec<(String, DType)> = repo.entities[entity_ix]
+        .join_keys
+        .iter()
+        .map(|k| (k.name.clone(), k.dtype))
+        .collect();
+    let version = repo.feast.as_ref().map_or(3, |f| f.entity_key_version);
+    redis_key(&keys, version, &repo.project, entity)
+}
+
+/// Feast's key of a rendered entity: its join keys in name order (`__dummy_id` = "" for a view
+/// without entities), serialized, then the project.
+fn redis_key(keys: &[(String, DType)], version: u32, project: &str, entity: &str) -> Vec<u8> {
+    if keys.is_empty() {
+        let dummy = [(proto::DUMMY_JOIN_KEY, KeyValue::Str(""))];
+        return proto::redis_key(&proto::entity_key(&dummy, version), project);
+    }
+    let parts = split_entity(entity, keys.len());
+    let values: Vec<(&str, KeyValue<'_>)> = keys
+        .iter()
+        .zip(&parts)
+        .map(|((name, dtype), text)| {
+            let v = match dtype {
+                DType::Scalar(Scalar::Int64) => KeyValue::Int64(text.parse().unwrap_or(0)),
+                DType::Scalar(Scalar::Int32) => KeyValue::Int32(text.parse().unwrap_or(0)),
+                _ => KeyValue::Str(text),
+            };
+            (name.as_str(), v)
+        })
+        .collect();
+    proto::redis_key(&proto::entity_key(&values, version), project)
 }
 
 /// Seconds and nanoseconds of `us` since the epoch (as a protobuf Timestamp holds them).

@@ -11,6 +11,7 @@
 mod feast;
 
 use self::feast::FeastHashes;
+pub(crate) use self::feast::feast_key;
 use crate::assemble::{Assembler, ColumnCounts, JoinedSlice};
 use crate::online::{self, KeySpace, PackedBatch};
 use crate::repo::{OutputLayout, Repo, Service};

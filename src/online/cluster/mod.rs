@@ -137,16 +137,16 @@ impl ClusterStore {
     }
 
     /// `keys` grouped by the primary owning each (indices into `keys`).
-    fn by_owner(&self, keys: &[String]) -> Result<Vec<(Arc<RedisStore>, Vec<usize>)>> {
+    fn by_owner<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<(Arc<RedisStore>, Vec<usize>)>> {
         let (owners, nodes): (Vec<Option<usize>>, Vec<Node>) = self.topology.with_map(|m| {
-            let owners = keys.iter().map(|k| m.owner(slot(k.as_bytes()))).collect();
+            let owners = keys.iter().map(|k| m.owner(slot(k.as_ref()))).collect();
             (owners, m.nodes.clone())
         })?;
         let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, owner) in owners.into_iter().enumerate() {
             match owner {
                 Some(o) => groups.entry(o).or_default().push(i),
-                None => return Err(unowned(&keys[i])),
+                None => return Err(unowned(&String::from_utf8_lossy(keys[i].as_ref()))),
             }
         }
         Ok(groups
@@ -158,10 +158,10 @@ impl ClusterStore {
     /// Runs `op` on each primary with its share of `keys` (in parallel when there are several)
     /// and puts the answers back in the order of `keys`; retried whole when the cluster
     /// changed meanwhile.
-    fn spread<T: Send + Clone + Default>(
+    fn spread<K: AsRef<[u8]> + Clone + Send + Sync, T: Send + Clone + Default>(
         &self,
-        keys: &[String],
-        op: impl Fn(&RedisStore, &[String], &[usize]) -> Result<Vec<T>> + Sync,
+        keys: &[K],
+        op: impl Fn(&RedisStore, &[K], &[usize]) -> Result<Vec<T>> + Sync,
     ) -> Result<Vec<T>> {
         self.retrying(|| {
             let groups = self.by_owner(keys)?;
@@ -174,7 +174,7 @@ impl ClusterStore {
                         .iter()
                         .map(|(store, idx)| {
                             let op = &op;
-                            let sub: Vec<String> = idx.iter().map(|&i| keys[i].clone()).collect();
+                            let sub: Vec<K> = idx.iter().map(|&i| keys[i].clone()).collect();
                             s.spawn(move || op(store, &sub, idx))
                         })
                         .collect();
@@ -331,6 +331,16 @@ impl OnlineStore for ClusterStore {
         self.spread(keys, |n, sub, _| n.get_many(sub))
     }
 
+    fn hash_with_ttl(&self, key: &[u8]) -> Result<(crate::online::HashFields, i64)> {
+        self.retrying(|| {
+            let node = match self.topology.owner(key)? {
+                Some(node) => self.node(&node),
+                None => return Err(unowned(&String::from_utf8_lossy(key))),
+            };
+            node.hash_with_ttl(key)
+        })
+    }
+
     fn remaining_ttl_ms(&self, key: &str) -> Result<Option<i64>> {
         self.retrying(|| self.owner_of(key)?.remaining_ttl_ms(key))
     }
@@ -344,6 +354,18 @@ impl OnlineStore for ClusterStore {
         self.spread(keys, |n, sub, idx| {
             let at: Option<Vec<i64>> = expiries.map(|e| idx.iter().map(|&i| e[i]).collect());
             n.extend_expiry(sub, at.as_deref(), dry_run)
+        })
+    }
+
+    fn extend_expiry_of_bytes(
+        &self,
+        keys: &[Vec<u8>],
+        expiries: &[i64],
+        dry_run: bool,
+    ) -> Result<Vec<Expiry>> {
+        self.spread(keys, |n, sub, idx| {
+            let at: Vec<i64> = idx.iter().map(|&i| expiries[i]).collect();
+            n.extend_expiry_of_bytes(sub, &at, dry_run)
         })
     }
 

@@ -116,6 +116,54 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// `OnlineStore::extend_expiry` for keys of any bytes.
+    fn extend_expiry_any<K: redis::ToRedisArgs>(
+        &self,
+        keys: &[K],
+        expiries: Option<&[i64]>,
+        dry_run: bool,
+    ) -> Result<Vec<Expiry>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for (i, chunk) in keys.chunks(1000).enumerate() {
+            // PTTL answers presence (-2: missing) and the expiry to compare with; an expiry is
+            // only ever moved later (what `PEXPIREAT ... GT` does, which needs Redis 7.0), and a
+            // key without one keeps none. The server's clock is read after the PTTLs, in the
+            // same pipeline, so `now + pttl` is never earlier than the key's expiry: a key that
+            // already expires at the time asked is never counted as extended.
+            let mut ttls = redis::pipe();
+            for key in chunk {
+                ttls.cmd("PTTL").arg(key);
+            }
+            ttls.cmd("TIME");
+            let (pttl, (secs, micros)): (Vec<i64>, (i64, i64)) =
+                self.with("read expiries", |c| {
+                    let mut replies: Vec<redis::Value> = ttls.query(c)?;
+                    let time = redis::from_redis_value(replies.pop().unwrap_or(redis::Value::Nil))?;
+                    let pttl = redis::from_redis_value(redis::Value::Array(replies))?;
+                    Ok((pttl, time))
+                })?;
+            let now_ms = secs * 1000 + micros / 1000;
+            let mut extend = redis::pipe();
+            let mut later = 0;
+            for (j, (key, &ttl)) in chunk.iter().zip(&pttl).enumerate() {
+                let at = expiries.map(|at| at[i * 1000 + j]);
+                found.push(match at {
+                    _ if ttl == -2 => Expiry::Missing,
+                    Some(at) if ttl >= 0 && now_ms + ttl < at => {
+                        extend.cmd("PEXPIREAT").arg(key).arg(at).ignore();
+                        later += 1;
+                        Expiry::Extended
+                    }
+                    _ => Expiry::Unchanged,
+                });
+            }
+            if later > 0 && !dry_run {
+                self.with("extend expiries", |c| extend.query::<()>(c))?;
+            }
+        }
+        Ok(found)
+    }
+
     /// A sorted set's members with their scores as integers, lowest first (highest with `rev`).
     fn scored(&self, what: &'static str, key: &str, rev: bool) -> Result<Vec<(String, i64)>> {
         let scored: Vec<(String, f64)> = self.with(what, |c| {
@@ -301,6 +349,17 @@ impl OnlineStore for RedisStore {
         self.with("MGET", |c| redis::cmd("MGET").arg(keys).query(c))
     }
 
+    fn hash_with_ttl(&self, key: &[u8]) -> Result<(crate::online::HashFields, i64)> {
+        self.with("HGETALL", |c| {
+            redis::pipe()
+                .cmd("HGETALL")
+                .arg(key)
+                .cmd("PTTL")
+                .arg(key)
+                .query(c)
+        })
+    }
+
     fn remaining_ttl_ms(&self, key: &str) -> Result<Option<i64>> {
         let pttl: i64 = self.with("PTTL", |c| redis::cmd("PTTL").arg(key).query(c))?;
         Ok((pttl != -2).then_some(pttl))
@@ -312,45 +371,16 @@ impl OnlineStore for RedisStore {
         expiries: Option<&[i64]>,
         dry_run: bool,
     ) -> Result<Vec<Expiry>> {
-        let mut found = Vec::with_capacity(keys.len());
-        for (i, chunk) in keys.chunks(1000).enumerate() {
-            // PTTL answers presence (-2: missing) and the expiry to compare with; an expiry is
-            // only ever moved later (what `PEXPIREAT ... GT` does, which needs Redis 7.0), and a
-            // key without one keeps none. The server's clock is read after the PTTLs, in the
-            // same pipeline, so `now + pttl` is never earlier than the key's expiry: a key that
-            // already expires at the time asked is never counted as extended.
-            let mut ttls = redis::pipe();
-            for key in chunk {
-                ttls.cmd("PTTL").arg(key);
-            }
-            ttls.cmd("TIME");
-            let (pttl, (secs, micros)): (Vec<i64>, (i64, i64)) =
-                self.with("read expiries", |c| {
-                    let mut replies: Vec<redis::Value> = ttls.query(c)?;
-                    let time = redis::from_redis_value(replies.pop().unwrap_or(redis::Value::Nil))?;
-                    let pttl = redis::from_redis_value(redis::Value::Array(replies))?;
-                    Ok((pttl, time))
-                })?;
-            let now_ms = secs * 1000 + micros / 1000;
-            let mut extend = redis::pipe();
-            let mut later = 0;
-            for (j, (key, &ttl)) in chunk.iter().zip(&pttl).enumerate() {
-                let at = expiries.map(|at| at[i * 1000 + j]);
-                found.push(match at {
-                    _ if ttl == -2 => Expiry::Missing,
-                    Some(at) if ttl >= 0 && now_ms + ttl < at => {
-                        extend.cmd("PEXPIREAT").arg(key).arg(at).ignore();
-                        later += 1;
-                        Expiry::Extended
-                    }
-                    _ => Expiry::Unchanged,
-                });
-            }
-            if later > 0 && !dry_run {
-                self.with("extend expiries", |c| extend.query::<()>(c))?;
-            }
-        }
-        Ok(found)
+        self.extend_expiry_any(keys, expiries, dry_run)
+    }
+
+    fn extend_expiry_of_bytes(
+        &self,
+        keys: &[Vec<u8>],
+        expiries: &[i64],
+        dry_run: bool,
+    ) -> Result<Vec<Expiry>> {
+        self.extend_expiry_any(keys, Some(expiries), dry_run)
     }
 
     fn sample(&self, prefix: &str, n: usize) -> Result<Vec<(String, Vec<u8>)>> {
