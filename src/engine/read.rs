@@ -149,43 +149,42 @@ pub fn read_feast(
         .ok_or_else(|| Error::usage("not a Feast project"))?;
     // (name to use, view, features as (name, index)).
     type Projection = (String, usize, Vec<(String, usize)>);
-    let projections: Vec<Projection> =
-        match feast.services.iter().find(|s| s.name == name) {
-            Some(s) => s
-                .projections
-                .iter()
-                .filter_map(|p| {
-                    let v = p.view?;
-                    let features = p
-                        .features
-                        .iter()
-                        .filter_map(|(f, ix)| Some((f.clone(), (*ix)?)))
-                        .collect();
-                    Some((p.name_to_use.clone(), v, features))
-                })
-                .collect(),
-            None => match repo.views.iter().position(|v| v.name == name) {
-                Some(v) => vec![(
-                    name.to_owned(),
-                    v,
-                    repo.views[v]
-                        .features
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| (f.name.clone(), i))
-                        .collect(),
-                )],
-                None => {
-                    let mut known: Vec<String> =
-                        feast.services.iter().map(|s| s.name.clone()).collect();
-                    known.extend(repo.views.iter().map(|v| v.name.clone()));
-                    return Err(Error::UnknownService {
-                        name: name.to_owned(),
-                        known,
-                    });
-                }
-            },
-        };
+    let projections: Vec<Projection> = match feast.services.iter().find(|s| s.name == name) {
+        Some(s) => s
+            .projections
+            .iter()
+            .filter_map(|p| {
+                let v = p.view?;
+                let features = p
+                    .features
+                    .iter()
+                    .filter_map(|(f, ix)| Some((f.clone(), (*ix)?)))
+                    .collect();
+                Some((p.name_to_use.clone(), v, features))
+            })
+            .collect(),
+        None => match repo.views.iter().position(|v| v.name == name) {
+            Some(v) => vec![(
+                name.to_owned(),
+                v,
+                repo.views[v]
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.name.clone(), i))
+                    .collect(),
+            )],
+            None => {
+                let mut known: Vec<String> =
+                    feast.services.iter().map(|s| s.name.clone()).collect();
+                known.extend(repo.views.iter().map(|v| v.name.clone()));
+                return Err(Error::UnknownService {
+                    name: name.to_owned(),
+                    known,
+                });
+            }
+        },
+    };
     let Some((_, first, _)) = projections.first() else {
         return Err(Error::usage(format!(
             "`{name}` has no view that fsctl materializes"

@@ -24,7 +24,9 @@ pub use self::manifest::*;
 pub use self::reader::{Pinned, Reader, check, check_apart};
 pub use self::redis::{RedisStore, RunLock};
 pub use self::resp::{PackedBatch, RespFile, Route, command};
-pub use self::store::{CommandSink, Committed, HashFields, Expiry, Flip, Memory, OnlineStore, WriteStats};
+pub use self::store::{
+    CommandSink, Committed, Expiry, Flip, HashFields, Memory, OnlineStore, WriteStats,
+};
 
 /// The online store a repo's configuration names (SPEC §1 `online_store.type`).
 pub fn open(config: &crate::repo::OnlineStoreConfig) -> crate::Result<Box<dyn OnlineStore>> {

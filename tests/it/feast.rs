@@ -513,3 +513,65 @@ fn a_redis_cluster_holds_the_same_hashes() {
         "{per_node:?}"
     );
 }
+
+#[test]
+fn layout_fsctl_serves_the_same_values_as_feasts_layout() {
+    let feast = scratch_repo("feast/fsdrop");
+    let own = scratch_repo("feast/fsdrop");
+    // fsctl's settings sit in a top-level section, which Feast's own loader accepts.
+    let yaml = own.path().join("feature_store.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        format!("{text}fsctl:\n  layout: fsctl\n  key_prefix: fsx\n"),
+    )
+    .unwrap();
+    let redis = RedisServer::start();
+    // One window for both (ending now: the fsctl layout's keys expire a day after it).
+    let end = fsctl::base::time::format_us(fsctl::base::time::now_us());
+    let args = [
+        "materialize",
+        "--start",
+        "2025-11-19T00:00:00Z",
+        "--end",
+        end.as_str(),
+    ];
+    fsctl(feast.path(), Some(&redis), &args).ok();
+    fsctl(own.path(), Some(&redis), &args).ok();
+    for (service, entity) in [
+        ("svc_subset", "driver_id=1001"),
+        ("svc_all", "driver_id=1003"),
+    ] {
+        let get = |repo: &std::path::Path| {
+            let r = fsctl(
+                repo,
+                Some(&redis),
+                &[
+                    "--format",
+                    "json",
+                    "get",
+                    "--service",
+                    service,
+                    "--entity",
+                    entity,
+                ],
+            );
+            r.ok();
+            r.json()["values"].as_object().unwrap().clone()
+        };
+        let (in_feast, in_fsctl) = (get(feast.path()), get(own.path()));
+        assert_eq!(in_feast.len(), in_fsctl.len(), "{service}");
+        for (name, value) in &in_fsctl {
+            // `view.feature` in fsctl's vectors, `view__feature` in Feast's full names.
+            let feast_name = name.replacen('.', "__", 1);
+            assert_eq!(&in_feast[&feast_name], value, "{service} {name}");
+        }
+    }
+    // Services across entities have no fsctl vector, and validate says why.
+    let v = fsctl(own.path(), None, &["validate"]);
+    assert!(
+        v.stderr.contains("svc_mixed") || v.stdout.contains("svc_mixed"),
+        "{}",
+        v.stderr
+    );
+}
