@@ -2,7 +2,7 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-memory bench-lifecycle bench-micro fuzz
+.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-memory bench-lifecycle bench-feast bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -65,6 +65,12 @@ bench: redis
 	scripts/bench-shards.sh
 	scripts/bench-memory.sh
 	scripts/bench-lifecycle.sh
+	scripts/bench-feast.sh
+
+## make bench-feast [FEAST_N=200000 FEAST_BIG=1000000]: the Feast layout against Feast 0.67's own
+## materialize (and precompute) and against redis-cli --pipe; bench/FEAST.md
+bench-feast: redis
+	scripts/bench-feast.sh
 
 ## make bench-lifecycle [N=1000000]: six scheduled runs on Redis and on Valkey: memory after each,
 ## retirement's time against the server's own; bench/LIFECYCLE.md

@@ -230,7 +230,6 @@ impl<'a> Assembler<'a> {
             .collect()
     }
 
-    /// Encodes one entity's vector into `scratch`; absent views get defaults.
     /// Where each of the service's columns is: (view slot, position in that view's items).
     pub(crate) fn columns(&self) -> &[(usize, usize)] {
         &self.columns
@@ -288,6 +287,7 @@ impl<'a> Assembler<'a> {
             .collect()
     }
 
+    /// Encodes one entity's vector into `scratch`; absent views get defaults.
     fn encode_into<'s>(
         &self,
         at: &[RowRef],

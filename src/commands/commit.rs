@@ -64,7 +64,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
         ..Default::default()
     };
     let result = (|| {
-        let repo = global.load_snapshot_repo("commit")?;
+        let repo = global.load_repo()?;
         metrics.project = Some(repo.project.clone());
         let store = fsctl::online::open(&repo.online)?;
         let opts = CommitOptions {

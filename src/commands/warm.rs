@@ -55,10 +55,15 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     };
     let text = !global.json() && !global.quiet;
     let dry = if args.dry_run { " [dry run]" } else { "" };
+    // Feast's layout recomputes nothing: its absent entities have no hash in Redis.
+    let absent = match repo.layout {
+        fsctl::repo::OutputLayout::Fsctl => "absent from offline data",
+        fsctl::repo::OutputLayout::Feast => "without a hash",
+    };
     let mut on_tier = |service: &str, t: &TierReport| {
         if text {
             let _ = print(&format!(
-                "{service} tier {} ({} entities){dry}: {} present ({} extended), {} computed, {} absent, {} ms\n",
+                "{service} tier {} ({} entities){dry}: {} present ({} extended), {} computed, {} {absent}, {} ms\n",
                 t.tier, t.requested, t.present, t.extended, t.computed, t.absent, t.ms
             ));
         }

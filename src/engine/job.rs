@@ -189,36 +189,42 @@ impl<'a> ServiceJob<'a> {
     /// window the unit last committed. A rerun of it is a no-op; an older one is refused
     /// without `--force` (it would look like going back in time, though Feast's rule keeps
     /// every newer row).
+    /// A shard (SPEC §3.3) takes no lock: the shards of a job write disjoint entities, and
+    /// the commit records the manifest once all of them did.
     fn prepare_feast(&mut self) -> Result<Option<ServiceReport>> {
-        if self.opts.shard.is_some() {
-            return Err(Error::usage(
-                "--shard is not supported with layout: feast yet; run one materialize per \
-                 feature view instead (--service VIEW)",
-            ));
-        }
-        let lease = Duration::from_millis(self.repo.lock_lease_ms as u64);
-        let lock = self
-            .store
-            .lock(&self.keys, lease, self.opts.wait_lock, &self.snapshot)?;
-        if let Some(last) = feast_manifest(self.store, &self.keys)?
-            && !self.opts.force
-        {
-            let last_end_us = last.as_of_ms * 1000;
-            if last_end_us == self.end_us {
-                lock.release();
-                return Ok(Some(self.report(Status::AlreadyCommitted)));
+        let lock = match self.opts.shard {
+            Some(shard) => {
+                if !self.opts.force && recorded(self.store, &self.keys, &self.snapshot, shard)? {
+                    let mut report = self.report(Status::AlreadyRecorded);
+                    report.shard = Some(shard);
+                    return Ok(Some(report));
+                }
+                None
             }
-            if last_end_us > self.end_us {
-                lock.release();
-                return Err(Error::BackInTime {
-                    service: self.service.name.clone(),
-                    committed: last.snapshot,
-                    committed_as_of: last.as_of,
-                    requested_as_of: format_us(self.end_us),
-                });
+            None => {
+                let lease = Duration::from_millis(self.repo.lock_lease_ms as u64);
+                Some(
+                    self.store
+                        .lock(&self.keys, lease, self.opts.wait_lock, &self.snapshot)?,
+                )
             }
+        };
+        let outcome = super::feast::before_writing(
+            self.store,
+            &self.keys,
+            &self.service.name,
+            &self.snapshot,
+            self.opts.start_us.is_some(),
+            self.end_us,
+            self.opts.force,
+        );
+        if !matches!(outcome, Ok(None)) {
+            if let Some(lock) = lock {
+                lock.release();
+            }
+            return outcome.map(|done| done.map(|status| self.report(status)));
         }
-        self.lock = Some(lock);
+        self.lock = lock;
         self.sink = Some(self.store.writer()?);
         Ok(None)
     }
@@ -392,6 +398,8 @@ impl<'a> ServiceJob<'a> {
         if self.writes_redis()
             && !self.was_committed
             && self.opts.shard.is_none()
+            // Feast's hashes are written in place: nothing to take back.
+            && self.repo.layout == OutputLayout::Fsctl
             && let Err(e) = lifecycle::discard(self.store, &self.keys, &self.snapshot)
         {
             self.progress.note(&format!(
@@ -422,7 +430,8 @@ impl<'a> ServiceJob<'a> {
         if let Some(shard) = self.opts.shard {
             return self.finish_shard(shard, scans, totals, checks, stats);
         }
-        if self.entities == 0 && !self.opts.allow_empty {
+        // Feast's hashes are written in place: a window without rows wipes nothing.
+        if self.entities == 0 && !self.opts.allow_empty && repo.layout == OutputLayout::Fsctl {
             return Err(Error::EmptyResult {
                 service: s.name.clone(),
             });
@@ -454,8 +463,10 @@ impl<'a> ServiceJob<'a> {
                 };
                 match (output, resp) {
                     (Output::EmitResp(_), Some(resp)) if repo.layout == OutputLayout::Feast => {
-                        let key = self.keys.feast_manifest();
-                        resp.command(&[b"SET", key.as_bytes(), json.as_bytes()])?;
+                        for keys in super::feast::manifest_keys(repo, s) {
+                            let key = keys.feast_manifest();
+                            resp.command(&[b"SET", key.as_bytes(), json.as_bytes()])?;
+                        }
                         Status::Emitted
                     }
                     (Output::EmitResp(_), Some(resp)) => {
@@ -476,7 +487,9 @@ impl<'a> ServiceJob<'a> {
                                 service: s.name.clone(),
                             });
                         }
-                        self.store.put_feast_manifest(&self.keys, &json)?;
+                        for keys in super::feast::manifest_keys(repo, s) {
+                            self.store.put_feast_manifest(&keys, &json)?;
+                        }
                         lock.release();
                         Status::Committed
                     }
@@ -543,11 +556,16 @@ impl<'a> ServiceJob<'a> {
                 recorded_at: format_us(now_us()),
                 manifest: manifest.clone(),
             };
-            let (_, highest) = online::expiry_bounds(
-                self.end_us / 1000,
-                s.online_ttl_ms.max(s.hot_ttl_ms),
-                repo.ttl_jitter,
-            );
+            let (_, highest) = match repo.layout {
+                // Feast's expiries count from the write: the shard manifest waits a week for
+                // its commit.
+                OutputLayout::Feast => (0, now_us() / 1000 + 7 * 86_400_000),
+                OutputLayout::Fsctl => online::expiry_bounds(
+                    self.end_us / 1000,
+                    s.online_ttl_ms.max(s.hot_ttl_ms),
+                    repo.ttl_jitter,
+                ),
+            };
             let json = serde_json::to_string(&recorded).expect("shard manifest serializes");
             self.store.put_shard_manifest(
                 &self.keys,
@@ -596,64 +614,4 @@ impl<'a> ServiceJob<'a> {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
-}
-
-/// The manifest a Feast-layout unit last committed (SPEC §3.4), if any.
-pub(crate) fn feast_manifest(store: &dyn OnlineStore, keys: &KeySpace) -> Result<Option<Manifest>> {
-    let key = keys.feast_manifest();
-    let Some(raw) = store.get_many(std::slice::from_ref(&key))?.pop().flatten() else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&raw).map(Some).map_err(|e| {
-        Error::input(format!(
-            "{key}: not a manifest fsctl wrote ({e}); delete it to start the unit over"
-        ))
-    })
-}
-
-/// Where each view of the Feast-layout units in `services` starts when no `--start` is given:
-/// where its unit's last committed window ended (Feast's `materialize-incremental`). A view
-/// that a precomputed vector reads starts its ttl back (the vector needs every view's latest
-/// row, not only the new ones), and so does a view never committed or a store unreachable.
-pub(crate) fn feast_view_starts(
-    repo: &Repo,
-    store: &dyn OnlineStore,
-    services: &[&Service],
-    end_us: i64,
-) -> HashMap<usize, i64> {
-    let Some(feast) = &repo.feast else {
-        return HashMap::new();
-    };
-    let full: std::collections::HashSet<usize> = services
-        .iter()
-        .filter(|s| {
-            let i = repo.services.iter().position(|x| x.name == s.name);
-            matches!(
-                i.and_then(|i| feast.units.get(i)),
-                Some(crate::repo::FeastUnit::Precomputed { .. })
-            )
-        })
-        .flat_map(|s| s.views.iter().copied())
-        .collect();
-    let mut starts = HashMap::new();
-    for s in services {
-        let i = repo.services.iter().position(|x| x.name == s.name);
-        if !matches!(
-            i.and_then(|i| feast.units.get(i)),
-            Some(crate::repo::FeastUnit::View)
-        ) {
-            continue;
-        }
-        let view = s.views[0];
-        if full.contains(&view) {
-            continue;
-        }
-        let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
-        if let Ok(Some(m)) = feast_manifest(store, &keys)
-            && m.as_of_ms * 1000 <= end_us
-        {
-            starts.insert(view, m.as_of_ms * 1000);
-        }
-    }
-    starts
 }

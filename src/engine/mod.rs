@@ -7,6 +7,7 @@
 //! then commit each service's snapshot with its manifest (`manifest`).
 
 mod commit;
+mod feast;
 mod job;
 mod layout;
 pub mod lifecycle;
@@ -288,11 +289,15 @@ pub fn materialize(
     let services = select_services(repo, &opts.services)?;
     let end_us = plan::window_end(opts.end_us, opts.allow_future_end)?;
     let t_plan = std::time::Instant::now();
-    let view_starts = match (repo.layout, opts.start_us) {
-        (OutputLayout::Feast, None) => job::feast_view_starts(repo, store, &services, end_us),
-        _ => HashMap::new(),
+    let scans = match repo.layout {
+        OutputLayout::Feast => {
+            let starts = feast::view_starts(repo, store, &services, opts.start_us, end_us)?;
+            plan::plan_scans(repo, &services, None, &starts, end_us)?
+        }
+        OutputLayout::Fsctl => {
+            plan::plan_scans(repo, &services, opts.start_us, &HashMap::new(), end_us)?
+        }
     };
-    let scans = plan::plan_scans(repo, &services, opts.start_us, &view_starts, end_us)?;
     let plan_ms = t_plan.elapsed().as_millis() as u64;
     if repo.layout != OutputLayout::Feast {
         // Feast's expiries run from the write, not from the window's end.

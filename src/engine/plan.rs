@@ -10,7 +10,7 @@ use crate::base::error::{Error, Result};
 use crate::base::time::{format_us, now_us};
 use crate::offline::{ViewScan, Window};
 use crate::online::expiry_bounds;
-use crate::repo::{FeastUnit, OutputLayout, Repo, Service, format_duration_ms};
+use crate::repo::{OutputLayout, Repo, Service, format_duration_ms};
 
 /// How far ahead of this machine's clock `--end` may be: clock skew between a scheduler and
 /// its workers, not a snapshot "as of" a future time.
@@ -24,11 +24,14 @@ pub fn select_services<'r>(repo: &'r Repo, names: &[String]) -> Result<Vec<&'r S
                 "the feature repo defines no feature_services",
             ));
         }
+        if repo.layout == OutputLayout::Feast {
+            return Ok(super::feast::default_units(repo));
+        }
         return Ok(repo.services.iter().collect());
     }
     let mut out: Vec<&Service> = Vec::new();
     for n in names {
-        let selected = match feast_selection(repo, n) {
+        let selected = match super::feast::expand_selection(repo, n)? {
             Some(units) => units,
             None => vec![service(repo, n)?],
         };
@@ -39,38 +42,6 @@ pub fn select_services<'r>(repo: &'r Repo, names: &[String]) -> Result<Vec<&'r S
         }
     }
     Ok(out)
-}
-
-/// With `layout: feast`, a Feast feature service's name selects the units that write it: its
-/// views' and its precomputed vector's (`None` for any other name).
-fn feast_selection<'r>(repo: &'r Repo, name: &str) -> Option<Vec<&'r Service>> {
-    let feast = repo
-        .feast
-        .as_ref()
-        .filter(|_| repo.layout == OutputLayout::Feast)?;
-    if repo.service(name).is_some() {
-        return None;
-    }
-    let (i, fs) = feast
-        .services
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.name == name)?;
-    let mut out = Vec::new();
-    for p in &fs.projections {
-        if let Some(s) = p
-            .view
-            .and_then(|v| repo.services.iter().find(|s| s.name == repo.views[v].name))
-        {
-            out.push(s);
-        }
-    }
-    for (s, unit) in repo.services.iter().zip(&feast.units) {
-        if *unit == (FeastUnit::Precomputed { service: i }) {
-            out.push(s);
-        }
-    }
-    Some(out)
 }
 
 /// The service named `name`, or an error listing the known ones.

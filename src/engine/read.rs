@@ -215,7 +215,11 @@ pub fn read_feast(
         };
         values.push(match k.dtype {
             DType::Scalar(Scalar::Int64) => proto::KeyValue::Int64(int()?),
-            DType::Scalar(Scalar::Int32) => proto::KeyValue::Int32(int()? as i32),
+            DType::Scalar(Scalar::Int32) => {
+                proto::KeyValue::Int32(i32::try_from(int()?).map_err(|_| {
+                    Error::usage(format!("--entity {}=`{raw}` does not fit an int32", k.name))
+                })?)
+            }
             _ => proto::KeyValue::Str(raw),
         });
     }
@@ -278,7 +282,7 @@ pub fn read_feast(
         &repo.project,
         &repo.views[*first].name,
     );
-    let as_of = super::job::feast_manifest(store, &manifest_keys)
+    let as_of = super::feast::manifest(store, &manifest_keys)
         .ok()
         .flatten()
         .map(|m| m.as_of)

@@ -19,7 +19,7 @@ use crate::base::time::{format_us, now_us};
 use crate::offline::ViewScan;
 use crate::online::{self, Flip, KeySpace, Manifest, OnlineStore};
 use crate::progress::Progress;
-use crate::repo::{Repo, Service};
+use crate::repo::{OutputLayout, Repo, Service};
 
 /// The most shards a job may be split into.
 pub const MAX_SHARDS: u32 = 1024;
@@ -74,7 +74,16 @@ pub fn commit(
     }
     let services = select_services(repo, &opts.services)?;
     let end_us = plan::window_end(opts.end_us, opts.allow_future_end)?;
-    let scans = plan::plan_scans(repo, &services, opts.start_us, &HashMap::new(), end_us)?;
+    // Where the shards' windows started (the same rule, so the same snapshot id).
+    let scans = match repo.layout {
+        OutputLayout::Feast => {
+            let starts = super::feast::view_starts(repo, store, &services, opts.start_us, end_us)?;
+            plan::plan_scans(repo, &services, None, &starts, end_us)?
+        }
+        OutputLayout::Fsctl => {
+            plan::plan_scans(repo, &services, opts.start_us, &HashMap::new(), end_us)?
+        }
+    };
     let mut reports = Vec::new();
     let mut refused = None;
     for s in services {
@@ -205,12 +214,18 @@ impl ShardCommit<'_> {
         if !self.opts.skip_checks {
             self.gate(scans, &shards)?;
         }
-        if manifest.entities == 0 && !self.opts.allow_empty {
+        if manifest.entities == 0
+            && !self.opts.allow_empty
+            && self.repo.layout == OutputLayout::Fsctl
+        {
             return Err(Error::EmptyResult {
                 service: self.service.name.clone(),
             });
         }
 
+        if self.repo.layout == OutputLayout::Feast {
+            return self.commit_feast(manifest, t);
+        }
         // The commit is short: wait for another commit of the same job (two shards completing
         // at once) or for gc rather than fail.
         let lease = Duration::from_millis(self.repo.lock_lease_ms as u64);
@@ -281,6 +296,53 @@ impl ShardCommit<'_> {
                 report.retire_error = Some(e);
             }
         }
+        report.manifest = Some(manifest);
+        Ok(Outcome::Done(Box::new(report)))
+    }
+
+    /// The commit of a sharded run in Feast's layout (SPEC §3.4): the shards' writes landed in
+    /// place, so committing records the unit's manifest, which the next run continues from.
+    fn commit_feast(&self, mut manifest: Manifest, t: std::time::Instant) -> Result<Outcome> {
+        let (store, keys) = (self.store, &self.keys);
+        let lease = Duration::from_millis(self.repo.lock_lease_ms as u64);
+        let lock = store.lock(keys, lease, self.opts.wait_lock.max(lease), &self.snapshot)?;
+        let outcome = super::feast::before_writing(
+            store,
+            keys,
+            &self.service.name,
+            &self.snapshot,
+            self.opts.start_us.is_some(),
+            self.end_us,
+            self.opts.force,
+        );
+        if !matches!(outcome, Ok(None)) {
+            lock.release();
+            return outcome.map(|done| {
+                Outcome::Done(Box::new(
+                    self.report(done.unwrap_or(Status::AlreadyCommitted)),
+                ))
+            });
+        }
+        manifest.committed_at = format_us(now_us());
+        let json = serde_json::to_string(&manifest).expect("manifest serializes");
+        if lock.is_lost() {
+            return Err(Error::LockLost {
+                service: self.service.name.clone(),
+            });
+        }
+        for keys in super::feast::manifest_keys(self.repo, self.service) {
+            store.put_feast_manifest(&keys, &json)?;
+        }
+        lock.release();
+        let mut report = self.report(Status::Committed);
+        report.entities = manifest.entities;
+        report.keys_written = manifest.keys_written;
+        report.bytes_written = manifest.bytes_written;
+        report.null_entity_rows = manifest.null_entity_rows;
+        report.imputed = manifest.imputed.clone();
+        report
+            .phases_ms
+            .insert("commit", t.elapsed().as_millis() as u64);
         report.manifest = Some(manifest);
         Ok(Outcome::Done(Box::new(report)))
     }

@@ -42,7 +42,7 @@ pub fn status(
         let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
         // The Feast layout has no pointer: its unit's manifest records the last window.
         let committed = match repo.layout {
-            OutputLayout::Feast => super::job::feast_manifest(store, &keys)?.map(|m| Committed {
+            OutputLayout::Feast => super::feast::manifest(store, &keys)?.map(|m| Committed {
                 snapshot: m.snapshot.clone(),
                 manifest: Some(m),
             }),

@@ -264,16 +264,25 @@ fn check_online(repo: &Repo, sample: usize, out: &mut Validation) {
     }
 }
 
-/// `--online` with `layout: feast`: each unit was materialized (its manifest is there) with
-/// the definitions the repo has now (a view that gained a feature has hashes without it).
+/// `--online` with `layout: feast`: each entity's unit was materialized (its manifest is
+/// there) with the definitions the repo has now (a view that gained a feature has hashes
+/// without it).
 fn check_online_feast(repo: &Repo, store: &dyn online::OnlineStore, out: &mut Validation) {
     let file = repo.dir.join(repo::REPO_FILE);
+    // What a run writes by default: one unit per entity (view units share their manifests).
+    let units: Vec<&str> = super::feast::default_units(repo)
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     for summary in &mut out.services {
+        if !units.contains(&summary.service.as_str()) {
+            continue;
+        }
         let s = repo
             .service(&summary.service)
             .expect("summaries come from the repo");
         let keys = KeySpace::new(&repo.online.key_prefix, &repo.project, &s.name);
-        let m = match super::job::feast_manifest(store, &keys) {
+        let m = match super::feast::manifest(store, &keys) {
             Ok(Some(m)) => m,
             Ok(None) => {
                 out.findings.push(

@@ -65,8 +65,11 @@ pub struct FeastProject {
 }
 
 /// What one service of a Feast project writes with `layout: feast`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeastUnit {
+    /// Every view of one entity, and the vectors of `vectors` (`FeastProject::services`
+    /// indices) keyed by it: one write per entity. A run's default.
+    Entity { vectors: Vec<usize> },
     /// The fields of its one view (`feast materialize` of that view).
     View,
     /// The `__precomputed__` vector of `FeastProject::services[service]`.

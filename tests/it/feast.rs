@@ -89,7 +89,8 @@ fn a_feast_project_lands_as_feasts_hashes_and_a_rerun_is_a_no_op() {
         &["--start", "2025-11-19T00:00:00Z", "--end", END],
     );
     run.ok();
-    assert_eq!(status_of(&run, "driver_stats"), "committed");
+    // One unit per entity: every view keyed by driver_id, and the vectors keyed by it.
+    assert_eq!(status_of(&run, "entity:driver"), "committed");
 
     let key = driver_key(1001);
     let h: BTreeMap<Vec<u8>, Vec<u8>> = con.hgetall(&key).unwrap();
@@ -118,7 +119,7 @@ fn a_feast_project_lands_as_feasts_hashes_and_a_rerun_is_a_no_op() {
         &["--start", "2025-11-19T00:00:00Z", "--end", END],
     );
     again.ok();
-    assert_eq!(status_of(&again, "driver_stats"), "already_committed");
+    assert_eq!(status_of(&again, "entity:driver"), "already_committed");
     assert_eq!(hashes(&mut con), before);
 }
 
@@ -195,7 +196,7 @@ fn runs_continue_where_the_last_ended_and_refuse_going_back() {
         &redis,
         &[
             "--service",
-            "driver_activity",
+            "customer_profile",
             "--end",
             "2025-11-22T00:00:00Z",
         ],
@@ -204,7 +205,7 @@ fn runs_continue_where_the_last_ended_and_refuse_going_back() {
     let second = materialize(
         repo.path(),
         &redis,
-        &["--service", "driver_activity", "--end", END],
+        &["--service", "customer_profile", "--end", END],
     );
     second.ok();
     let m = &second.json()["services"][0]["manifest"];
@@ -219,7 +220,7 @@ fn runs_continue_where_the_last_ended_and_refuse_going_back() {
         &redis,
         &[
             "--service",
-            "driver_activity",
+            "customer_profile",
             "--end",
             "2025-11-21T00:00:00Z",
         ],
@@ -235,7 +236,7 @@ fn runs_continue_where_the_last_ended_and_refuse_going_back() {
         &redis,
         &[
             "--service",
-            "driver_activity",
+            "customer_profile",
             "--end",
             "2025-11-21T00:00:00Z",
             "--force",
@@ -258,7 +259,7 @@ fn a_run_that_died_before_its_manifest_is_rerun_to_the_same_hashes() {
     let _: () = con.del(driver_key(1003)).unwrap();
     let rerun = materialize(repo.path(), &redis, &args);
     rerun.ok();
-    assert_eq!(status_of(&rerun, "driver_stats"), "committed");
+    assert_eq!(status_of(&rerun, "entity:driver"), "committed");
     assert_eq!(hashes(&mut con), whole);
 }
 
@@ -458,10 +459,11 @@ fn get_warm_status_and_validate_read_feasts_hashes() {
     let services = status.json()["services"].as_array().unwrap().clone();
     assert!(services.iter().all(|s| s["as_of"] == END), "{services:?}");
     fsctl(repo.path(), Some(&redis), &["validate", "--online"]).ok();
-    let _: () = con.del("fs:fsdrop:{driver_lists}:feast").unwrap();
+    let _: () = con.del("fs:fsdrop:{entity:customer}:feast").unwrap();
     let v = fsctl(repo.path(), Some(&redis), &["validate", "--online"]);
     assert_eq!(v.code, 1);
-    assert!(v.stderr.contains("driver_lists") || v.stdout.contains("driver_lists"));
+    let all = format!("{}{}", v.stdout, v.stderr);
+    assert!(all.contains("entity:customer"), "{all}");
 
     // What has no meaning without snapshots says so.
     for cmd in [
@@ -574,4 +576,54 @@ fn layout_fsctl_serves_the_same_values_as_feasts_layout() {
         "{}",
         v.stderr
     );
+}
+
+#[test]
+fn shards_write_their_entities_and_the_commit_records_the_window() {
+    let repo = scratch_repo("feast/fsdrop");
+    let whole = RedisServer::start();
+    let args = ["--start", "2025-11-19T00:00:00Z", "--end", END];
+    materialize(repo.path(), &whole, &args).ok();
+    let expected = hashes(&mut whole.con());
+
+    let sharded = RedisServer::start();
+    let mut con = sharded.con();
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let mut a = args.to_vec();
+        a.extend(["--shard", shard.as_str()]);
+        let run = materialize(repo.path(), &sharded, &a);
+        run.ok();
+        assert_eq!(status_of(&run, "entity:driver"), "shard_recorded");
+        // No unit is committed before the commit.
+        let m: Option<String> = con.get("fs:fsdrop:{driver_stats}:feast").unwrap();
+        assert_eq!(m, None);
+    }
+    assert_eq!(hashes(&mut con), expected);
+    let commit = fsctl(
+        repo.path(),
+        Some(&sharded),
+        &[
+            "--format",
+            "json",
+            "commit",
+            "--start",
+            "2025-11-19T00:00:00Z",
+            "--end",
+            END,
+            "--shards",
+            "2",
+        ],
+    );
+    commit.ok();
+    let m: String = con.get("fs:fsdrop:{driver_stats}:feast").unwrap();
+    let m: serde_json::Value = serde_json::from_str(&m).unwrap();
+    let single: String = whole.con().get("fs:fsdrop:{driver_stats}:feast").unwrap();
+    let single: serde_json::Value = serde_json::from_str(&single).unwrap();
+    assert_eq!(m["entities"], single["entities"]);
+    assert_eq!(m["window"], single["window"]);
+    // A rerun of the job is a no-op now.
+    let again = materialize(repo.path(), &sharded, &args);
+    again.ok();
+    assert_eq!(status_of(&again, "entity:driver"), "already_committed");
 }

@@ -19,7 +19,7 @@ use crate::vector::feast::{self as proto, KeyValue};
 use crate::vector::msgpack::split_items;
 use crate::vector::unpack_item;
 
-/// One Feast unit's writes (a view's fields, or a service's precomputed vector).
+/// One Feast unit's writes: the fields of its views, and precomputed vectors.
 pub(crate) struct FeastHashes {
     sha: String,
     project: String,
@@ -27,17 +27,17 @@ pub(crate) struct FeastHashes {
     keys: Vec<(String, DType)>,
     /// Key expiry: `key_ttl_seconds` in ms and the jitter (none without a ttl).
     ttl: Option<(i64, f64)>,
-    writes: Writes,
+    views: Vec<ViewFields>,
+    vectors: Vec<Vector>,
 }
 
-enum Writes {
-    /// Every feature of the service's one view.
-    View {
-        ts_field: Vec<u8>,
-        fields: Vec<[u8; 4]>,
-        dtypes: Vec<DType>,
-    },
-    Precomputed(Vector),
+/// Every feature of one view of the unit.
+struct ViewFields {
+    /// The view's place among the unit's views (its row in the join).
+    slot: usize,
+    ts_field: Vec<u8>,
+    /// Per feature: its field, its column in the unit, its dtype.
+    fields: Vec<([u8; 4], usize, DType)>,
 }
 
 /// How a precomputed vector is built from the unit's columns.
@@ -46,8 +46,8 @@ struct Vector {
     field: [u8; 4],
     /// `<alias or view>__<feature>`, in service order.
     names: Vec<String>,
-    /// Per name: the unit's column holding it (none: a view fsctl does not join here, whose
-    /// value Feast leaves empty too), and its dtype.
+    /// Per name: the unit's column holding it (none: a view keyed by another entity, which
+    /// Feast reads under this entity's key and finds empty), and its dtype.
     columns: Vec<(Option<usize>, DType)>,
     /// Per projection: its name, the unit's view slot (if joined) and that view's `_ts` field.
     stamps: Vec<(String, Option<usize>, Vec<u8>)>,
@@ -71,59 +71,67 @@ impl FeastHashes {
             .iter()
             .map(|k| (k.name.clone(), k.dtype))
             .collect();
-        let writes = match feast.units[index] {
-            FeastUnit::View => {
-                let view = &repo.views[service.views[0]];
-                Writes::View {
-                    ts_field: proto::ts_field(&view.name),
-                    fields: service
-                        .features
-                        .iter()
-                        .map(|sf| proto::field(&view.name, &repo.feature(*sf).name))
-                        .collect(),
-                    dtypes: service
-                        .features
-                        .iter()
-                        .map(|sf| repo.feature(*sf).dtype)
-                        .collect(),
-                }
+        let view_fields = |slot: usize| {
+            let v = service.views[slot];
+            let view = &repo.views[v];
+            ViewFields {
+                slot,
+                ts_field: proto::ts_field(&view.name),
+                fields: service
+                    .features
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, sf)| sf.view == v)
+                    .map(|(col, sf)| {
+                        let f = repo.feature(*sf);
+                        (proto::field(&view.name, &f.name), col, f.dtype)
+                    })
+                    .collect(),
             }
-            FeastUnit::Precomputed { service: s } => {
-                let fs = &feast.services[s];
-                let pseudo = precomputed_name(&fs.name);
-                let mut names = Vec::new();
-                let mut columns = Vec::new();
-                let mut stamps = Vec::new();
-                for p in &fs.projections {
-                    let joined = p.view.filter(|v| service.views.contains(v));
-                    for (name, ix) in &p.features {
-                        names.push(format!("{}__{name}", p.name_to_use));
-                        let col = joined.zip(*ix).and_then(|(view, feature)| {
-                            service
-                                .features
-                                .iter()
-                                .position(|sf| *sf == ServiceFeature { view, feature })
-                        });
-                        let dtype = col.map_or(DType::Scalar(Scalar::Bytes), |c| {
-                            repo.feature(service.features[c]).dtype
-                        });
-                        columns.push((col, dtype));
-                    }
-                    stamps.push((
-                        p.name_to_use.clone(),
-                        joined.and_then(|v| service.views.iter().position(|&x| x == v)),
-                        proto::ts_field(&p.view_name),
-                    ));
+        };
+        let vector = |s: usize| {
+            let fs = &feast.services[s];
+            let pseudo = precomputed_name(&fs.name);
+            let mut names = Vec::new();
+            let mut columns = Vec::new();
+            let mut stamps = Vec::new();
+            for p in &fs.projections {
+                let joined = p.view.filter(|v| service.views.contains(v));
+                for (name, ix) in &p.features {
+                    names.push(format!("{}__{name}", p.name_to_use));
+                    let col = joined.zip(*ix).and_then(|(view, feature)| {
+                        service
+                            .features
+                            .iter()
+                            .position(|sf| *sf == ServiceFeature { view, feature })
+                    });
+                    let dtype = col.map_or(DType::Scalar(Scalar::Bytes), |c| {
+                        repo.feature(service.features[c]).dtype
+                    });
+                    columns.push((col, dtype));
                 }
-                Writes::Precomputed(Vector {
-                    ts_field: proto::ts_field(&pseudo),
-                    field: proto::field(&pseudo, "vector"),
-                    names,
-                    columns,
-                    stamps,
-                    at_us: now_us(),
-                })
+                stamps.push((
+                    p.name_to_use.clone(),
+                    joined.and_then(|v| service.views.iter().position(|&x| x == v)),
+                    proto::ts_field(&p.view_name),
+                ));
             }
+            Vector {
+                ts_field: proto::ts_field(&pseudo),
+                field: proto::field(&pseudo, "vector"),
+                names,
+                columns,
+                stamps,
+                at_us: now_us(),
+            }
+        };
+        let (views, vectors) = match &feast.units[index] {
+            FeastUnit::Entity { vectors } => (
+                (0..service.views.len()).map(view_fields).collect(),
+                vectors.iter().map(|&s| vector(s)).collect(),
+            ),
+            FeastUnit::View => (vec![view_fields(0)], Vec::new()),
+            FeastUnit::Precomputed { service: s } => (Vec::new(), vec![vector(*s)]),
         };
         FeastHashes {
             sha: Script::new(FEAST_WRITE_SCRIPT).get_hash().to_owned(),
@@ -131,7 +139,8 @@ impl FeastHashes {
             key_version: feast.entity_key_version,
             keys,
             ttl: feast.key_ttl_ms.map(|ms| (ms, repo.ttl_jitter)),
-            writes,
+            views,
+            vectors,
         }
     }
 
@@ -157,6 +166,7 @@ impl FeastHashes {
         )
     }
 
+    /// Stages the entity's one `EVALSHA`: an entry per view it has a row in, and per vector.
     fn push(
         &self,
         staged: &mut PackedBatch,
@@ -164,10 +174,6 @@ impl FeastHashes {
         entity: &str,
         rows: &[Option<Row<'_>>],
     ) {
-        let key = self.redis_key(entity);
-        let pexpire = self
-            .ttl
-            .map_or(0, |(ms, jitter)| expiry_ms(&key, 0, ms, jitter));
         let items: Vec<Vec<&[u8]>> = rows
             .iter()
             .map(|r| {
@@ -187,89 +193,94 @@ impl FeastHashes {
             }
             out
         };
-        let mut args: Vec<Vec<u8>> = Vec::new();
-        let mut value_bytes = 0;
         let num = |v: i64| itoa::Buffer::new().format(v).as_bytes().to_vec();
-        match &self.writes {
-            Writes::View {
-                ts_field,
-                fields,
-                dtypes,
-            } => {
-                let Some(row) = rows[0] else { return };
-                let (s, n) = sec_nanos(row.event_us);
-                args.extend([
-                    ts_field.clone(),
-                    num(s),
-                    num(n),
-                    proto::timestamp(row.event_us),
-                    num(0),
-                    num(fields.len() as i64),
-                ]);
-                for (col, (field, dtype)) in fields.iter().zip(dtypes).enumerate() {
-                    let v = value(col, *dtype);
-                    value_bytes += v.len();
-                    args.push(field.to_vec());
-                    args.push(v);
-                }
+        let mut args: Vec<Vec<u8>> = Vec::new();
+        let mut entries = 0;
+        let mut value_bytes = 0;
+        for view in &self.views {
+            let Some(row) = rows[view.slot] else { continue };
+            let (s, n) = sec_nanos(row.event_us);
+            args.extend([
+                view.ts_field.clone(),
+                num(s),
+                num(n),
+                proto::timestamp(row.event_us),
+                num(0),
+                num(view.fields.len() as i64),
+            ]);
+            for (field, col, dtype) in &view.fields {
+                let v = value(*col, *dtype);
+                value_bytes += v.len();
+                args.push(field.to_vec());
+                args.push(v);
             }
-            Writes::Precomputed(vector) => {
-                let values: Vec<Vec<u8>> = vector
-                    .columns
-                    .iter()
-                    .map(|(col, dtype)| col.map_or(Vec::new(), |c| value(c, *dtype)))
-                    .collect();
-                let stamps: Vec<(&str, Option<i64>)> = vector
-                    .stamps
-                    .iter()
-                    .map(|(name, slot, _)| {
-                        (
-                            name.as_str(),
-                            slot.and_then(|s| rows[s].map(|r| r.event_us)),
-                        )
-                    })
-                    .collect();
-                let blob = proto::bytes_value(&proto::precomputed_vector(
-                    &vector.names,
-                    &values,
-                    &stamps,
-                    vector.at_us,
-                ));
-                value_bytes += blob.len();
-                let (s, n) = sec_nanos(vector.at_us);
-                args.extend([
-                    vector.ts_field.clone(),
-                    num(s),
-                    num(n),
-                    proto::timestamp(vector.at_us),
-                ]);
-                let deps: Vec<(&Vec<u8>, i64)> = vector
-                    .stamps
-                    .iter()
-                    .filter_map(|(_, slot, ts)| {
-                        slot.and_then(|s| rows[s].map(|r| (ts, r.event_us)))
-                    })
-                    .collect();
-                args.push(num(deps.len() as i64));
-                for (ts, us) in deps {
-                    let (s, n) = sec_nanos(us);
-                    args.extend([ts.clone(), num(s), num(n)]);
-                }
-                args.push(num(1));
-                args.push(vector.field.to_vec());
-                args.push(blob);
-            }
+            entries += 1;
         }
+        for vector in &self.vectors {
+            let values: Vec<Vec<u8>> = vector
+                .columns
+                .iter()
+                .map(|(col, dtype)| col.map_or(Vec::new(), |c| value(c, *dtype)))
+                .collect();
+            let stamps: Vec<(&str, Option<i64>)> = vector
+                .stamps
+                .iter()
+                .map(|(name, slot, _)| {
+                    (
+                        name.as_str(),
+                        slot.and_then(|s| rows[s].map(|r| r.event_us)),
+                    )
+                })
+                .collect();
+            let blob = proto::bytes_value(&proto::precomputed_vector(
+                &vector.names,
+                &values,
+                &stamps,
+                vector.at_us,
+            ));
+            value_bytes += blob.len();
+            let (s, n) = sec_nanos(vector.at_us);
+            args.extend([
+                vector.ts_field.clone(),
+                num(s),
+                num(n),
+                proto::timestamp(vector.at_us),
+            ]);
+            let deps: Vec<(&Vec<u8>, i64)> = vector
+                .stamps
+                .iter()
+                .filter_map(|(_, slot, ts)| slot.and_then(|s| rows[s].map(|r| (ts, r.event_us))))
+                .collect();
+            args.push(num(deps.len() as i64));
+            for (ts, us) in deps {
+                let (s, n) = sec_nanos(us);
+                args.extend([ts.clone(), num(s), num(n)]);
+            }
+            args.push(num(1));
+            args.push(vector.field.to_vec());
+            args.push(blob);
+            entries += 1;
+        }
+        if entries == 0 {
+            return;
+        }
+        let key = self.redis_key(entity);
+        let pexpire = self
+            .ttl
+            .map_or(0, |(ms, jitter)| expiry_ms(&key, 0, ms, jitter));
         let head: [&[u8]; 6] = [
             b"EVALSHA",
             self.sha.as_bytes(),
             b"1",
             &key,
             &num(pexpire),
-            b"1",
+            &num(entries),
         ];
-        let head: Vec<Vec<u8>> = head.iter().map(|a| a.to_vec()).collect();
-        let all: Vec<&[u8]> = head.iter().chain(&args).map(Vec::as_slice).collect();
+        let all: Vec<&[u8]> = head
+            .iter()
+            .copied()
+            .chain(args.iter().map(Vec::as_slice))
+            .collect();
         staged.push_keyed(&all, 3, value_bytes);
     }
 }

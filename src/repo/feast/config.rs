@@ -34,7 +34,12 @@ struct RawFeast {
 #[serde(untagged)]
 enum RawRegistry {
     Path(String),
-    Map { path: String },
+    Map {
+        path: String,
+        registry_type: Option<String>,
+        #[serde(default)]
+        enable_online_feature_view_versioning: bool,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,12 +81,7 @@ pub(crate) struct FeastConfig {
 }
 
 /// Parses a Feast `feature_store.yaml`, adding a finding for each problem.
-pub(crate) fn parse(
-    text: &str,
-    dir: &Path,
-    file: &Path,
-    findings: &mut Vec<Finding>,
-) -> Option<FeastConfig> {
+pub(crate) fn parse(text: &str, file: &Path, findings: &mut Vec<Finding>) -> Option<FeastConfig> {
     let expanded = expand_vars(text);
     let raw: RawFeast = match serde_saphyr::from_str(&expanded) {
         Ok(r) => r,
@@ -100,11 +100,12 @@ pub(crate) fn parse(
     };
     let fsctl = raw.fsctl.unwrap_or_default();
     let online = raw.online_store.unwrap_or(RawOnline {
-        kind: Some("redis".into()),
+        kind: None,
         redis_type: None,
         connection_string: None,
         key_ttl_seconds: None,
     });
+    // Feast's default online store is SQLite.
     let kind = online.kind.as_deref().unwrap_or("sqlite");
     let cluster = match (kind, online.redis_type.as_deref()) {
         ("redis", None | Some("redis")) => false,
@@ -159,12 +160,14 @@ pub(crate) fn parse(
             OutputLayout::Feast
         }
     };
-    if let Some(t) = online.key_ttl_seconds.filter(|t| *t <= 0) {
+    if let Some(t) = online.key_ttl_seconds.filter(|t| *t < 0) {
         bad(
             "online_store.key_ttl_seconds",
-            format!("online_store.key_ttl_seconds {t} must be positive"),
+            format!("online_store.key_ttl_seconds {t} must not be negative"),
         );
     }
+    // 0 is Feast's "no expiry".
+    let key_ttl_seconds = online.key_ttl_seconds.filter(|t| *t > 0);
     let retire_grace_ms = match fsctl.retire_grace.as_deref().map(parse_duration_ms) {
         None => 5 * 60_000,
         Some(Ok(ms)) => ms,
@@ -174,9 +177,32 @@ pub(crate) fn parse(
         }
     };
     let registry = match raw.registry {
-        RawRegistry::Path(p) | RawRegistry::Map { path: p } => p,
+        RawRegistry::Path(p) => p,
+        RawRegistry::Map {
+            path,
+            registry_type,
+            enable_online_feature_view_versioning,
+        } => {
+            if let Some(t) = registry_type.filter(|t| t != "file") {
+                bad(
+                    "registry.registry_type",
+                    format!(
+                        "registry_type `{t}`: fsctl reads Feast's file registry (a local path, \
+                         s3:// or gs://), not a {t} registry"
+                    ),
+                );
+            }
+            if enable_online_feature_view_versioning {
+                bad(
+                    "registry.enable_online_feature_view_versioning",
+                    "enable_online_feature_view_versioning: Feast then reads versioned field \
+                     names, which fsctl does not write"
+                        .into(),
+                );
+            }
+            path
+        }
     };
-    let _ = dir;
     Some(FeastConfig {
         project: raw.project,
         registry,
@@ -199,7 +225,7 @@ pub(crate) fn parse(
             feast_writes: layout == OutputLayout::Feast,
         },
         entity_key_version,
-        key_ttl_seconds: online.key_ttl_seconds,
+        key_ttl_seconds,
         layout,
         ttl_jitter: fsctl.ttl_jitter.unwrap_or(0.2).clamp(0.0, 1.0),
         compress_threshold_bytes: fsctl.compress_threshold_bytes.unwrap_or(2048),

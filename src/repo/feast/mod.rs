@@ -28,6 +28,11 @@ pub use config::is_feast_project;
 /// The entity Feast gives the views declared without entities.
 const DUMMY_ENTITY: &str = "__dummy";
 
+/// The unit writing every view of one entity (`entity:driver`).
+pub fn group_name(entity: &str) -> String {
+    format!("entity:{entity}")
+}
+
 /// The pseudo-view name Feast stores a service's precomputed vector under (FEAST.md §2.2).
 pub fn precomputed_name(service: &str) -> String {
     format!("__precomputed__{service}")
@@ -37,7 +42,7 @@ pub fn precomputed_name(service: &str) -> String {
 pub(super) fn load_all(dir: &Path, text: &str) -> Result<Loaded, Error> {
     let file = dir.join(REPO_FILE);
     let mut findings = Vec::new();
-    let Some(cfg) = config::parse(text, dir, &file, &mut findings) else {
+    let Some(cfg) = config::parse(text, &file, &mut findings) else {
         return Ok(Loaded {
             repo: None,
             findings,
@@ -45,10 +50,12 @@ pub(super) fn load_all(dir: &Path, text: &str) -> Result<Loaded, Error> {
             sound_services: Vec::new(),
         });
     };
-    let registry_shown = cfg.registry.clone();
+    // A registry URL may hold credentials (never printed).
+    let registry_shown = crate::base::secrets::redact_url(&cfg.registry);
     let bytes = match config::read_registry(&cfg.registry, dir) {
         Ok(b) => b,
         Err(why) => {
+            let why = why.replace(&cfg.registry, &registry_shown);
             findings.push(Finding::error("feast-registry", &file, why).named(registry_shown));
             return Ok(Loaded {
                 repo: None,
@@ -157,7 +164,6 @@ impl Translate<'_> {
             }
         }
         let mut fates: HashMap<String, ViewFate> = HashMap::new();
-        let mut view_specs = Vec::new();
         for fv in &registry.feature_views {
             let Some(spec) = fv.spec.as_ref().filter(|s| mine(&s.project)) else {
                 continue;
@@ -165,9 +171,6 @@ impl Translate<'_> {
             let fate = self.view(spec);
             if let ViewFate::Refused(why) = &fate {
                 self.leave_out("feature view", &spec.name, why);
-            }
-            if matches!(fate, ViewFate::Computed(_)) {
-                view_specs.push(spec);
             }
             fates.insert(spec.name.clone(), fate);
         }
@@ -318,7 +321,7 @@ impl Translate<'_> {
             shared_storage_options: Vec::new(),
         };
         self.sources.push(source);
-        let ttl_ms = spec.ttl.map_or(0, |d| d.millis());
+        let ttl_ms = spec.ttl.map_or(0, |d| d.millis()).min(NO_TTL_MS);
         self.views.push(View {
             name: spec.name.clone(),
             entity,
@@ -371,6 +374,7 @@ impl Translate<'_> {
             });
         }
         if !missing.is_empty() {
+            missing.sort();
             missing.dedup();
             self.leave_out(
                 "feature service",
@@ -393,63 +397,90 @@ impl Translate<'_> {
         }
     }
 
-    /// `layout: feast`: one unit per online view, one per precompute service.
+    /// `layout: feast`: one unit per entity (join-key set) writing all its views and the
+    /// vectors of the precompute services keyed by it, one EVALSHA per entity (what a run
+    /// writes by default); then one unit per view and one per precompute service, for
+    /// `--service`.
     fn feast_units(
         &mut self,
         services: &[FeastService],
         key_ttl_ms: Option<i64>,
     ) -> (Vec<FeastUnit>, Vec<Service>) {
         let ttl = key_ttl_ms.unwrap_or(0);
-        let mut units = Vec::new();
-        let mut out = Vec::new();
-        for (v, view) in self.views.iter().enumerate() {
-            out.push(Service {
-                name: view.name.clone(),
-                entity: view.entity,
-                features: (0..view.features.len())
-                    .map(|feature| ServiceFeature { view: v, feature })
-                    .collect(),
-                views: vec![v],
-                online_ttl_ms: ttl,
-                hot_ttl_ms: ttl * 2,
-            });
-            units.push(FeastUnit::View);
-        }
+        let unit = |name: String, entity: usize, views: Vec<usize>, all: &[View]| Service {
+            name,
+            entity,
+            features: views
+                .iter()
+                .flat_map(|&v| {
+                    (0..all[v].features.len())
+                        .map(move |feature| ServiceFeature { view: v, feature })
+                })
+                .collect(),
+            views,
+            online_ttl_ms: ttl,
+            hot_ttl_ms: ttl * 2,
+        };
+        // Which services get a vector, under which entity.
+        let mut vectors: Vec<(usize, usize)> = Vec::new();
         for (i, s) in services.iter().enumerate() {
             if !s.precompute {
                 continue;
             }
-            let Some(first) = s.projections.first().and_then(|p| p.view) else {
-                if s.complete {
-                    continue;
-                }
+            if !s.complete {
+                // Feast fills the views fsctl leaves out, and builds its vector from them:
+                // fsctl's, without them, would replace a complete one.
                 self.leave_out(
                     "precomputed vector of feature service",
                     &s.name,
-                    "its first view is not materialized, so there is no entity to write it under",
+                    "it needs a view that fsctl does not materialize; Feast's own precompute \
+                     keeps writing it",
                 );
                 continue;
-            };
-            let entity = self.views[first].entity;
+            }
+            if let Some(first) = s.projections.first().and_then(|p| p.view) {
+                vectors.push((i, self.views[first].entity));
+            }
+        }
+        let mut units = Vec::new();
+        let mut out = Vec::new();
+        for (e, entity) in self.entities.iter().enumerate() {
+            let views: Vec<usize> = (0..self.views.len())
+                .filter(|&v| self.views[v].entity == e)
+                .collect();
+            if views.is_empty() {
+                continue;
+            }
+            out.push(unit(group_name(&entity.name), e, views, &self.views));
+            units.push(FeastUnit::Entity {
+                vectors: vectors
+                    .iter()
+                    .filter(|(_, ve)| *ve == e)
+                    .map(|(i, _)| *i)
+                    .collect(),
+            });
+        }
+        for v in 0..self.views.len() {
+            out.push(unit(
+                self.views[v].name.clone(),
+                self.views[v].entity,
+                vec![v],
+                &self.views,
+            ));
+            units.push(FeastUnit::View);
+        }
+        for &(i, entity) in &vectors {
             // Feast writes a vector for every entity any view of this key set holds
             // (FEAST.md §2.2): the unit joins them all, and the vector takes the service's.
             let views: Vec<usize> = (0..self.views.len())
                 .filter(|&v| self.views[v].entity == entity)
                 .collect();
-            out.push(Service {
-                name: precomputed_name(&s.name),
+            out.push(unit(
+                precomputed_name(&services[i].name),
                 entity,
-                features: views
-                    .iter()
-                    .flat_map(|&v| {
-                        (0..self.views[v].features.len())
-                            .map(move |feature| ServiceFeature { view: v, feature })
-                    })
-                    .collect(),
                 views,
-                online_ttl_ms: ttl,
-                hot_ttl_ms: ttl * 2,
-            });
+                &self.views,
+            ));
             units.push(FeastUnit::Precomputed { service: i });
         }
         (units, out)
@@ -460,7 +491,7 @@ impl Translate<'_> {
     fn fsctl_services(&mut self, services: &[FeastService]) -> Vec<Service> {
         let mut out = Vec::new();
         for s in services {
-            if !s.complete {
+            if !s.complete || s.projections.is_empty() {
                 continue;
             }
             let mut features: Vec<ServiceFeature> = Vec::new();

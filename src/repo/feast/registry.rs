@@ -111,7 +111,9 @@ pub struct Duration {
 
 impl Duration {
     pub fn millis(&self) -> i64 {
-        self.seconds * 1000 + i64::from(self.nanos) / 1_000_000
+        self.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(self.nanos) / 1_000_000)
     }
 }
 
