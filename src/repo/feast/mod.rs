@@ -305,9 +305,12 @@ impl Translate<'_> {
                 batch.name.clone()
             },
             path,
-            timestamp_field: file.timestamp_field.clone(),
-            created_timestamp_column: Some(file.created_timestamp_column.clone())
-                .filter(|c| !c.is_empty()),
+            // Feast maps its time columns back through field_mapping as it does features
+            // (utils.py `_get_column_names`).
+            timestamp_field: source_column(file, &file.timestamp_field),
+            created_timestamp_column: Some(file.created_timestamp_column.as_str())
+                .filter(|c| !c.is_empty())
+                .map(|c| source_column(file, c)),
             field_mapping: {
                 let mut m: Vec<(String, String)> = file
                     .field_mapping
@@ -576,6 +579,16 @@ fn file_source(source: &DataSource) -> Result<&DataSource, String> {
         Some(_) => Err(format!("its source `{}` is a Delta table", s.name)),
         None => Err(format!("its source `{}` names no file", s.name)),
     }
+}
+
+/// The source column that `field_mapping` maps to `name`, else `name`.
+fn source_column(source: &DataSource, name: &str) -> String {
+    source
+        .field_mapping
+        .iter()
+        .find(|(_, to)| *to == name)
+        .map_or(name, |(from, _)| from.as_str())
+        .to_owned()
 }
 
 /// `feast.types.ValueType` of a join key, as an fsctl dtype (FEAST.md §3.1).
