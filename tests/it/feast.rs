@@ -627,3 +627,122 @@ fn shards_write_their_entities_and_the_commit_records_the_window() {
     again.ok();
     assert_eq!(status_of(&again, "entity:driver"), "already_committed");
 }
+
+#[test]
+fn entity_keys_follow_the_projects_serialization_version() {
+    let repo = scratch_repo("feast/fsdrop");
+    edit_yaml(
+        repo.path(),
+        "entity_key_serialization_version: 3",
+        "entity_key_serialization_version: 2",
+    );
+    let redis = RedisServer::start();
+    materialize(
+        repo.path(),
+        &redis,
+        &[
+            "--service",
+            "driver_stats",
+            "--start",
+            "2025-11-19T00:00:00Z",
+            "--end",
+            END,
+        ],
+    )
+    .ok();
+    // v2: no key count, no name length (FEAST.md §3.5), then the project.
+    let mut v2 = Vec::new();
+    v2.extend_from_slice(&2u32.to_le_bytes());
+    v2.extend_from_slice(b"driver_id");
+    v2.extend_from_slice(&4u32.to_le_bytes());
+    v2.extend_from_slice(&8u32.to_le_bytes());
+    v2.extend_from_slice(&1001i64.to_le_bytes());
+    v2.extend_from_slice(b"fsdrop");
+    let mut con = redis.con();
+    let ts: Option<Vec<u8>> = con.hget(&v2, "_ts:driver_stats").unwrap();
+    assert!(ts.is_some(), "no v2 hash for driver 1001");
+    let v3: bool = con.exists(driver_key(1001)).unwrap();
+    assert!(!v3);
+    // Version 1 (4-byte integers) is refused, naming the key.
+    edit_yaml(
+        repo.path(),
+        "entity_key_serialization_version: 2",
+        "entity_key_serialization_version: 1",
+    );
+    let v = fsctl(repo.path(), None, &["validate"]);
+    let all = format!("{}{}", v.stdout, v.stderr);
+    assert_eq!(v.code, 2, "{all}");
+    assert!(all.contains("entity_key_serialization_version 1"), "{all}");
+}
+
+#[test]
+fn a_killed_runs_rerun_writes_what_one_run_writes() {
+    let repo = scratch_repo("feast/fsdrop");
+    // The registry names the file, not its rows: a large customer_profile in its place.
+    let n = 100_000;
+    let ids: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let ts = arrow::array::TimestampMicrosecondArray::from(vec![1_763_700_000_000_000i64; n])
+        .with_timezone("UTC");
+    write_parquet(
+        &repo.path().join("data/customer_profile.parquet"),
+        vec![
+            (
+                "customer_id",
+                std::sync::Arc::new(arrow::array::StringArray::from(ids)) as _,
+            ),
+            ("event_timestamp", std::sync::Arc::new(ts) as _),
+            (
+                "segment",
+                std::sync::Arc::new(arrow::array::StringArray::from(vec!["gold"; n])) as _,
+            ),
+            (
+                "ltv",
+                std::sync::Arc::new(arrow::array::Float64Array::from(vec![1.5; n])) as _,
+            ),
+            (
+                "visits",
+                std::sync::Arc::new(arrow::array::Int64Array::from(
+                    (0..n as i64).collect::<Vec<_>>(),
+                )) as _,
+            ),
+        ],
+    );
+    let yaml = repo.path().join("feature_store.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, format!("{text}fsctl:\n  lock_lease: 1s\n")).unwrap();
+    let args = [
+        "materialize",
+        "--service",
+        "customer_profile",
+        "--start",
+        "2025-11-19T00:00:00Z",
+        "--end",
+        END,
+    ];
+
+    let whole = RedisServer::start();
+    fsctl(repo.path(), Some(&whole), &args).ok();
+    let expected = hashes(&mut whole.con());
+    assert_eq!(expected.len(), n);
+
+    let redis = RedisServer::start();
+    let mut con = redis.con();
+    let mut child = fsctl_command(repo.path(), &redis.url(), &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(|| redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap() >= 1000);
+    child.kill().unwrap(); // SIGKILL mid-write
+    child.wait().unwrap();
+    let m: Option<String> = con.get("fs:fsdrop:{customer_profile}:feast").unwrap();
+    assert_eq!(m, None, "a killed run recorded its window");
+    // The rerun waits out the dead run's lease, then completes the job.
+    fsctl(
+        repo.path(),
+        Some(&redis),
+        &[&args[..], &["--wait-lock", "10s"]].concat(),
+    )
+    .ok();
+    assert_eq!(hashes(&mut con), expected);
+}

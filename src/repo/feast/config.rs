@@ -61,6 +61,7 @@ struct RawFsctl {
     compress_threshold_bytes: Option<usize>,
     keep_snapshots: Option<usize>,
     retire_grace: Option<String>,
+    lock_lease: Option<String>,
     connections: Option<usize>,
 }
 
@@ -78,6 +79,7 @@ pub(crate) struct FeastConfig {
     pub compress_threshold_bytes: usize,
     pub keep_snapshots: usize,
     pub retire_grace_ms: i64,
+    pub lock_lease_ms: i64,
 }
 
 /// Parses a Feast `feature_store.yaml`, adding a finding for each problem.
@@ -176,6 +178,14 @@ pub(crate) fn parse(text: &str, file: &Path, findings: &mut Vec<Finding>) -> Opt
             5 * 60_000
         }
     };
+    let lock_lease_ms = match fsctl.lock_lease.as_deref().map(parse_duration_ms) {
+        None => 30_000,
+        Some(Ok(ms)) => ms,
+        Some(Err(e)) => {
+            bad("fsctl.lock_lease", format!("fsctl.lock_lease: {e}"));
+            30_000
+        }
+    };
     let registry = match raw.registry {
         RawRegistry::Path(p) => p,
         RawRegistry::Map {
@@ -231,6 +241,7 @@ pub(crate) fn parse(text: &str, file: &Path, findings: &mut Vec<Finding>) -> Opt
         compress_threshold_bytes: fsctl.compress_threshold_bytes.unwrap_or(2048),
         keep_snapshots: fsctl.keep_snapshots.unwrap_or(2).clamp(1, 100),
         retire_grace_ms,
+        lock_lease_ms,
     })
 }
 

@@ -196,7 +196,7 @@ impl Translate<'_> {
             online: c.online.clone(),
             ttl_jitter: c.ttl_jitter,
             compress_threshold_bytes: c.compress_threshold_bytes,
-            lock_lease_ms: 30_000,
+            lock_lease_ms: c.lock_lease_ms,
             keep_snapshots: c.keep_snapshots,
             retire_grace_ms: c.retire_grace_ms,
             entities: std::mem::take(&mut self.entities),
