@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::base::error::{Error, Result};
 use crate::base::time::format_us;
-use crate::online::{KeySpace, Manifest, OnlineStore};
+use crate::online::{KeySpace, Manifest, OnlineStore, RunLock};
 use crate::repo::{FeastUnit, OutputLayout, Repo, Service};
 
 /// The unit of `service` (None for an fsctl layout).
@@ -216,4 +216,28 @@ pub(crate) fn before_writing(
         });
     }
     Ok(None)
+}
+
+/// Records a run's manifest (`json`) once every write was acknowledged: under the unit's key,
+/// only while `lock` is held (one script, so that a run whose lease ran out records nothing),
+/// then under each of its views' keys.
+pub(crate) fn record(
+    store: &dyn OnlineStore,
+    repo: &Repo,
+    service: &Service,
+    json: &str,
+    lock: &RunLock,
+) -> Result<()> {
+    if lock.is_lost() {
+        return Err(Error::LockLost {
+            service: service.name.clone(),
+        });
+    }
+    let mut keys = manifest_keys(repo, service).into_iter();
+    let own = keys.next().expect("the unit's own key comes first");
+    store.put_feast_manifest(&own, json, Some(lock))?;
+    for view in keys {
+        store.put_feast_manifest(&view, json, None)?;
+    }
+    Ok(())
 }

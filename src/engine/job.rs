@@ -482,14 +482,7 @@ impl<'a> ServiceJob<'a> {
                             .lock
                             .take()
                             .expect("a run writing to Redis holds the lock");
-                        if lock.is_lost() {
-                            return Err(Error::LockLost {
-                                service: s.name.clone(),
-                            });
-                        }
-                        for keys in super::feast::manifest_keys(repo, s) {
-                            self.store.put_feast_manifest(&keys, &json)?;
-                        }
+                        super::feast::record(self.store, repo, s, &json, &lock)?;
                         lock.release();
                         Status::Committed
                     }

@@ -325,14 +325,7 @@ impl ShardCommit<'_> {
         }
         manifest.committed_at = format_us(now_us());
         let json = serde_json::to_string(&manifest).expect("manifest serializes");
-        if lock.is_lost() {
-            return Err(Error::LockLost {
-                service: self.service.name.clone(),
-            });
-        }
-        for keys in super::feast::manifest_keys(self.repo, self.service) {
-            store.put_feast_manifest(&keys, &json)?;
-        }
+        super::feast::record(store, self.repo, self.service, &json, &lock)?;
         lock.release();
         let mut report = self.report(Status::Committed);
         report.entities = manifest.entities;

@@ -181,8 +181,10 @@ pub trait OnlineStore: Send + Sync {
     fn put_manifest(&self, keys: &KeySpace, manifest: &Manifest) -> Result<()>;
 
     /// Writes the manifest of a Feast-layout unit (SPEC §3.4), which never expires: it holds
-    /// the window end the next run continues from.
-    fn put_feast_manifest(&self, keys: &KeySpace, json: &str) -> Result<()>;
+    /// the window end the next run continues from. With `lock`, only while the run holds it
+    /// (one script with the check), else `LockLost`.
+    fn put_feast_manifest(&self, keys: &KeySpace, json: &str, lock: Option<&RunLock>)
+    -> Result<()>;
 
     /// Drops a retired snapshot from `runs`; its key list expires at `at_ms`.
     fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()>;

@@ -429,8 +429,13 @@ impl OnlineStore for ClusterStore {
         self.on_control(keys, |n| n.put_manifest(keys, manifest))
     }
 
-    fn put_feast_manifest(&self, keys: &KeySpace, json: &str) -> Result<()> {
-        self.on_control(keys, |n| n.put_feast_manifest(keys, json))
+    fn put_feast_manifest(
+        &self,
+        keys: &KeySpace,
+        json: &str,
+        lock: Option<&RunLock>,
+    ) -> Result<()> {
+        self.on_control(keys, |n| n.put_feast_manifest(keys, json, lock))
     }
 
     fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()> {

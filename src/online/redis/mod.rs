@@ -535,13 +535,38 @@ impl OnlineStore for RedisStore {
         })
     }
 
-    fn put_feast_manifest(&self, keys: &KeySpace, json: &str) -> Result<()> {
-        self.with("write the manifest", |c| {
-            redis::cmd("SET")
-                .arg(keys.feast_manifest())
+    fn put_feast_manifest(
+        &self,
+        keys: &KeySpace,
+        json: &str,
+        lock: Option<&RunLock>,
+    ) -> Result<()> {
+        let Some(lock) = lock else {
+            return self.with("write the manifest", |c| {
+                redis::cmd("SET")
+                    .arg(keys.feast_manifest())
+                    .arg(json)
+                    .query::<()>(c)
+            });
+        };
+        let script = Script::new(
+            r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FSCTL_LOCK_LOST the run lock is no longer held by this run')
+end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+",
+        );
+        self.run_script("write the manifest", keys, |con| {
+            script
+                .key(keys.lock())
+                .key(keys.feast_manifest())
+                .arg(lock.token())
                 .arg(json)
-                .query::<()>(c)
+                .invoke::<i64>(con)
         })
+        .map(drop)
     }
 
     fn forget_run(&self, keys: &KeySpace, snapshot: &str, at_ms: i64) -> Result<()> {
