@@ -42,11 +42,7 @@ impl Moto {
     }
 
     pub fn start_with(env: &[(&str, &str)]) -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::harness::free_port();
         let mut moto = Moto {
             port,
             child: None,
@@ -764,11 +760,7 @@ impl Azurite {
             PathBuf::from,
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::harness::free_port();
         let child = Command::new(&binary)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .args(["--silent", "--skipApiVersionCheck", "--location"])

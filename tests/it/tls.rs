@@ -94,11 +94,7 @@ pub(crate) fn make_certs(dir: &Path) {
 }
 
 fn start_tls(dir: &Path) -> TlsRedis {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let child = Command::new("redis-server")
         .current_dir(dir)
         .args([
