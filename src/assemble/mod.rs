@@ -204,6 +204,29 @@ impl<'a> Assembler<'a> {
         init: impl Fn() -> S + Sync,
         each: impl Fn(&mut S, &'a str, &[u8]) + Sync,
     ) -> Vec<S> {
+        self.in_groups(
+            entities,
+            group,
+            counts,
+            || (init(), Scratch::default()),
+            |(state, scratch), local, e, at| {
+                let bytes = self.encode_into(at, local, scratch);
+                each(state, e, bytes);
+            },
+        )
+    }
+
+    /// Runs `each` over `entities` in parallel groups of `group`, in entity order, with the
+    /// group's own state (made by `init`) and column counts (added to `counts` at the end);
+    /// returns the states in entity order.
+    fn in_groups<S: Send, W: Send>(
+        &self,
+        entities: JoinedSlice<'_, 'a>,
+        group: usize,
+        counts: &mut [ColumnCounts],
+        init: impl Fn() -> (S, W) + Sync,
+        each: impl Fn(&mut (S, W), &mut [ColumnCounts], &'a str, &[RowRef]) + Sync,
+    ) -> Vec<S> {
         let group = group.max(1);
         let stride = self.views.len();
         let results: Vec<(S, Vec<ColumnCounts>)> = entities
@@ -212,13 +235,11 @@ impl<'a> Assembler<'a> {
             .zip(entities.rows.par_chunks(group * stride))
             .map(|(keys, rows)| {
                 let mut local = vec![ColumnCounts::default(); self.columns.len()];
-                let mut scratch = Scratch::default();
                 let mut state = init();
                 for (e, at) in keys.iter().zip(rows.chunks_exact(stride)) {
-                    let bytes = self.encode_into(at, &mut local, &mut scratch);
-                    each(&mut state, e, bytes);
+                    each(&mut state, &mut local, e, at);
                 }
-                (state, local)
+                (state.0, local)
             })
             .collect();
         results
@@ -246,45 +267,31 @@ impl<'a> Assembler<'a> {
         init: impl Fn() -> S + Sync,
         each: impl Fn(&mut S, &'a str, &[Option<Row<'a>>]) + Sync,
     ) -> Vec<S> {
-        let group = group.max(1);
-        let stride = self.views.len();
-        let results: Vec<(S, Vec<ColumnCounts>)> = entities
-            .keys
-            .par_chunks(group)
-            .zip(entities.rows.par_chunks(group * stride))
-            .map(|(keys, rows)| {
-                let mut local = vec![ColumnCounts::default(); self.columns.len()];
-                let mut state = init();
-                let mut found: Vec<Option<Row<'a>>> = Vec::with_capacity(stride);
-                for (e, at) in keys.iter().zip(rows.chunks_exact(stride)) {
-                    found.clear();
-                    found.extend(
-                        self.views
-                            .iter()
-                            .zip(at)
-                            .map(|(v, &at)| (at != RowRef::NONE).then(|| v.rows.row(at))),
-                    );
-                    for (col, &(slot, pos)) in self.columns.iter().enumerate() {
-                        match found[slot] {
-                            None => local[col].absent += 1,
-                            Some(r) if r.is_null(pos) => {
-                                local[col].null(self.views[slot].scan.has_default(pos))
-                            }
-                            Some(_) => {}
+        self.in_groups(
+            entities,
+            group,
+            counts,
+            || (init(), Vec::with_capacity(self.views.len())),
+            |(state, found), local, e, at| {
+                found.clear();
+                found.extend(
+                    self.views
+                        .iter()
+                        .zip(at)
+                        .map(|(v, &at)| (at != RowRef::NONE).then(|| v.rows.row(at))),
+                );
+                for (col, &(slot, pos)) in self.columns.iter().enumerate() {
+                    match found[slot] {
+                        None => local[col].absent += 1,
+                        Some(r) if r.is_null(pos) => {
+                            local[col].null(self.views[slot].scan.has_default(pos))
                         }
+                        Some(_) => {}
                     }
-                    each(&mut state, e, &found);
                 }
-                (state, local)
-            })
-            .collect();
-        results
-            .into_iter()
-            .map(|(state, local)| {
-                add_counts(counts, &local);
-                state
-            })
-            .collect()
+                each(state, e, found);
+            },
+        )
     }
 
     /// Encodes one entity's vector into `scratch`; absent views get defaults.
