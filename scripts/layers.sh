@@ -3,14 +3,14 @@
 # module imports one of its own layer or above (a cycle or an upward import). `make lint` runs it.
 #
 # Layers, bottom up; a module may use only the layers below its own:
-#   0 base progress   1 vector   2 repo   3 offline   4 assemble online   5 client   6 engine
+#   0 base   1 vector progress   2 repo   3 offline   4 assemble online   5 client   6 engine
 set -euo pipefail
 cd "$(dirname "$0")/../src"
 
 rank() {
     case "$1" in
-        base | progress) echo 0 ;;
-        vector) echo 1 ;;
+        base) echo 0 ;;
+        vector | progress) echo 1 ;;
         repo) echo 2 ;;
         offline) echo 3 ;;
         assemble | online) echo 4 ;;

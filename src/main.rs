@@ -3,7 +3,6 @@
 
 mod commands;
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +56,24 @@ enum Command {
     Gc(commands::gc::Args),
 }
 
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Materialize(_) => "materialize",
+            Command::Commit(_) => "commit",
+            Command::Get(_) => "get",
+            Command::Validate(_) => "validate",
+            Command::Warm(_) => "warm",
+            Command::Lock(_) => "lock",
+            Command::Snapshots(_) => "snapshots",
+            Command::Rollback(_) => "rollback",
+            Command::Status(_) => "status",
+            Command::Gc(_) => "gc",
+        }
+    }
+}
+
 /// A verb's examples, then the exit codes and environment every verb shares.
 fn help(examples: &str) -> String {
     format!("{examples}\n\n{EXIT_CODES}")
@@ -69,11 +86,16 @@ fn main() -> ExitCode {
     };
     // rediss:// uses rustls; pick its crypto backend once for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    fsctl::progress::init(
+        cli.global.log_format == commands::LogFormat::Json,
+        cli.command.name(),
+    );
     if let Some(path) = &cli.global.json_out {
         if cli.global.format != commands::OutputFormat::Json {
-            let _ = writeln!(
-                std::io::stderr(),
-                "error: --json-out writes the JSON document: add --format json"
+            fsctl::progress::error(
+                "usage",
+                "--json-out writes the JSON document: add --format json",
+                2,
             );
             return ExitCode::from(2);
         }
@@ -82,9 +104,10 @@ fn main() -> ExitCode {
     if cli.global.format == commands::OutputFormat::Prometheus
         && !matches!(cli.command, Command::Status(_))
     {
-        let _ = writeln!(
-            std::io::stderr(),
-            "error: --format prometheus is for `fsctl status`; use text or json"
+        fsctl::progress::error(
+            "usage",
+            "--format prometheus is for `fsctl status`; use text or json",
+            2,
         );
         return ExitCode::from(2);
     }
@@ -109,28 +132,50 @@ fn main() -> ExitCode {
     }
 }
 
-/// A command line clap refused: its message on stderr, and with `--format json` also the JSON
-/// error document on stdout. `--help` and `--version` are not failures.
+/// A command line clap refused: its message on stderr (a JSON line with `--log-format json`),
+/// with `--format json` also the JSON error document on stdout (and in `--json-out`), and the
+/// summary in the termination log. `--help` and `--version` are not failures.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let json = args
-        .windows(2)
-        .any(|w| w[0] == "--format" && w[1] == "json")
-        || args.iter().any(|a| a == "--format=json");
-    if json {
-        let message = e.render().to_string();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // The flags of the line that clap could not parse, read as they are.
+    let flag = |name: &str| -> Option<String> {
+        let eq = format!("{name}=");
+        args.iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.strip_prefix(&eq) {
+                Some(v) => Some(v.to_owned()),
+                None => (a == name).then(|| args.get(i + 1).cloned()).flatten(),
+            })
+    };
+    let json_logs = flag("--log-format")
+        .or_else(|| std::env::var("FSCTL_LOG_FORMAT").ok())
+        .is_some_and(|f| f.trim() == "json");
+    fsctl::progress::init(json_logs, "");
+    let rendered = e.render().to_string();
+    let message = rendered.trim_start_matches("error: ").trim();
+    if flag("--format").as_deref() == Some("json") {
+        if let Some(path) = flag("--json-out") {
+            let _ = commands::JSON_OUT.set(path.into());
+        }
         let doc = serde_json::json!({"error": {
             "kind": "usage",
-            "message": message.trim_start_matches("error: ").trim(),
+            "message": message,
             "exit_code": 2,
         }});
         let _ = commands::print_json(&doc);
     }
-    let _ = e.print();
+    if json_logs {
+        fsctl::progress::error("usage", message, 2);
+    } else {
+        let _ = e.print();
+    }
+    commands::termination_message("usage", message, 2);
     ExitCode::from(2)
 }

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod entity_key;
 pub mod error;
 pub mod finding;
+pub mod http;
 pub mod interrupt;
 #[cfg(feature = "cloud")]
 pub mod objects;

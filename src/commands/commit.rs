@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use fsctl::engine::{self, CommitOptions};
 
 use super::Global;
-use super::metrics::RunMetrics;
 
 pub const HELP: &str = "\
 Examples:
@@ -28,7 +27,7 @@ pub struct Args {
     #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
     pub start: Option<i64>,
     /// The window end the shards were run with (required: it names the snapshot)
-    #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = super::parse_end)]
     pub end: i64,
     /// How many shards the job was split into
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -59,38 +58,38 @@ pub struct Args {
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut metrics = RunMetrics {
-        command: "commit",
-        ..Default::default()
-    };
-    let result = (|| {
-        let repo = global.load_repo()?;
-        metrics.project = Some(repo.project.clone());
-        let store = fsctl::online::open(&repo.online)?;
-        let opts = CommitOptions {
-            services: args.services.clone(),
-            start_us: args.start,
-            end_us: Some(args.end),
-            shards: args.shards,
-            force: args.force,
-            wait_lock: args.wait_lock.unwrap_or_default(),
-            allow_empty: args.allow_empty,
-            skip_checks: args.skip_checks,
-            allow_future_end: args.allow_future_end,
-        };
-        let done = engine::commit(&repo, &*store, &opts, global.progress())?;
-        metrics.reports = done.reports.clone();
-        super::materialize::report(
-            global,
-            "commit",
-            done,
-            args.manifest_out.as_deref(),
-            started,
-        )
-    })();
-    if let Some(path) = &args.metrics_file {
-        let seconds = started.elapsed().as_secs_f64();
-        metrics.write(path, &result, seconds, super::materialize::now_s());
-    }
-    result
+    super::observed(
+        global,
+        &super::Run {
+            command: "commit",
+            writes: true,
+            shard: None,
+            services: &args.services,
+            metrics_file: args.metrics_file.as_deref(),
+        },
+        Global::load_repo,
+        |repo, metrics| {
+            let store = fsctl::online::open(&repo.online)?;
+            let opts = CommitOptions {
+                services: args.services.clone(),
+                start_us: args.start,
+                end_us: Some(args.end),
+                shards: args.shards,
+                force: args.force,
+                wait_lock: args.wait_lock.unwrap_or_default(),
+                allow_empty: args.allow_empty,
+                skip_checks: args.skip_checks,
+                allow_future_end: args.allow_future_end,
+            };
+            let done = engine::commit(repo, &*store, &opts, global.progress())?;
+            metrics.reports = done.reports.clone();
+            super::materialize::report(
+                global,
+                "commit",
+                done,
+                args.manifest_out.as_deref(),
+                started,
+            )
+        },
+    )
 }

@@ -29,10 +29,24 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let repo = global.load_snapshot_repo("gc")?;
-    let services = fsctl::engine::select_services(&repo, &args.services)?;
+    super::observed(
+        global,
+        &super::Run {
+            command: "gc",
+            writes: !args.dry_run,
+            shard: None,
+            services: &args.services,
+            metrics_file: None,
+        },
+        |g| g.load_snapshot_repo("gc"),
+        |repo, _| collect(global, args, repo),
+    )
+}
+
+fn collect(global: &Global, args: &Args, repo: &fsctl::repo::Repo) -> anyhow::Result<()> {
+    let services = fsctl::engine::select_services(repo, &args.services)?;
     let store = fsctl::online::open(&repo.online)?;
-    let done = gc(&repo, &*store, &services, args.dry_run)?;
+    let done = gc(repo, &*store, &services, args.dry_run)?;
     if global.json() {
         return print_json(&serde_json::json!({
             "command": "gc", "dry_run": args.dry_run, "services": done,

@@ -8,7 +8,6 @@ use fsctl::engine::{self, MaterializeOptions, Output, ScanMode, ServiceReport, S
 use fsctl::offline::Shard;
 use fsctl::online::Manifest;
 
-use super::metrics::RunMetrics;
 use super::{Global, Printed, failure_doc, print, print_json};
 
 pub const HELP: &str = "\
@@ -27,8 +26,9 @@ pub struct Args {
     #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
     pub start: Option<i64>,
     /// Window end and as-of time (default: now). Pass the scheduler's interval end so that a
-    /// retried run is an idempotent no-op
-    #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
+    /// retried run is an idempotent no-op; `cronjob:JOB_NAME` takes the scheduled time a
+    /// Kubernetes CronJob put in its Job's name
+    #[arg(long, value_name = "TIME", value_parser = super::parse_end)]
     pub end: Option<i64>,
     /// Accept an --end more than 5 minutes ahead of this machine's clock
     #[arg(long)]
@@ -197,33 +197,30 @@ impl Args {
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut metrics = RunMetrics {
-        command: "materialize",
-        ..Default::default()
-    };
-    let result = (|| {
-        let repo = global.load_repo()?;
-        metrics.project = Some(repo.project.clone());
-        let store = fsctl::online::open(&repo.online)?;
-        let done = engine::materialize(&repo, &*store, &args.options(global), global.progress())?;
-        metrics.reports = done.reports.clone();
-        report(
-            global,
-            "materialize",
-            done,
-            args.manifest_out.as_deref(),
-            started,
-        )
-    })();
-    if let Some(path) = &args.metrics_file {
-        metrics.write(path, &result, started.elapsed().as_secs_f64(), now_s());
-    }
-    result
-}
-
-/// Now, in seconds since the epoch.
-pub(super) fn now_s() -> f64 {
-    fsctl::base::time::now_us() as f64 / 1e6
+    super::observed(
+        global,
+        &super::Run {
+            command: "materialize",
+            writes: !args.dry_run && args.emit_resp.is_none(),
+            shard: args.shard,
+            services: &args.services,
+            metrics_file: args.metrics_file.as_deref(),
+        },
+        Global::load_repo,
+        |repo, metrics| {
+            let store = fsctl::online::open(&repo.online)?;
+            let done =
+                engine::materialize(repo, &*store, &args.options(global), global.progress())?;
+            metrics.reports = done.reports.clone();
+            report(
+                global,
+                "materialize",
+                done,
+                args.manifest_out.as_deref(),
+                started,
+            )
+        },
+    )
 }
 
 /// Prints a materialization's (or a commit's) reports, writes `--manifest-out`, and returns
@@ -251,6 +248,11 @@ pub(super) fn report(
             source,
         })?;
     }
+    if fsctl::progress::json_logs() && !global.quiet {
+        for r in &done.reports {
+            log_report(r);
+        }
+    }
     if global.json() {
         let doc = serde_json::json!({
             "command": command,
@@ -273,6 +275,24 @@ pub(super) fn report(
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
+}
+
+/// With JSON logs: one line per service with its outcome and figures (the manifest left out).
+fn log_report(r: &ServiceReport) {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(r) else {
+        return;
+    };
+    fields.remove("manifest");
+    if let Some(m) = &r.manifest {
+        fields.insert("as_of".into(), m.as_of.clone().into());
+    }
+    let status = fields
+        .get("status")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .replace('_', " ");
+    let message = format!("{}: snapshot {} {status}", r.service, r.snapshot);
+    fsctl::progress::emit(fsctl::progress::Level::Info, &message, &message, fields);
 }
 
 fn render_text(reports: &[ServiceReport], took: Duration, refused: bool) -> String {

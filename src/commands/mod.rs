@@ -7,6 +7,7 @@ pub mod commit;
 pub mod gc;
 pub mod get;
 pub mod init;
+pub mod lineage;
 pub mod lock;
 pub mod materialize;
 pub mod metrics;
@@ -52,6 +53,16 @@ pub struct Global {
     /// /airflow/xcom/return.json), also when the command fails
     #[arg(long, global = true, value_name = "FILE")]
     pub json_out: Option<PathBuf>,
+    /// What goes to stderr: text (bars on a terminal), or one JSON object per line with the
+    /// run id, service, phase and figures (for a log collector)
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", env = "FSCTL_LOG_FORMAT", hide_env_values = true, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Global {
@@ -84,6 +95,75 @@ impl Global {
     pub fn json(&self) -> bool {
         self.format == OutputFormat::Json
     }
+}
+
+/// A verb that writes, as `observed` reports it.
+pub struct Run<'a> {
+    pub command: &'static str,
+    /// False for a dry run (`--dry-run`, `--emit-resp`): nothing is pushed or sent, since
+    /// nothing was written.
+    pub writes: bool,
+    pub shard: Option<fsctl::offline::Shard>,
+    pub services: &'a [String],
+    pub metrics_file: Option<&'a std::path::Path>,
+}
+
+/// Runs a verb that writes, observed: its repo loaded by `load`, then `body`; at the end, its
+/// metrics (`--metrics-file`, the Pushgateway) and OpenLineage events, whether it succeeded or
+/// not. Neither ever changes the verb's result, and both together get 10 s at the end (2 s when
+/// the run was interrupted: a pod's grace period is short), 5 s for the START event.
+pub fn observed(
+    global: &Global,
+    run: &Run<'_>,
+    load: impl FnOnce(&Global) -> fsctl::Result<Repo>,
+    body: impl FnOnce(&Repo, &mut metrics::RunMetrics) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let lineage = lineage::Lineage::from_env(run.command).filter(|_| run.writes);
+    let mut metrics = metrics::RunMetrics {
+        command: run.command,
+        shard: run.shard.map(|s| s.to_string()),
+        ..Default::default()
+    };
+    let (repo, result) = match load(global) {
+        Ok(repo) => {
+            metrics.project = Some(repo.project.clone());
+            metrics.services = match fsctl::engine::select_services(&repo, run.services) {
+                Ok(selected) => selected.iter().map(|s| s.name.clone()).collect(),
+                Err(_) => run.services.to_vec(),
+            };
+            if let Some(l) = &lineage {
+                fsctl::base::http::budget(std::time::Duration::from_secs(5));
+                l.start(&lineage::Target {
+                    repo: &repo,
+                    services: metrics.services.clone(),
+                });
+            }
+            let result = body(&repo, &mut metrics);
+            (Some(repo), result)
+        }
+        Err(e) => (None, Err(e.into())),
+    };
+    let interrupted = fsctl::base::interrupt::interrupted();
+    fsctl::base::http::budget(std::time::Duration::from_secs(if interrupted {
+        2
+    } else {
+        10
+    }));
+    metrics.finish(run.metrics_file, run.writes, &result, started);
+    if let Some(l) = &lineage {
+        let target = repo.as_ref().map(|repo| lineage::Target {
+            repo,
+            services: metrics.services.clone(),
+        });
+        l.end(
+            target.as_ref(),
+            &metrics.reports,
+            &result,
+            &global.repo_dir(),
+        );
+    }
+    result
 }
 
 /// Writes `text` to stdout. A reader that went away (`fsctl get ... | head`) ends the output
@@ -148,8 +228,35 @@ pub fn report_failure(global: &Global, err: &anyhow::Error) -> u8 {
         };
         let _ = print_json(&doc);
     }
-    let _ = writeln!(std::io::stderr(), "error: {message}");
+    let kind = fsctl_err.map_or("internal", Error::kind);
+    fsctl::progress::error(kind, &message, code);
+    termination_message(kind, &message, code);
     code
+}
+
+/// In a Kubernetes container, the failure's summary goes where the pod's status shows it:
+/// `/dev/termination-log` (or `FSCTL_TERMINATION_LOG`, for a pod with another
+/// `terminationMessagePath`), when that file exists. Kubernetes keeps its first 4096 bytes.
+pub fn termination_message(kind: &str, message: &str, code: u8) {
+    let path = std::env::var_os("FSCTL_TERMINATION_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/termination-log"));
+    if !path.exists() {
+        return;
+    }
+    let mut text = format!(
+        "fsctl {}: exit {code}: {kind}: {message}\n",
+        fsctl::progress::run_id()
+    );
+    if text.len() > 4096 {
+        let mut end = 4093;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    let _ = std::fs::write(&path, text);
 }
 
 /// The part of every `--help` after the options: exit codes and environment.
@@ -160,7 +267,11 @@ Exit codes:
   2  usage or configuration error: bad flags or times, invalid feature_store.yaml, unknown service
 
 Environment:
-  FSCTL_REDIS_URL  replaces online_store.url of feature_store.yaml (passwords are printed as ***)";
+  FSCTL_REDIS_URL        replaces online_store.url of feature_store.yaml (passwords shown as ***)
+  FSCTL_LOG_FORMAT       text or json, as --log-format
+  FSCTL_PUSHGATEWAY_URL  a Prometheus Pushgateway: verbs that write push their run's metrics there
+  OPENLINEAGE_URL        an OpenLineage endpoint: verbs that write send START and COMPLETE/FAIL
+                         events (OPENLINEAGE_NAMESPACE, OPENLINEAGE_PARENT_ID as Airflow sets them)";
 
 /// Notes on stderr each `--start`/`--end` written without a UTC offset: it is taken as UTC,
 /// which a scheduler in another zone may not mean.
@@ -183,10 +294,15 @@ pub fn note_naive_times(global: &Global) {
         };
         if fsctl::base::time::lacks_offset(value) {
             let utc = parse_time(value).map(fsctl::base::time::format_us);
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: {flag} {value} has no UTC offset; taken as UTC ({})",
+            let message = format!(
+                "{flag} {value} has no UTC offset; taken as UTC ({})",
                 utc.unwrap_or_default()
+            );
+            fsctl::progress::emit(
+                fsctl::progress::Level::Info,
+                &format!("note: {message}"),
+                &message,
+                serde_json::Map::new(),
             );
         }
     }
@@ -197,7 +313,58 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     fsctl::base::time::parse_instant_us(text)
 }
 
+/// Parses an `--end`: a `TIME`, or `cronjob:NAME` with NAME a Job a Kubernetes CronJob created
+/// (`<cronjob>-<scheduled time in minutes since the epoch>`): the scheduled time, the same in
+/// every pod and every retry of that Job, with no shell in the image to compute it.
+pub fn parse_end(text: &str) -> Result<i64, String> {
+    let Some(name) = text.trim().strip_prefix("cronjob:") else {
+        return parse_time(text);
+    };
+    let minutes = name
+        .rsplit_once('-')
+        .map(|(_, m)| m)
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|m| m.parse::<i64>().ok())
+        // From 2001 to 2200: a name that ends in another number is no CronJob's.
+        .filter(|m| (16_000_000..=120_000_000).contains(m));
+    match minutes {
+        Some(m) => Ok(m * 60_000_000),
+        None => Err(format!(
+            "`{text}`: a CronJob names its Jobs <cronjob>-<scheduled time in minutes since the \
+             epoch>, and `{name}` does not end so (pass the Job's name, e.g. from the pod label \
+             batch.kubernetes.io/job-name)"
+        )),
+    }
+}
+
 /// Parses a `DURATION` flag (`30s`, `5m`, `2h`, `7d`).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     repo::parse_duration_ms(text).map(|ms| std::time::Duration::from_millis(ms as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ends_from_a_cronjob_name() {
+        // 29412000 minutes since the epoch: 2025-12-03T00:00:00Z.
+        assert_eq!(
+            parse_end("cronjob:fsctl-materialize-29412000"),
+            parse_time("2025-12-03T00:00:00Z")
+        );
+        assert_eq!(
+            parse_end("2025-11-23T00:00:00Z"),
+            parse_time("2025-11-23T00:00:00Z")
+        );
+        for bad in [
+            "cronjob:",
+            "cronjob:fsctl",
+            "cronjob:job-12",
+            "cronjob:job-29412000x",
+        ] {
+            let e = parse_end(bad).unwrap_err();
+            assert!(e.contains("minutes since the epoch"), "{bad}: {e}");
+        }
+    }
 }

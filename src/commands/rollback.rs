@@ -30,10 +30,29 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let repo = global.load_snapshot_repo("rollback")?;
-    let service = fsctl::engine::service(&repo, &args.service)?;
-    let store = fsctl::online::open(&repo.online)?;
-    let done = rollback(&repo, &*store, service, args.to.as_deref())?;
+    super::observed(
+        global,
+        &super::Run {
+            command: "rollback",
+            writes: true,
+            shard: None,
+            services: std::slice::from_ref(&args.service),
+            metrics_file: None,
+        },
+        |g| g.load_snapshot_repo("rollback"),
+        |repo, metrics| {
+            let service = fsctl::engine::service(repo, &args.service)?;
+            let store = fsctl::online::open(&repo.online)?;
+            let done = rollback(repo, &*store, service, args.to.as_deref())?;
+            if let Ok(us) = fsctl::base::time::parse_instant_us(&done.as_of) {
+                metrics.current.push((done.service.clone(), us / 1000));
+            }
+            render(global, &done)
+        },
+    )
+}
+
+fn render(global: &Global, done: &fsctl::engine::lifecycle::RolledBack) -> anyhow::Result<()> {
     if global.json() {
         return print_json(&serde_json::json!({"command": "rollback", "rolled_back": done}));
     }

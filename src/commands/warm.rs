@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use fsctl::engine::warm::{TierReport, WarmOptions, warm};
 
+use fsctl::progress::Level;
+
 use super::{Global, print, print_json};
 
 pub const HELP: &str = "\
@@ -42,7 +44,21 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let repo = global.load_repo()?;
+    super::observed(
+        global,
+        &super::Run {
+            command: "warm",
+            writes: !args.dry_run,
+            shard: None,
+            services: &args.services,
+            metrics_file: None,
+        },
+        Global::load_repo,
+        |repo, _| warm_repo(global, args, repo),
+    )
+}
+
+fn warm_repo(global: &Global, args: &Args, repo: &fsctl::repo::Repo) -> anyhow::Result<()> {
     let store = fsctl::online::open(&repo.online)?;
     let opts = WarmOptions {
         top_n: args.top_n,
@@ -68,7 +84,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
             ));
         }
     };
-    let reports = warm(&repo, &*store, &opts, global.progress(), &mut on_tier)?;
+    let reports = warm(repo, &*store, &opts, global.progress(), &mut on_tier)?;
     if global.json() {
         return print_json(
             &serde_json::json!({"command": "warm", "dry_run": args.dry_run, "services": reports}),
@@ -80,7 +96,9 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<()> {
     let mut out = String::new();
     for r in &reports {
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            let mut fields = serde_json::Map::new();
+            fields.insert("service".into(), r.service.clone().into());
+            fsctl::progress::emit(Level::Warn, &format!("warning: {w}"), w, fields);
         }
         let _ = writeln!(
             out,

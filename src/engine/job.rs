@@ -16,7 +16,7 @@ use crate::offline::{LatestRows, Shard, ViewScan};
 use crate::online::{
     self, CommandSink, Flip, KeySpace, Manifest, OnlineStore, RespFile, RunLock, WriteStats,
 };
-use crate::progress::Progress;
+use crate::progress::{Of, Progress};
 use crate::repo::{OutputLayout, Repo, Service};
 
 /// Entities assembled and written per chunk (bounds memory of encoded vectors in flight).
@@ -358,7 +358,13 @@ impl<'a> ServiceJob<'a> {
             Output::Redis => "write",
         };
         let phase = self.progress.phase(
+            match self.opts.output {
+                Output::DryRun => "encode",
+                Output::EmitResp(_) => "emit",
+                Output::Redis => "write",
+            },
             &format!("{action} {}", s.name),
+            Of::Service(&s.name),
             entities.len() as u64,
             "entities",
         );
@@ -402,10 +408,10 @@ impl<'a> ServiceJob<'a> {
             && self.repo.layout == OutputLayout::Fsctl
             && let Err(e) = lifecycle::discard(self.store, &self.keys, &self.snapshot)
         {
-            self.progress.note(&format!(
-                "fsctl: {}: could not take back what this run wrote ({e}); the next run or `fsctl gc` retires it",
-                self.service.name
-            ));
+            self.progress.warn(
+                &self.service.name,
+                &format!("could not take back what this run wrote ({e}); the next run or `fsctl gc` retires it"),
+            );
         }
         if let Some(lock) = self.lock.take() {
             lock.release();
@@ -510,10 +516,10 @@ impl<'a> ServiceJob<'a> {
         match retired {
             Some(Ok(r)) => report.retired = Some(r),
             Some(Err(e)) => {
-                self.progress.note(&format!(
-                    "fsctl: {}: committed, but retiring older snapshots failed: {e}; the next run or `fsctl gc` finishes it",
-                    s.name
-                ));
+                self.progress.warn(
+                    &s.name,
+                    &format!("committed, but retiring older snapshots failed: {e}; the next run or `fsctl gc` finishes it"),
+                );
                 report.retire_error = Some(e);
             }
             None => {}

@@ -237,7 +237,7 @@ pub(crate) fn check_capacity(
 ) -> Result<()> {
     let say = |what: &str| {
         if verbose {
-            progress.note(&format!("fsctl: {}: {what}", service.name));
+            progress.say(&service.name, what);
         }
     };
     let memory = match store.memory() {

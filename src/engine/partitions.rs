@@ -13,7 +13,7 @@ use crate::assemble::ViewChecks;
 use crate::base::error::{Error, Result};
 use crate::offline::{LatestRows, Partition, Shard, ViewScan};
 use crate::online::RespFile;
-use crate::progress::Progress;
+use crate::progress::{Of, Progress};
 use crate::repo::Repo;
 
 /// From this many rows to read, a run writing to Redis scans in `AUTO_PARTITIONS` partitions:
@@ -296,7 +296,12 @@ fn read_partition(
         // Two passes tick once per row group each.
         let passes = if selective.contains(&v) { 2 } else { 1 };
         let phase = progress.phase(
+            "read",
             &format!("read {}{of}", scan.view_name),
+            Of::View(
+                &scan.view_name,
+                (part.count > 1).then_some((part.index, part.count)),
+            ),
             passes * scan.row_groups_to_read() as u64,
             "row groups",
         );

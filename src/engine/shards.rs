@@ -159,7 +159,7 @@ pub(crate) fn commit_when_complete(
             Ok(Outcome::Incomplete { missing, problems }) => {
                 // Shards that ran with another count never complete this job: say so.
                 for p in problems.iter().filter(|p| p.contains(" was run as ")) {
-                    progress.note(&format!("fsctl: {}: {p}", s.name));
+                    progress.warn(&s.name, p);
                 }
                 report.missing_shards = missing;
             }
@@ -274,7 +274,7 @@ impl ShardCommit<'_> {
         let retired = commit_and_retire(self.repo, store, keys, lock, &flip, false)?;
         if let Err(e) = store.forget_sharded(keys, snapshot) {
             // Harmless: a sharded snapshot no newer than `current` is retired like any other.
-            self.progress.note(&format!("fsctl: {}: {e}", s.name));
+            self.progress.warn(&s.name, &e.to_string());
         }
 
         let mut report = self.report(Status::Committed);
@@ -289,10 +289,10 @@ impl ShardCommit<'_> {
         match retired {
             Ok(r) => report.retired = Some(r),
             Err(e) => {
-                self.progress.note(&format!(
-                    "fsctl: {}: committed, but retiring older snapshots failed: {e}; the next run or `fsctl gc` finishes it",
-                    s.name
-                ));
+                self.progress.warn(
+                    &s.name,
+                    &format!("committed, but retiring older snapshots failed: {e}; the next run or `fsctl gc` finishes it"),
+                );
                 report.retire_error = Some(e);
             }
         }

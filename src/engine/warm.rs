@@ -16,7 +16,7 @@ use crate::base::error::{Error, Result};
 use crate::base::time::parse_instant_us;
 use crate::offline::{Partition, ViewScan, Window, top_entities};
 use crate::online::{self, Expiry, KeySpace, Manifest, OnlineStore, PackedBatch, Pinned, Reader};
-use crate::progress::Progress;
+use crate::progress::{Of, Progress};
 use crate::repo::{OutputLayout, Repo, Service};
 
 /// What to warm and how.
@@ -148,7 +148,13 @@ fn warm_service(
         warnings: hot_ttl_warning(s).into_iter().collect(),
     };
     // One progress line for the service; each tier is reported once, through `on_tier`.
-    let phase = progress.phase(&format!("warm {}", s.name), ranked.len() as u64, "entities");
+    let phase = progress.phase(
+        "warm",
+        &format!("warm {}", s.name),
+        Of::Service(&s.name),
+        ranked.len() as u64,
+        "entities",
+    );
     let mut start = 0;
     for (i, end) in tier_bounds(ranked.len(), &opts.tiers)
         .into_iter()
@@ -246,7 +252,13 @@ fn warm_feast(
         absent_entities: Vec::new(),
         warnings: Vec::new(),
     };
-    let phase = progress.phase(&format!("warm {}", s.name), ranked.len() as u64, "entities");
+    let phase = progress.phase(
+        "warm",
+        &format!("warm {}", s.name),
+        Of::Service(&s.name),
+        ranked.len() as u64,
+        "entities",
+    );
     let now_ms = store.now_ms()?;
     let mut start = 0;
     for (i, end) in tier_bounds(ranked.len(), &opts.tiers)

@@ -22,7 +22,7 @@ pub use self::keylist::{Entities, frame as key_list_frame};
 pub use self::keys::{KeySpace, data_key_expiry_ms, expiry_bounds, expiry_ms};
 pub use self::manifest::*;
 pub use self::reader::{Pinned, Reader, check, check_apart};
-pub use self::redis::{RedisStore, RunLock};
+pub use self::redis::{RedisStore, RunLock, effective_url};
 pub use self::resp::{PackedBatch, RespFile, Route, command};
 pub use self::store::{
     CommandSink, Committed, Expiry, Flip, HashFields, Memory, OnlineStore, WriteStats,

@@ -13,6 +13,7 @@ use redis::Script;
 
 pub use lock::RunLock;
 pub(crate) use target::RedisTarget;
+pub use target::effective_url;
 pub(crate) use writer::{PipelinedWriter, Reroute, check_reply, is_redirect};
 
 pub(crate) use self::explain::is_transient;

@@ -39,6 +39,13 @@ pub(crate) fn configured_url(store: &OnlineStoreConfig) -> String {
     }
 }
 
+/// The URL(s) the store connects to, after `FSCTL_REDIS_URL` and `${VAR}` expansion (to name
+/// the store: show it only through `redact_url`).
+pub fn effective_url(store: &OnlineStoreConfig) -> String {
+    let url = configured_url(store);
+    expand_env(&url, "online_store.url").unwrap_or(url)
+}
+
 impl RedisTarget {
     /// Resolves the online store's endpoint, without connecting.
     pub(crate) fn from_config(store: &OnlineStoreConfig) -> Result<RedisTarget, Error> {
