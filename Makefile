@@ -2,7 +2,8 @@
 N ?= 1000000
 CARGO ?= cargo
 
-.PHONY: build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-memory bench-lifecycle bench-feast bench-micro fuzz
+# (wheel: the pip wheels)
+.PHONY: wheel build demo demo-cluster demo-data test test-redis test-valkey test-python lint fixtures bench-data redis bench bench-read bench-cluster bench-s3 bench-shards bench-memory bench-lifecycle bench-feast bench-micro fuzz
 
 ## the two binaries the demo runs, without the test and benchmark dependencies
 build:
@@ -35,17 +36,31 @@ test-redis: redis
 test-valkey: redis
 	FSCTL_MOTO_SERVER="$$(scripts/ensure-moto.sh)" FSCTL_AZURITE="$$(scripts/ensure-azurite.sh)" FSCTL_TEST_SERVER="$$(scripts/ensure-valkey.sh)" $(CARGO) test --test it
 
-## the Python client (python/) against vectors the fsctl binary writes into a real redis-server
+## the Python client (python/) against vectors the fsctl binary writes into a real redis-server;
+## the observability tests against a real Pushgateway (Debian's prometheus-pushgateway); the pip
+## wheels, built from the tests' own compiled profile (`make wheel` builds the release ones)
 test-python: redis
 	$(CARGO) test --no-run --test it
-	venv="$$(scripts/ensure-python.sh)" && cd python && FSCTL_BIN=../target/debug/fsctl "$$venv/bin/python" -m pytest -q
+	scripts/ensure-pushgateway.sh >/dev/null
+	venv="$$(scripts/ensure-python.sh)" && rm -rf target/wheels-test && \
+	  "$$venv/bin/maturin" build --quiet --profile dev --locked -o target/wheels-test && \
+	  "$$venv/bin/pip" wheel -q --disable-pip-version-check --no-deps ./python -w target/wheels-test && \
+	  cd python && FSCTL_BIN=../target/debug/fsctl FSCTL_WHEELS=../target/wheels-test "$$venv/bin/python" -m pytest -q
+
+## make wheel: what `pip install fsctl` installs: the fsctl binary as a maturin `bin` wheel
+## (py3-none-manylinux2014, linked with zig from PyPI against glibc 2.17) and the fsctl-client
+## wheel, both of Cargo.toml's version, into target/wheels
+wheel:
+	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/pip" install -q --disable-pip-version-check "maturin>=1.16,<2" "ziglang>=0.13" && \
+	  PATH="$$venv/bin:$$PATH" maturin build --release --locked --zig --compatibility manylinux2014 -o target/wheels && \
+	  "$$venv/bin/pip" wheel -q --disable-pip-version-check --no-deps ./python -w target/wheels
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) check -q --no-default-features --lib --bins
 	scripts/layers.sh
-	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python examples/airflow scripts && "$$venv/bin/ruff" format --check python examples/airflow scripts
+	venv="$$(scripts/ensure-python.sh)" && "$$venv/bin/ruff" check python python-cli examples/airflow scripts && "$$venv/bin/ruff" format --check python python-cli examples/airflow scripts
 
 ## make fixtures: regenerate the golden test fixtures (deterministic)
 fixtures: build
