@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 use super::coerce::{Coercion, coercion, normalize};
-use super::files::source_inputs;
+use super::files::{Input, source_inputs};
 use super::latest::{Collector, LatestRows, Partition, Rank, ShardedBatch};
 use super::remote::{ChunkStage, RemoteSource};
 use super::values::{Column, write_item};
@@ -119,6 +119,178 @@ impl std::fmt::Display for DataProblem {
     }
 }
 
+/// The columns a view's scan reads from its source, named as the source names them.
+struct ViewColumns<'r> {
+    /// The entity's join keys, with their dtypes.
+    keys: Vec<(String, DType)>,
+    ts: String,
+    created: Option<String>,
+    /// The needed features, with their dtypes.
+    features: Vec<(String, DType)>,
+    /// What each feature column is, for messages: `view.feature`.
+    feature_names: Vec<String>,
+    entity: &'r str,
+}
+
+impl<'r> ViewColumns<'r> {
+    fn of(repo: &'r Repo, view: &View, needed: &[usize]) -> ViewColumns<'r> {
+        let source = &repo.sources[view.source];
+        let entity = &repo.entities[view.entity];
+        ViewColumns {
+            keys: entity
+                .join_keys
+                .iter()
+                .map(|k| (source.column_for(&k.name).to_owned(), k.dtype))
+                .collect(),
+            ts: source.timestamp_field.clone(),
+            created: source.created_timestamp_column.clone(),
+            features: needed
+                .iter()
+                .map(|&i| {
+                    let f = &view.features[i];
+                    (source.column_for(&f.name).to_owned(), f.dtype)
+                })
+                .collect(),
+            feature_names: needed
+                .iter()
+                .map(|&i| format!("{}.{}", view.name, view.features[i].name))
+                .collect(),
+            entity: &entity.name,
+        }
+    }
+}
+
+/// One file of a view's scan, planned from its footer: its identity, the columns to read and
+/// the row groups the window keeps (with their first row in the file).
+struct PlannedFile {
+    file: SourceFile,
+    meta: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    row_groups: Vec<(usize, u64)>,
+    row_groups_total: usize,
+}
+
+/// Reads `input`'s footer, checks its columns and their types, and prunes its row groups by
+/// the window; every problem of the file, not only the first.
+fn plan_file(
+    repo: &Repo,
+    input: &Input,
+    columns: &ViewColumns<'_>,
+    window: Window,
+) -> Result<PlannedFile, Vec<DataProblem>> {
+    let path = &input.name;
+    if let Some((code, message)) = &input.unreadable {
+        return Err(vec![DataProblem::new(code, path, None, message.clone())]);
+    }
+    let file = File::open(&input.read).map_err(|e| {
+        vec![DataProblem::new(
+            "unreadable-file",
+            path,
+            None,
+            e.to_string(),
+        )]
+    })?;
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
+        vec![DataProblem::new(
+            "not-parquet",
+            path,
+            None,
+            format!("not a readable Parquet file ({e})"),
+        )]
+    })?;
+    let schema = meta.schema().clone();
+    let mut problems = Vec::new();
+    let mut check = |name: &str, role: &str, dtype: DType| match schema.field_with_name(name) {
+        Err(_) => problems.push(DataProblem::new(
+            "missing-column",
+            path,
+            Some(name),
+            format!(
+                "column `{name}` ({role}) not found{}; the file has: {}",
+                did_you_mean(name, schema.fields().iter().map(|f| f.name().as_str())),
+                column_list(&schema)
+            ),
+        )),
+        Ok(f) if coercion(f.data_type(), dtype) == Coercion::Refused => {
+            problems.push(DataProblem::new(
+                "uncoercible-type",
+                path,
+                Some(name),
+                format!(
+                    "column `{name}` ({role}) has type {}, which cannot be coerced to {dtype}",
+                    f.data_type()
+                ),
+            ));
+        }
+        Ok(_) => {}
+    };
+    for (name, dtype) in &columns.keys {
+        check(
+            name,
+            &format!("join key of entity `{}`", columns.entity),
+            *dtype,
+        );
+    }
+    let ts_dtype = DType::Scalar(Scalar::Timestamp);
+    check(&columns.ts, "timestamp_field", ts_dtype);
+    if let Some(c) = &columns.created {
+        check(c, "created_timestamp_column", ts_dtype);
+    }
+    for ((name, dtype), what) in columns.features.iter().zip(&columns.feature_names) {
+        check(name, &format!("feature `{what}`"), *dtype);
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let ts_unit = match schema.field_with_name(&columns.ts).map(|f| f.data_type()) {
+        Ok(DataType::Timestamp(unit, _)) => Some(*unit),
+        _ => None,
+    };
+    let parquet_meta = meta.metadata();
+    let ts_leaf = parquet_meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [columns.ts.as_str()]);
+    let mut first_row = 0u64;
+    let mut row_groups = Vec::new();
+    for (rg_ix, rg) in parquet_meta.row_groups().iter().enumerate() {
+        let stats = ts_leaf.and_then(|leaf| rg.column(leaf).statistics());
+        if !outside_window(stats, ts_unit, window) {
+            row_groups.push((rg_ix, first_row));
+        }
+        first_row += rg.num_rows() as u64;
+    }
+    let mut wanted: Vec<&str> = columns.keys.iter().map(|(n, _)| n.as_str()).collect();
+    wanted.push(&columns.ts);
+    wanted.extend(columns.created.as_deref());
+    wanted.extend(columns.features.iter().map(|(n, _)| n.as_str()));
+    let roots: Vec<usize> = wanted
+        .iter()
+        .filter_map(|n| schema.index_of(n).ok())
+        .collect();
+    let mask = ProjectionMask::roots(parquet_meta.file_metadata().schema_descr(), roots);
+    Ok(PlannedFile {
+        file: SourceFile {
+            path: path
+                .strip_prefix(&repo.dir)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned(),
+            size: input.size,
+            modified_ns: input.modified_ns,
+            etag: input.etag.clone(),
+            rows: first_row,
+        },
+        row_groups_total: parquet_meta.num_row_groups(),
+        meta,
+        mask,
+        row_groups,
+    })
+}
+
 impl ViewScan {
     /// Lists the files, reads their footers, checks columns and types, prunes row groups.
     /// Fails with every problem found, not only the first.
@@ -139,7 +311,9 @@ impl ViewScan {
         })
     }
 
-    /// Like `plan`, returning the problems themselves (for `validate`).
+    /// Like `plan`, returning the problems themselves (for `validate`). Two steps: the source's
+    /// format lists the files to read with their identity (`source_inputs`), then each file is
+    /// planned from its footer alone (`plan_file`).
     pub fn plan_collect(
         repo: &Repo,
         view_ix: usize,
@@ -148,7 +322,6 @@ impl ViewScan {
     ) -> Result<ViewScan, Vec<DataProblem>> {
         let view: &View = &repo.views[view_ix];
         let source = &repo.sources[view.source];
-        let entity = &repo.entities[view.entity];
         let inputs = source_inputs(repo, source).map_err(|e| {
             let place = if source.path.contains("://") {
                 PathBuf::from(&source.path)
@@ -161,153 +334,37 @@ impl ViewScan {
             let text = text.strip_prefix(&prefix).unwrap_or(&text).to_owned();
             vec![DataProblem::new("missing-data", &place, None, text)]
         })?;
+        let columns = ViewColumns::of(repo, view, &needed);
+
         let mut problems = Vec::new();
-
-        let key_columns: Vec<(String, DType)> = entity
-            .join_keys
-            .iter()
-            .map(|k| (source.column_for(&k.name).to_owned(), k.dtype))
-            .collect();
-        let feature_columns: Vec<(String, DType)> = needed
-            .iter()
-            .map(|&i| {
-                let f = &view.features[i];
-                (source.column_for(&f.name).to_owned(), f.dtype)
-            })
-            .collect();
-        let ts_column = source.timestamp_field.clone();
-        let created_column = source.created_timestamp_column.clone();
-
-        let mut files = Vec::new();
-        let mut metas = Vec::new();
-        let mut masks = Vec::new();
-        let mut tasks = Vec::new();
-        let mut row_groups_total = 0;
-        let mut row_groups_skipped = 0;
-        for (file_ix, input) in inputs.files.iter().enumerate() {
-            let path = &input.name;
-            if let Some((code, message)) = &input.unreadable {
-                problems.push(DataProblem::new(code, path, None, message.clone()));
-                continue;
+        let mut planned = Vec::with_capacity(inputs.files.len());
+        for input in &inputs.files {
+            match plan_file(repo, input, &columns, window) {
+                Ok(file) => planned.push(file),
+                Err(found) => problems.extend(found),
             }
-            let file = match File::open(&input.read) {
-                Ok(f) => f,
-                Err(e) => {
-                    problems.push(DataProblem::new(
-                        "unreadable-file",
-                        path,
-                        None,
-                        e.to_string(),
-                    ));
-                    continue;
-                }
-            };
-            let meta = match ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()) {
-                Ok(m) => m,
-                Err(e) => {
-                    problems.push(DataProblem::new(
-                        "not-parquet",
-                        path,
-                        None,
-                        format!("not a readable Parquet file ({e})"),
-                    ));
-                    continue;
-                }
-            };
-            let schema = meta.schema().clone();
-            let before = problems.len();
-            let mut check = |name: &str, role: &str, dtype: DType| {
-                match schema.field_with_name(name) {
-                Err(_) => problems.push(DataProblem::new(
-                    "missing-column",
-                    path,
-                    Some(name),
-                    format!(
-                        "column `{name}` ({role}) not found{}; the file has: {}",
-                        did_you_mean(name, schema.fields().iter().map(|f| f.name().as_str())),
-                        column_list(&schema)
-                    ),
-                )),
-                Ok(f) if coercion(f.data_type(), dtype) == Coercion::Refused => problems.push(DataProblem::new(
-                    "uncoercible-type",
-                    path,
-                    Some(name),
-                    format!("column `{name}` ({role}) has type {}, which cannot be coerced to {dtype}", f.data_type()),
-                )),
-                Ok(_) => {}
-            }
-            };
-            for (name, dtype) in &key_columns {
-                check(
-                    name,
-                    &format!("join key of entity `{}`", entity.name),
-                    *dtype,
-                );
-            }
-            let ts_dtype = DType::Scalar(Scalar::Timestamp);
-            check(&ts_column, "timestamp_field", ts_dtype);
-            if let Some(c) = &created_column {
-                check(c, "created_timestamp_column", ts_dtype);
-            }
-            for ((name, dtype), &fi) in feature_columns.iter().zip(&needed) {
-                check(
-                    name,
-                    &format!("feature `{}.{}`", view.name, view.features[fi].name),
-                    *dtype,
-                );
-            }
-            if problems.len() > before {
-                continue;
-            }
-
-            let ts_unit = match schema.field_with_name(&ts_column).map(|f| f.data_type()) {
-                Ok(DataType::Timestamp(unit, _)) => Some(*unit),
-                _ => None,
-            };
-            let parquet_meta = meta.metadata();
-            let ts_leaf = parquet_meta
-                .file_metadata()
-                .schema_descr()
-                .columns()
-                .iter()
-                .position(|c| c.path().parts() == [ts_column.as_str()]);
-            let mut first_row = 0u64;
-            for (rg_ix, rg) in parquet_meta.row_groups().iter().enumerate() {
-                row_groups_total += 1;
-                let stats = ts_leaf.and_then(|leaf| rg.column(leaf).statistics());
-                if outside_window(stats, ts_unit, window) {
-                    row_groups_skipped += 1;
-                } else {
-                    tasks.push((file_ix, rg_ix, first_row));
-                }
-                first_row += rg.num_rows() as u64;
-            }
-            files.push(SourceFile {
-                path: path
-                    .strip_prefix(&repo.dir)
-                    .unwrap_or(path)
-                    .to_string_lossy()
-                    .into_owned(),
-                size: input.size,
-                modified_ns: input.modified_ns,
-                etag: input.etag.clone(),
-                rows: first_row,
-            });
-            let mut wanted: Vec<&str> = key_columns.iter().map(|(n, _)| n.as_str()).collect();
-            wanted.push(&ts_column);
-            wanted.extend(created_column.as_deref());
-            wanted.extend(feature_columns.iter().map(|(n, _)| n.as_str()));
-            let roots: Vec<usize> = wanted
-                .iter()
-                .filter_map(|n| schema.index_of(n).ok())
-                .collect();
-            masks.push(ProjectionMask::roots(
-                meta.metadata().file_metadata().schema_descr(),
-                roots,
-            ));
-            metas.push(meta);
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
 
+        let mut files = Vec::with_capacity(planned.len());
+        let mut metas = Vec::with_capacity(planned.len());
+        let mut masks = Vec::with_capacity(planned.len());
+        let mut tasks = Vec::new();
+        let (mut row_groups_total, mut row_groups_skipped) = (0, 0);
+        for (file_ix, p) in planned.into_iter().enumerate() {
+            row_groups_total += p.row_groups_total;
+            row_groups_skipped += p.row_groups_total - p.row_groups.len();
+            tasks.extend(
+                p.row_groups
+                    .iter()
+                    .map(|&(rg_ix, first_row)| (file_ix, rg_ix, first_row)),
+            );
+            files.push(p.file);
+            metas.push(p.meta);
+            masks.push(p.mask);
+        }
         let default_items = needed
             .iter()
             .map(|&i| {
@@ -323,9 +380,6 @@ impl ViewScan {
             .iter()
             .map(|&i| view.features[i].default.is_some())
             .collect();
-        if !problems.is_empty() {
-            return Err(problems);
-        }
         // An object's needed column chunks per task, fetched when the scan starts.
         let remote = inputs.remote.map(|source| {
             let chunks = tasks
@@ -346,6 +400,13 @@ impl ViewScan {
             (source, Arc::new(ChunkStage::new(chunks)))
         });
         let (names, file_paths) = inputs.files.into_iter().map(|f| (f.name, f.read)).unzip();
+        let ViewColumns {
+            keys: key_columns,
+            ts: ts_column,
+            created: created_column,
+            features: feature_columns,
+            ..
+        } = columns;
         Ok(ViewScan {
             view: view_ix,
             view_name: view.name.clone(),
@@ -687,6 +748,9 @@ impl ViewScan {
         Ok(picked)
     }
 
+    /// One record batch of a row group: its rows in the window with a key (`window_rows`),
+    /// their columns normalized (`selected_columns`), then offered to the collector as
+    /// candidates (`offer`).
     #[allow(clippy::too_many_arguments)]
     fn scan_batch(
         &self,
@@ -698,49 +762,52 @@ impl ViewScan {
         collector: &Collector,
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
-        let path = &self.names[file_ix];
-        let at = |name: &str, row: usize| {
-            format!("{}: column `{name}`, row {}", path.display(), ids.row(row))
+        let at = BatchAt {
+            path: &self.names[file_ix],
+            ids,
         };
-        let ts_dtype = DType::Scalar(Scalar::Timestamp);
-        let norm = |b: &RecordBatch,
-                    name: &str,
-                    dtype: DType,
-                    rows: Option<&[u32]>|
-         -> Result<ArrayRef, Error> {
-            normalize(b.column_by_name(name).expect("projected column"), dtype).map_err(|m| {
-                let row = rows.map_or(m.row, |r| r[m.row] as usize);
-                Error::input(format!(
-                    "{}: value {} does not fit {dtype}",
-                    at(name, row),
-                    m.value
-                ))
-            })
+        let Some(rows) = self.window_rows(batch, at, collector, scratch.part)? else {
+            return Ok(());
         };
+        let selected = self.selected_columns(batch, rows, at, with_features)?;
+        self.offer(&selected, file_ix, at, only, collector, scratch);
+        Ok(())
+    }
 
-        // 1. Select rows in the window with a non-null entity key.
-        let ts = norm(batch, &self.ts_column, ts_dtype, None)?;
-        let ts = ts.as_primitive::<Int64Type>();
+    /// Step 1: the batch's rows in the window with a non-null entity key (past the first
+    /// partition, only the partition's own), counted; `None` when there are none.
+    fn window_rows(
+        &self,
+        batch: &RecordBatch,
+        at: BatchAt<'_>,
+        collector: &Collector,
+        part: Partition,
+    ) -> Result<Option<WindowRows>, Error> {
+        let ts_dtype = DType::Scalar(Scalar::Timestamp);
+        let ts = at.normalized(batch, &self.ts_column, ts_dtype, None)?;
         let keys: Vec<ArrayRef> = self
             .key_columns
             .iter()
-            .map(|(n, d)| norm(batch, n, *d, None))
+            .map(|(n, d)| at.normalized(batch, n, *d, None))
             .collect::<Result<_, _>>()?;
         let mut rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
         let (mut null_ts, mut null_key) = (0u64, 0u64);
-        for row in 0..batch.num_rows() {
-            if ts.is_null(row) {
-                null_ts += 1;
-                continue;
-            }
-            let t = ts.value(row);
-            if t < self.window.start_us || t > self.window.end_us {
-                continue;
-            }
-            if keys.iter().all(|k| k.is_valid(row)) {
-                rows.push(row as u32);
-            } else {
-                null_key += 1;
+        {
+            let ts = ts.as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                if ts.is_null(row) {
+                    null_ts += 1;
+                    continue;
+                }
+                let t = ts.value(row);
+                if t < self.window.start_us || t > self.window.end_us {
+                    continue;
+                }
+                if keys.iter().all(|k| k.is_valid(row)) {
+                    rows.push(row as u32);
+                } else {
+                    null_key += 1;
+                }
             }
         }
         collector.count(&collector.null_timestamp_rows, null_ts);
@@ -748,7 +815,6 @@ impl ViewScan {
         collector.count(&collector.rows_in_window, rows.len() as u64);
         // Past the first partition, whose pass checked every value, rows of other partitions are
         // dropped before their values are converted.
-        let part = scratch.part;
         if part.index > 0 {
             let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
             if let [Column::Int(ints)] = key_parts.as_slice() {
@@ -762,61 +828,98 @@ impl ViewScan {
                 });
             }
         }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        // Copy the selected rows out only when some were dropped.
-        let all = rows.len() == batch.num_rows();
-        let filtered;
-        let (sel, sel_rows): (&RecordBatch, Option<&[u32]>) = if all {
-            (batch, None)
+        Ok((!rows.is_empty()).then_some(WindowRows {
+            ts,
+            keys,
+            rows,
+            all: batch.num_rows(),
+            part,
+        }))
+    }
+
+    /// Step 2: the selected rows' columns, normalized (a checked narrowing names the file,
+    /// column and row); the batch is copied only when some rows were dropped.
+    fn selected_columns(
+        &self,
+        batch: &RecordBatch,
+        w: WindowRows,
+        at: BatchAt<'_>,
+        with_features: bool,
+    ) -> Result<Selected, Error> {
+        let ts_dtype = DType::Scalar(Scalar::Timestamp);
+        let all = w.rows.len() == w.all;
+        let (sel, rows) = if all {
+            (batch.clone(), None)
         } else {
             let mut mask = vec![false; batch.num_rows()];
-            for &r in &rows {
+            for &r in &w.rows {
                 mask[r as usize] = true;
             }
-            filtered = filter_record_batch(batch, &BooleanArray::from(mask))
-                .map_err(|e| io_err(path, e))?;
-            (&filtered, Some(&rows[..]))
+            let filtered = filter_record_batch(batch, &BooleanArray::from(mask))
+                .map_err(|e| io_err(at.path, e))?;
+            (filtered, Some(w.rows))
         };
-
-        // 2. Normalize the selected rows' columns (checked narrowing names file, column, row).
+        let sel_rows = rows.as_deref();
         let (ts, keys) = if all {
-            (ts.clone(), keys)
+            (w.ts, w.keys)
         } else {
-            let t = norm(sel, &self.ts_column, ts_dtype, sel_rows)?;
+            let t = at.normalized(&sel, &self.ts_column, ts_dtype, sel_rows)?;
             let k = self
                 .key_columns
                 .iter()
-                .map(|(n, d)| norm(sel, n, *d, sel_rows))
+                .map(|(n, d)| at.normalized(&sel, n, *d, sel_rows))
                 .collect::<Result<_, _>>()?;
-            (t.as_primitive::<Int64Type>().clone(), k)
+            (t, k)
         };
         let created = self
             .created_column
             .as_deref()
-            .map(|c| norm(sel, c, ts_dtype, sel_rows))
+            .map(|c| at.normalized(&sel, c, ts_dtype, sel_rows))
             .transpose()?;
-        let created = created.as_ref().map(|c| c.as_primitive::<Int64Type>());
         // A ranking pass (`Pass::Rank`) reads no feature column: its rows carry no values.
         let features: Vec<ArrayRef> = self
             .feature_columns
             .iter()
             .filter(|_| with_features)
-            .map(|(n, d)| norm(sel, n, *d, sel_rows))
+            .map(|(n, d)| at.normalized(&sel, n, *d, sel_rows))
             .collect::<Result<_, _>>()?;
-        let features: Vec<Column<'_>> = features.iter().map(Column::new).collect();
-        let key_parts: Vec<Column<'_>> = keys.iter().map(Column::new).collect();
+        Ok(Selected {
+            len: sel.num_rows(),
+            rows,
+            ts,
+            keys,
+            created,
+            features,
+            part: w.part,
+        })
+    }
 
-        // 3. Render every key once (a single integer key is kept as the integer), group rows by
-        //    shard, then offer them (one lock per shard); values are encoded only for rows that
-        //    beat the entity's current best.
+    /// Step 3: renders every key once (a single integer key is kept as the integer), groups
+    /// rows by shard, then offers them (one lock per shard); values are encoded only for rows
+    /// that beat the entity's current best.
+    fn offer(
+        &self,
+        selected: &Selected,
+        file_ix: usize,
+        at: BatchAt<'_>,
+        only: Option<&Only<'_>>,
+        collector: &Collector,
+        scratch: &mut Scratch,
+    ) {
+        let part = selected.part;
+        let ts = selected.ts.as_primitive::<Int64Type>();
+        let created = selected
+            .created
+            .as_ref()
+            .map(|c| c.as_primitive::<Int64Type>());
+        let features: Vec<Column<'_>> = selected.features.iter().map(Column::new).collect();
+        let key_parts: Vec<Column<'_>> = selected.keys.iter().map(Column::new).collect();
         let batch = &mut scratch.batch;
         batch.clear();
         let mut parts: Vec<KeyPart<'_>> = Vec::with_capacity(key_parts.len());
         if let [Column::Int(ints)] = key_parts.as_slice() {
             let mut text = itoa::Buffer::new();
-            for i in 0..sel.num_rows() {
+            for i in 0..selected.len {
                 let v = ints.value(i);
                 if part.index == 0 && !part.holds(&[KeyPart::Int(v)]) {
                     batch.end_int(i as u32, v, |_| false);
@@ -830,7 +933,7 @@ impl ViewScan {
                 });
             }
         } else {
-            for i in 0..sel.num_rows() {
+            for i in 0..selected.len {
                 parts.clear();
                 parts.extend(key_parts.iter().map(|k| k.key_part(i)));
                 if part.index == 0 && !part.holds(&parts) {
@@ -843,12 +946,13 @@ impl ViewScan {
                 });
             }
         }
+        let sel_rows = selected.rows.as_deref();
         let rank = |i: usize| Rank {
             event_us: ts.value(i),
             created_us: created
                 .filter(|c| c.is_valid(i))
                 .map_or(i64::MIN, |c| c.value(i)),
-            order: ((file_ix as u64) << 40) | ids.row(sel_rows.map_or(i, |r| r[i] as usize)),
+            order: ((file_ix as u64) << 40) | at.ids.row(sel_rows.map_or(i, |r| r[i] as usize)),
         };
         let encode = |i: usize, nulls: &mut Vec<u16>, items: &mut Vec<u8>| {
             for (pos, col) in features.iter().enumerate() {
@@ -859,8 +963,58 @@ impl ViewScan {
             }
         };
         collector.offer(batch, rank, encode, &mut scratch.nulls);
-        Ok(())
     }
+}
+
+/// Where a batch comes from, for its messages: the file and its rows.
+#[derive(Clone, Copy)]
+struct BatchAt<'a> {
+    path: &'a Path,
+    ids: RowIds<'a>,
+}
+
+impl BatchAt<'_> {
+    /// `name` of `b` normalized to `dtype`; a value that does not fit names the file, column
+    /// and row (`rows` maps `b`'s rows back to the batch's, when it holds only some of them).
+    fn normalized(
+        self,
+        b: &RecordBatch,
+        name: &str,
+        dtype: DType,
+        rows: Option<&[u32]>,
+    ) -> Result<ArrayRef, Error> {
+        normalize(b.column_by_name(name).expect("projected column"), dtype).map_err(|m| {
+            let row = rows.map_or(m.row, |r| r[m.row] as usize);
+            Error::input(format!(
+                "{}: column `{name}`, row {}: value {} does not fit {dtype}",
+                self.path.display(),
+                self.ids.row(row),
+                m.value
+            ))
+        })
+    }
+}
+
+/// A batch's rows in the window with a key: the normalized time and key columns of the whole
+/// batch, and which of its rows are kept.
+struct WindowRows {
+    ts: ArrayRef,
+    keys: Vec<ArrayRef>,
+    rows: Vec<u32>,
+    /// The batch's row count.
+    all: usize,
+    part: Partition,
+}
+
+/// The kept rows' normalized columns, and (when some rows were dropped) the batch row of each.
+struct Selected {
+    len: usize,
+    rows: Option<Vec<u32>>,
+    ts: ArrayRef,
+    keys: Vec<ArrayRef>,
+    created: Option<ArrayRef>,
+    features: Vec<ArrayRef>,
+    part: Partition,
 }
 
 /// What a row group's read decodes.
