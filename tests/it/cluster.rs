@@ -531,3 +531,66 @@ fn shards_committed_on_a_cluster_hold_the_same_keys_as_one_unsharded_run() {
         }
     }
 }
+
+/// The run lock's lease follows its key: after the primary of the `{service}` slot fails over
+/// (a graceful `CLUSTER FAILOVER` on its replica), renewals go to the new primary, so the lock
+/// outlives several leases there, is never lost, and its release deletes it there.
+#[test]
+fn the_run_lock_follows_its_slot_through_a_failover() {
+    use std::time::{Duration, Instant};
+    let cluster = RedisCluster::start(3, 1);
+    let repo = scratch_repo("golden");
+    edit_yaml(repo.path(), "type: redis\n", "type: redis_cluster\n");
+    edit_yaml(
+        repo.path(),
+        "url: redis://127.0.0.1:6379/0",
+        &format!("url: {}", cluster.url()),
+    );
+    let definitions = fsctl::repo::Repo::load(repo.path()).unwrap();
+    let store = fsctl::online::open(&definitions.online).unwrap();
+    let keys = fsctl::online::KeySpace::new(&definitions.online.key_prefix, "golden", "scoring");
+    let lease = Duration::from_millis(900);
+    let lock = store
+        .lock(&keys, lease, Duration::ZERO, "failover-test")
+        .unwrap();
+    let key = keys.lock();
+    // The primary holding the lock, and its replica.
+    let holder = cluster
+        .nodes
+        .iter()
+        .position(|n| {
+            redis::cmd("EXISTS")
+                .arg(&key)
+                .query::<i64>(&mut n.con())
+                .is_ok_and(|e| e == 1)
+                && n.role() == "master"
+        })
+        .expect("a primary holds the lock");
+    let replica = cluster.replica_of(holder);
+    // The replica has the key before it takes over (a graceful failover waits for it anyway).
+    wait_for(|| {
+        redis::cmd("EXISTS")
+            .arg(&key)
+            .query::<i64>(&mut cluster.nodes[replica].readonly_con())
+            .is_ok_and(|e| e == 1)
+    });
+    let _: () = redis::cmd("CLUSTER")
+        .arg("FAILOVER")
+        .query(&mut cluster.nodes[replica].con())
+        .unwrap();
+    wait_for(|| cluster.nodes[replica].role() == "master");
+    // Three leases later the lock is still held, on the new primary, with a fresh lease.
+    let since = Instant::now();
+    let mut con = cluster.nodes[replica].con();
+    while since.elapsed() < lease * 3 {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut con).unwrap();
+        assert!(ttl > 0, "the lock expired on the new primary");
+        assert!(!lock.is_lost());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let holder_token: String = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+    assert_eq!(holder_token, lock.token());
+    lock.release();
+    let left: i64 = redis::cmd("EXISTS").arg(&key).query(&mut con).unwrap();
+    assert_eq!(left, 0, "released on the new primary");
+}

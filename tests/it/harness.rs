@@ -134,6 +134,22 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// `master` or `slave`, from `ROLE`.
+    pub fn role(&self) -> String {
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.con()).unwrap();
+        match role.first() {
+            Some(redis::Value::BulkString(r)) => String::from_utf8_lossy(r).into_owned(),
+            other => panic!("ROLE answered {other:?}"),
+        }
+    }
+
+    /// A connection that may read keys on a replica (`READONLY`).
+    pub fn readonly_con(&self) -> redis::Connection {
+        let mut con = self.con();
+        let _: () = redis::cmd("READONLY").query(&mut con).unwrap();
+        con
+    }
+
     pub fn con(&self) -> redis::Connection {
         redis::Client::open(self.url())
             .unwrap()
@@ -178,6 +194,16 @@ const NODE_TIMEOUT_MS: &str = "1000";
 impl RedisCluster {
     pub fn start(primaries: usize, replicas: usize) -> RedisCluster {
         RedisCluster::start_with(primaries, replicas, None)
+    }
+
+    /// The index in `nodes` of the first replica started for primary `i`.
+    pub fn replica_of(&self, i: usize) -> usize {
+        let replicas = (self.nodes.len() - self.primaries) / self.primaries;
+        assert!(
+            replicas > 0 && i < self.primaries,
+            "primary {i} has no replica"
+        );
+        self.primaries + i * replicas
     }
 
     /// With `tls` (a directory holding `server.crt`, `server.key` and `ca.crt`), every node also

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use self::topology::Topology;
-use super::redis::{PipelinedWriter, RedisStore, RedisTarget, Reroute, is_redirect, is_transient};
+use super::redis::{
+    Locate, PipelinedWriter, RedisStore, RedisTarget, Reroute, is_redirect, is_transient,
+};
 use super::slots::{Node, SLOTS, slot};
 use super::{
     CommandSink, Committed, Expiry, Flip, KeySpace, Manifest, Memory, OnlineStore, PackedBatch,
@@ -308,7 +310,23 @@ impl OnlineStore for ClusterStore {
         wait: Duration,
         label: &str,
     ) -> Result<RunLock> {
-        self.on_control(keys, |n| n.lock(keys, lease, wait, label))
+        // The lease follows the key: after a failover or a resharding of the `{service}` slot,
+        // renewals go to the primary that owns it then (the slot map read again).
+        let key = keys.lock();
+        let locate: Locate = {
+            let (topology, key) = (self.topology.clone(), key.clone());
+            Arc::new(move |refresh| {
+                if refresh {
+                    topology.refresh().ok()?;
+                }
+                let node = topology.owner(key.as_bytes()).ok()??;
+                Some(topology.target(&node))
+            })
+        };
+        self.retrying(|| {
+            self.owner_of(&key)?
+                .lock_with(keys, lease, wait, label, locate.clone())
+        })
     }
 
     fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<i64> {

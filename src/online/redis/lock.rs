@@ -22,20 +22,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Where the lock key lives now: the server holding it (`refresh`: after a failure, look again,
+/// e.g. in a cluster's slot map after a failover). One server: always its own.
+pub(crate) type Locate = Arc<dyn Fn(bool) -> Option<RedisTarget> + Send + Sync>;
+
 /// A held run lock; its lease is renewed in the background until released or dropped.
 pub struct RunLock {
     key: String,
     token: String,
-    target: RedisTarget,
+    locate: Locate,
     stop: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
     renewer: Option<JoinHandle<()>>,
 }
 
 impl RunLock {
-    /// Takes the lock on the server of `target`, or waits up to `wait` for it.
+    /// Takes the lock on the server of `target`, or waits up to `wait` for it; renewals and the
+    /// release go to wherever `locate` finds the key then (a cluster's failover moves it).
     pub(crate) fn acquire(
         target: &RedisTarget,
+        locate: Locate,
         keys: &KeySpace,
         lease: Duration,
         wait: Duration,
@@ -78,26 +84,27 @@ impl RunLock {
         let stop = Arc::new(AtomicBool::new(false));
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = {
-            let (stop, lost, key, token, target) = (
+            let (stop, lost, key, token, locate) = (
                 stop.clone(),
                 lost.clone(),
                 key.clone(),
                 token.clone(),
-                target.clone(),
+                locate.clone(),
             );
-            std::thread::spawn(move || renew_loop(&target, &key, &token, lease, &stop, &lost))
+            std::thread::spawn(move || renew_loop(&*locate, &key, &token, lease, &stop, &lost))
         };
         Ok(RunLock {
             key,
             token,
-            target: target.clone(),
+            locate,
             stop,
             lost,
             renewer: Some(renewer),
         })
     }
 
-    pub(crate) fn token(&self) -> &str {
+    /// The owner token the lock key holds: host, process, start time and label.
+    pub fn token(&self) -> &str {
         &self.token
     }
 
@@ -116,11 +123,19 @@ impl RunLock {
         if let Some(h) = self.renewer.take() {
             let _ = h.join();
         }
-        if let Ok(mut con) = self.target.connect() {
-            let _: redis::RedisResult<i64> = Script::new(RELEASE)
-                .key(&self.key)
-                .arg(&self.token)
-                .invoke(&mut con);
+        for refresh in [false, true] {
+            let Some(target) = (self.locate)(refresh) else {
+                continue;
+            };
+            let released: redis::RedisResult<i64> = target.connect().and_then(|mut con| {
+                Script::new(RELEASE)
+                    .key(&self.key)
+                    .arg(&self.token)
+                    .invoke(&mut con)
+            });
+            if released.is_ok() {
+                break;
+            }
         }
     }
 }
@@ -133,8 +148,12 @@ impl Drop for RunLock {
     }
 }
 
+/// Renews the lease every third of it on the server `locate` gives. A failure to reach it, or
+/// a redirect (the key's slot moved: a failover, a resharding), looks the server up again before
+/// the next renewal, so that the lock follows its key; a renewal that finds another token, or
+/// none, marks the lock lost.
 fn renew_loop(
-    target: &RedisTarget,
+    locate: &(dyn Fn(bool) -> Option<RedisTarget> + Send + Sync),
     key: &str,
     token: &str,
     lease: Duration,
@@ -143,26 +162,35 @@ fn renew_loop(
 ) {
     let every = lease / 3;
     let mut con = None;
+    let mut refresh = false;
     let mut last = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
-        if last.elapsed() < every {
+        // After a failure, try again soon rather than a third of the lease later.
+        let due = if refresh { every / 4 } else { every };
+        if last.elapsed() < due {
             continue;
         }
         last = Instant::now();
         if con.is_none() {
-            con = target.connect().ok();
+            con = locate(refresh).and_then(|t| t.connect().ok());
         }
-        let Some(c) = con.as_mut() else { continue };
+        let Some(c) = con.as_mut() else {
+            refresh = true;
+            continue;
+        };
         let renewed: redis::RedisResult<i64> = Script::new(RENEW)
             .key(key)
             .arg(token)
             .arg(lease.as_millis() as u64)
             .invoke(c);
         match renewed {
-            Ok(1) => {}
+            Ok(1) => refresh = false,
             Ok(_) => lost.store(true, Ordering::Relaxed),
-            Err(_) => con = None,
+            Err(_) => {
+                con = None;
+                refresh = true;
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use redis::Script;
 
+pub(crate) use lock::Locate;
 pub use lock::RunLock;
 pub(crate) use target::RedisTarget;
 pub use target::effective_url;
@@ -117,6 +118,19 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// The run lock, taken on this server; renewed and released wherever `locate` finds its
+    /// key then (a cluster's store follows the slot map).
+    pub(crate) fn lock_with(
+        &self,
+        keys: &KeySpace,
+        lease: Duration,
+        wait: Duration,
+        label: &str,
+        locate: Locate,
+    ) -> Result<RunLock> {
+        RunLock::acquire(&self.target, locate, keys, lease, wait, label)
+    }
+
     /// `OnlineStore::extend_expiry` for keys of any bytes.
     fn extend_expiry_any<K: redis::ToRedisArgs>(
         &self,
@@ -298,7 +312,9 @@ impl OnlineStore for RedisStore {
         wait: Duration,
         label: &str,
     ) -> Result<RunLock> {
-        RunLock::acquire(&self.target, keys, lease, wait, label)
+        let target = self.target.clone();
+        let locate: Locate = Arc::new(move |_| Some(target.clone()));
+        self.lock_with(keys, lease, wait, label, locate)
     }
 
     fn commit(&self, keys: &KeySpace, lock: &RunLock, flip: &Flip<'_>) -> Result<i64> {
