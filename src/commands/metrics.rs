@@ -233,47 +233,10 @@ impl RunMetrics {
                 .filter_map(|r| Some((service(r), r.manifest.as_ref()?.as_of_ms as f64 / 1000.0))),
             &kept(CARRIED[1]),
         );
-        let per_run = |f: fn(&ServiceReport) -> u64| -> Vec<(String, f64)> {
-            self.reports
-                .iter()
-                .map(|r| (service(r), f(r) as f64))
-                .collect()
-        };
-        gauge(
-            &mut out,
-            "fsctl_last_run_rows_read",
-            "Offline rows in the window the last run read.",
-            per_run(rows_read),
-            &[],
-        );
-        gauge(
-            &mut out,
-            "fsctl_last_run_entities",
-            "Entities of the last run.",
-            per_run(|r| r.entities),
-            &[],
-        );
-        gauge(
-            &mut out,
-            "fsctl_last_run_keys_written",
-            "Keys the last run wrote.",
-            per_run(|r| r.keys_written),
-            &[],
-        );
-        gauge(
-            &mut out,
-            "fsctl_last_run_bytes_written",
-            "Value bytes the last run wrote.",
-            per_run(|r| r.bytes_written),
-            &[],
-        );
-        gauge(
-            &mut out,
-            "fsctl_last_run_retries",
-            "Transient faults the last run retried.",
-            per_run(|r| r.retries),
-            &[],
-        );
+        for (name, help, figure) in FIGURES {
+            let samples = self.reports.iter().map(|r| (service(r), figure(r) as f64));
+            gauge(&mut out, name, help, samples, &[]);
+        }
         let phases = self.reports.iter().flat_map(|r| {
             r.phases_ms.iter().map(move |(phase, ms)| {
                 let l = labels(&[
@@ -294,6 +257,38 @@ impl RunMetrics {
         out
     }
 }
+
+/// A service's figures of its last run, as the textfile and the gateway both carry them.
+/// A figure: its metric name, its help, and how a report gives it.
+type Figure = (&'static str, &'static str, fn(&ServiceReport) -> u64);
+
+const FIGURES: [Figure; 5] = [
+    (
+        "fsctl_last_run_rows_read",
+        "Offline rows in the window the last run read.",
+        rows_read,
+    ),
+    (
+        "fsctl_last_run_entities",
+        "Entities of the last run.",
+        |r| r.entities,
+    ),
+    (
+        "fsctl_last_run_keys_written",
+        "Keys the last run wrote.",
+        |r| r.keys_written,
+    ),
+    (
+        "fsctl_last_run_bytes_written",
+        "Value bytes the last run wrote.",
+        |r| r.bytes_written,
+    ),
+    (
+        "fsctl_last_run_retries",
+        "Transient faults the last run retried.",
+        |r| r.retries,
+    ),
+];
 
 /// The run group of one service: how the run ended and, when the service ran, its figures.
 fn render_run(report: Option<&ServiceReport>, code: u8, seconds: f64, now_s: f64) -> String {
@@ -324,40 +319,8 @@ fn render_run(report: Option<&ServiceReport>, code: u8, seconds: f64, now_s: f64
     let Some(r) = report else {
         return out;
     };
-    let rows: u64 = r
-        .manifest
-        .iter()
-        .flat_map(|m| m.sources.values())
-        .map(|s| s.rows_in_window)
-        .sum();
-    for (name, help, value) in [
-        (
-            "fsctl_last_run_rows_read",
-            "Offline rows in the window the last run read.",
-            rows,
-        ),
-        (
-            "fsctl_last_run_entities",
-            "Entities of the last run.",
-            r.entities,
-        ),
-        (
-            "fsctl_last_run_keys_written",
-            "Keys the last run wrote.",
-            r.keys_written,
-        ),
-        (
-            "fsctl_last_run_bytes_written",
-            "Value bytes the last run wrote.",
-            r.bytes_written,
-        ),
-        (
-            "fsctl_last_run_retries",
-            "Transient faults the last run retried.",
-            r.retries,
-        ),
-    ] {
-        gauge(&mut out, name, help, one(value as f64), &[]);
+    for (name, help, figure) in FIGURES {
+        gauge(&mut out, name, help, one(figure(r) as f64), &[]);
     }
     gauge(
         &mut out,

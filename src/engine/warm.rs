@@ -16,7 +16,7 @@ use crate::base::error::{Error, Result};
 use crate::base::time::parse_instant_us;
 use crate::offline::{Partition, ViewScan, Window, top_entities};
 use crate::online::{self, Expiry, KeySpace, Manifest, OnlineStore, PackedBatch, Pinned, Reader};
-use crate::progress::{Of, Progress};
+use crate::progress::{Of, Phase, Progress};
 use crate::repo::{OutputLayout, Repo, Service};
 
 /// What to warm and how.
@@ -147,14 +147,7 @@ fn warm_service(
         absent_entities: Vec::new(),
         warnings: hot_ttl_warning(s).into_iter().collect(),
     };
-    // One progress line for the service; each tier is reported once, through `on_tier`.
-    let phase = progress.phase(
-        "warm",
-        &format!("warm {}", s.name),
-        Of::Service(&s.name),
-        ranked.len() as u64,
-        "entities",
-    );
+    let phase = warm_phase(progress, s, ranked.len());
     let mut start = 0;
     for (i, end) in tier_bounds(ranked.len(), &opts.tiers)
         .into_iter()
@@ -252,13 +245,7 @@ fn warm_feast(
         absent_entities: Vec::new(),
         warnings: Vec::new(),
     };
-    let phase = progress.phase(
-        "warm",
-        &format!("warm {}", s.name),
-        Of::Service(&s.name),
-        ranked.len() as u64,
-        "entities",
-    );
+    let phase = warm_phase(progress, s, ranked.len());
     let now_ms = store.now_ms()?;
     let mut start = 0;
     for (i, end) in tier_bounds(ranked.len(), &opts.tiers)
@@ -301,6 +288,17 @@ fn warm_feast(
     }
     phase.finish();
     Ok(report)
+}
+
+/// One progress line per service warmed; each tier is reported once, through `on_tier`.
+fn warm_phase(progress: Progress, s: &Service, entities: usize) -> Phase {
+    progress.phase(
+        "warm",
+        &format!("warm {}", s.name),
+        Of::Service(&s.name),
+        entities as u64,
+        "entities",
+    )
 }
 
 /// Why `warm` can move no expiry of `s` later, when it cannot: `hot_ttl` counts from the
